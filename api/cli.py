@@ -1,0 +1,94 @@
+"""The `aftercare` command: serve, worker, deploy, users, demo."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from engine.commands import Aftercare
+from engine.errors import AftercareError, InvalidProcess
+from engine.settings import Settings
+
+from .app import DEPLOYER, create_app, prepare
+from .demo import load_demo
+from .worker import Worker
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("spiff").setLevel(logging.WARNING)
+    try:
+        return int(args.func(args) or 0)
+    except InvalidProcess as exc:
+        for p in exc.problems:
+            print(f"{p['file']}:{p['line'] or '?'}: {p['element_id'] or '-'}: {p['message']}", file=sys.stderr)
+        return 2
+    except AftercareError as exc:
+        print(f"error: {exc.message} {getattr(exc, 'errors', '')}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aftercare", description="Aftercare service desk")
+    sub = parser.add_subparsers(required=True)
+    serve = sub.add_parser("serve", help="serve the app, the API and the timer scheduler")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=_serve)
+    sub.add_parser("worker", help="run only the timer scheduler and mail sender").set_defaults(func=_worker)
+    deploy = sub.add_parser("deploy", help="deploy the procedures of a directory")
+    deploy.add_argument("directory", nargs="?", type=Path)
+    deploy.set_defaults(func=_deploy)
+    users = sub.add_parser("users", help="manage staff users").add_subparsers(required=True)
+    add = users.add_parser("add", help="create a staff user")
+    add.add_argument("name")
+    add.add_argument("--role", required=True)
+    add.add_argument("--password", required=True)
+    add.add_argument("--email")
+    add.add_argument("--language", default="zh-CN")
+    add.set_defaults(func=_users_add)
+    sub.add_parser("demo", help="load demo customers and one user per role").set_defaults(func=_demo)
+    return parser
+
+
+def _facade() -> Aftercare:
+    facade = Aftercare(Settings())
+    prepare(facade)
+    return facade
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+
+
+def _worker(_args: argparse.Namespace) -> None:
+    facade = _facade()
+    Worker(facade, facade.settings.scheduler_interval).run_forever()
+
+
+def _deploy(args: argparse.Namespace) -> None:
+    facade = Aftercare(Settings())
+    facade.migrate()
+    versions = facade.deploy_directory(directory=args.directory or facade.settings.processes_dir, actor=DEPLOYER)
+    for v in versions:
+        print(f"{v['process_id']} version {v['version']}")
+
+
+def _users_add(args: argparse.Namespace) -> None:
+    facade = _facade()
+    user = facade.add_user(username=args.name, role=args.role, password=args.password, email=args.email,
+                           language=args.language)
+    print(f"user {user['username']} ({user['role']}) saved")
+
+
+def _demo(_args: argparse.Namespace) -> None:
+    facade = _facade()
+    load_demo(facade)
+    print("demo data loaded: customers 'Demo Customer', ...; users named after roles, password 'demo'")
+
+

@@ -1,0 +1,45 @@
+"""Authentication dependencies shared by the routers."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from engine.commands import Aftercare
+from engine.errors import Unauthorized
+from engine.users import Actor
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
+
+
+def get_facade(request: Request) -> Aftercare:
+    """The process-wide facade."""
+    facade: Aftercare = request.app.state.facade
+    return facade
+
+
+Facade = Annotated[Aftercare, Depends(get_facade)]
+
+
+def issue_token(facade: Aftercare, actor: Actor) -> str:
+    """A signed bearer token for an authenticated staff user."""
+    expires = datetime.now(UTC) + timedelta(minutes=facade.settings.token_minutes)
+    return jwt.encode({"sub": actor.name, "role": actor.role, "exp": expires}, facade.settings.secret_key,
+                      algorithm="HS256")
+
+
+def api_actor(facade: Facade, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    """The staff user behind the bearer token; 401 otherwise."""
+    if not token:
+        raise HTTPException(401, "not authenticated", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        claims = jwt.decode(token, facade.settings.secret_key, algorithms=["HS256"])
+        return facade.actor(username=str(claims["sub"]))
+    except (jwt.PyJWTError, KeyError, Unauthorized):
+        raise HTTPException(401, "invalid or expired token", headers={"WWW-Authenticate": "Bearer"}) from None
+
+
+ApiActor = Annotated[Actor, Depends(api_actor)]

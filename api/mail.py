@@ -1,0 +1,73 @@
+"""Outbox sender: renders queued e-mails from Jinja2 templates and hands them to SMTP with aiosmtplib."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from engine.commands import Aftercare
+from engine.outbox import Envelope
+
+log = logging.getLogger("aftercare.mail")
+TEMPLATES = Path(__file__).parent / "templates" / "email"
+
+
+class Mailer:
+    """Sends what the outbox holds; each message is claimed, sent and marked in its own unit of work."""
+
+    def __init__(self, facade: Aftercare) -> None:
+        self.facade = facade
+        self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+    def render(self, envelope: Envelope) -> EmailMessage:
+        """The e-mail for one outbox row: subject from the template's first line, body from the rest."""
+        context = self._context(envelope)
+        text = self.env.get_template(f"{envelope.template}.txt").render(**context)
+        subject, _, body = text.partition("\n")
+        message = EmailMessage()
+        message["From"] = self.facade.settings.smtp_from
+        message["To"] = envelope.to_addr
+        message["Subject"] = subject.removeprefix("Subject:").strip()
+        # The same Message-ID on every attempt lets mail systems drop a duplicate after a crash mid-send.
+        message["Message-ID"] = make_msgid(idstring=f"outbox-{envelope.id}", domain="aftercare.local")
+        message.set_content(body.lstrip("\n"))
+        return message
+
+    def _context(self, envelope: Envelope) -> dict[str, Any]:
+        context = dict(envelope.context)
+        ticket_id = context.get("ticket_id")
+        context["ticket"] = self.facade.ticket_for_mail(ticket_id=ticket_id) if ticket_id else {}
+        context["base_url"] = self.facade.settings.base_url.rstrip("/")
+        link_id = context.get("link_id")
+        token = self.facade.link_token(link_id=link_id) if link_id else None
+        context["link"] = f"{context['base_url']}/c/{token}" if token else None
+        context.setdefault("level", None)
+        context.setdefault("reason", "")
+        return context
+
+    def send_pending(self, limit: int = 20) -> int:
+        """Send every due message once; failures go back to the queue with backoff. Returns sent count."""
+        envelopes = self.facade.claim_outbox(limit=limit)
+        return asyncio.run(self._send_all(envelopes)) if envelopes else 0
+
+    async def _send_all(self, envelopes: list[Envelope]) -> int:
+        sent = 0
+        for envelope in envelopes:
+            try:
+                message = self.render(envelope)
+                await aiosmtplib.send(message, hostname=self.facade.settings.smtp_host,
+                                      port=self.facade.settings.smtp_port, timeout=10)
+            except Exception as exc:  # any failure: the row goes back to the queue, nothing is lost
+                log.warning("e-mail %s to %s failed: %s", envelope.id, envelope.to_addr, exc)
+                self.facade.outbox_failed(message_id=envelope.id, error=f"{type(exc).__name__}: {exc}")
+                continue
+            self.facade.outbox_sent(message_id=envelope.id, subject=str(message["Subject"]))
+            sent += 1
+        return sent

@@ -1,0 +1,392 @@
+"""The facade: the verbs every surface calls (staff pages, customer links, JSON API, CLI, scheduler)."""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from . import clock as clock_mod
+from . import forms, links, outbox, repository
+from .db import make_engine, migrate
+from .deploy import check_files
+from .effects import Effects
+from .errors import CaseError, Conflict, Forbidden, InvalidProcess, NotFound, Unauthorized, ValidationFailed
+from .models import (
+    Customer,
+    Deployment,
+    DeploymentFile,
+    HumanTask,
+    Instance,
+    ProcessSpec,
+    ProcessVersion,
+    Ticket,
+    User,
+)
+from .projection import SaveContext, event, save_case
+from .queries import ReadVerbs, task_dict, ticket_brief
+from .runtime import Runtime
+from .scripting import calendar_functions, make_script_engine
+from .settings import Settings
+from .uow import UnitOfWork
+from .users import SYSTEM, Actor, hash_password, may_work_on, verify_password
+
+log = logging.getLogger("aftercare.engine")
+CHANNELS = ("web", "phone", "email", "wechat")
+MAIN_PROCESS = "maintenance_request"
+LOCKOUT_AFTER = 5
+LOCKOUT_FOR = timedelta(minutes=15)
+
+
+class Aftercare(ReadVerbs):
+    """One per process: owns the database engine, the clock and the spec cache."""
+
+    def __init__(self, settings: Settings, clock: clock_mod.Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or clock_mod.Clock()
+        clock_mod.install(self.clock)
+        self.db = make_engine(settings.database_url)
+        self.uow = UnitOfWork(self.db)
+        self.runtime = Runtime()
+        self.runtime.library.loader = self._load_spec
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema."""
+        migrate(self.db)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.db.dispose()
+
+    def _load_spec(self, spec_hash: str) -> str:
+        with self.uow(write=False) as session:
+            return repository.spec_json(session, spec_hash)
+
+    def _ctx(self, actor: Actor, completed_task_id: str | None = None) -> SaveContext:
+        return SaveContext(runtime=self.runtime, secret=self.settings.secret_key, now=self.clock.now(),
+                           actor=actor, link_valid_days=self.settings.link_valid_days,
+                           completed_task_id=completed_task_id)
+
+    def _script_engine(self, effects: Effects) -> Any:
+        return make_script_engine({**calendar_functions(self.clock.now), **effects.functions()})
+
+    # -- deployment -------------------------------------------------------------------------------------
+
+    def deploy(self, *, files: dict[str, str], actor: Actor) -> list[dict[str, Any]]:
+        """Check and store `files` over the current deployment; running cases keep their versions."""
+        with self.uow() as session:
+            current = repository.latest_deployment_id(session)
+            merged = {f.name: f.content for f in repository.deployment_files(session, current)} if current else {}
+            merged.update(files)
+            bundle = check_files(merged)
+            if bundle.problems:
+                raise InvalidProcess(bundle.problems)
+            return self._store_bundle(session, bundle, merged, actor, changed=merged != self._files_of(
+                session, current))
+
+    def deploy_directory(self, *, directory: Path, actor: Actor) -> list[dict[str, Any]]:
+        """Deploy every .bpmn, .dmn and form .json under `directory` (forms may sit in a sibling forms/)."""
+        files = {p.name: p.read_text(encoding="utf-8") for p in sorted(directory.glob("*"))
+                 if p.suffix in (".bpmn", ".dmn", ".json")}
+        forms_dir = self.settings.forms_dir
+        if forms_dir.is_dir() and forms_dir.resolve() != directory.resolve():
+            files.update({p.name: p.read_text(encoding="utf-8") for p in sorted(forms_dir.glob("*.json"))})
+        return self.deploy(files=files, actor=actor)
+
+    def _files_of(self, session: Session, deployment_id: int | None) -> dict[str, str]:
+        if deployment_id is None:
+            return {}
+        return {f.name: f.content for f in repository.deployment_files(session, deployment_id)}
+
+    def _store_bundle(self, session: Session, bundle: Any, files: dict[str, str], actor: Actor,
+                      changed: bool) -> list[dict[str, Any]]:
+        now = self.clock.now()
+        deployment_id = repository.latest_deployment_id(session)
+        if changed or deployment_id is None:
+            deployment = Deployment(actor=actor.name, created_at=now)
+            session.add(deployment)
+            session.flush()
+            deployment_id = deployment.id
+            for name, text in files.items():
+                session.add(DeploymentFile(deployment_id=deployment_id, name=name, content=text,
+                                           sha256=hashlib.sha256(text.encode()).hexdigest()))
+        result = []
+        for parsed in bundle.processes:
+            spec_hash, text = self.runtime.library.encode(parsed.spec, parsed.subprocess_specs)
+            if session.get(ProcessSpec, spec_hash) is None:
+                session.add(ProcessSpec(hash=spec_hash, process_id=parsed.process_id, json=text, created_at=now))
+            latest = repository.latest_version(session, parsed.process_id)
+            if latest is None or latest.spec_hash != spec_hash:
+                latest = ProcessVersion(process_id=parsed.process_id, version=(latest.version + 1 if latest else 1),
+                                        name=parsed.name, spec_hash=spec_hash, deployment_id=deployment_id,
+                                        source_file=parsed.source_file, created_at=now)
+                session.add(latest)
+                session.flush()
+            result.append(_version_dict(latest))
+        return result
+
+    def list_processes(self) -> list[dict[str, Any]]:
+        """The newest version of every deployed process."""
+        with self.uow(write=False) as session:
+            return [_version_dict(v) for v in repository.latest_versions(session)]
+
+    # -- cases ------------------------------------------------------------------------------------------
+
+    def create_ticket(self, *, customer: str, contact_name: str, contact_email: str, channel: str, title: str,
+                      description: str, actor: Actor) -> dict[str, Any]:
+        """Log a ticket and start its maintenance-request case."""
+        _check_ticket_fields(channel=channel, contact_email=contact_email, title=title)
+        with self.uow() as session:
+            cust = repository.customer_by_name(session, customer)
+            if cust is None:
+                raise ValidationFailed("unknown customer", [{"field": "customer",
+                                                             "message": f"no customer named {customer!r}"}])
+            version = repository.latest_version(session, MAIN_PROCESS)
+            if version is None:
+                raise NotFound("the maintenance_request process is not deployed")
+            now = self.clock.now()
+            ticket = Ticket(customer_id=cust.id, contact_name=contact_name, contact_email=contact_email,
+                            channel=channel, title=title, description=description, status="new", tier=cust.tier,
+                            breaches=[], escalation_level=0, created_at=now, updated_at=now)
+            session.add(ticket)
+            session.flush()
+            ticket.number = f"AC-{now:%Y}-{ticket.id:06d}"
+            data = {"ticket_id": ticket.id, "ticket_number": ticket.number, "customer": cust.name,
+                    "tier": cust.tier, "channel": channel, "title": title, "description": description,
+                    "contact_name": contact_name, "contact_email": contact_email, "created_at": now.isoformat()}
+            effects = Effects()
+            wf = self.runtime.start(version.spec_hash, data, self._script_engine(effects))
+            instance = Instance(process_id=MAIN_PROCESS, version_id=version.id, state="", status="running",
+                                serializer_version=self.runtime.version, created_at=now, updated_at=now)
+            session.add(instance)
+            session.flush()
+            ticket.instance_id = instance.id
+            event(session, ticket, instance, now, "ticket_created", actor.name,
+                  {"channel": channel, "number": ticket.number, "title": title})
+            save_case(session, self._ctx(actor), instance, ticket, wf, effects, [])
+            session.flush()
+            return {"id": ticket.id, "number": ticket.number, "status": ticket.status}
+
+    def complete_task(self, *, task_id: str, data: dict[str, Any], actor: Actor) -> dict[str, Any]:
+        """Complete an open task with form data, as `actor`; the one path for staff, customers and the API."""
+        with self.uow() as session:
+            row = session.get(HumanTask, task_id)
+            if row is None:
+                raise NotFound("no such task", task_id=task_id)
+            if actor.kind == "staff" and not may_work_on(actor.role, row.role):
+                raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
+            return self._complete(session, row, data, actor)
+
+    def _complete(self, session: Session, row: HumanTask, data: dict[str, Any], actor: Actor) -> dict[str, Any]:
+        instance = repository.lock_instance(session, row.instance_id)
+        session.refresh(row)
+        if instance is None or row.state != "open":
+            raise Conflict("this task is no longer open", task_id=row.id)
+        clean = forms.validate(*self._form_and_data(session, instance, row, data))
+        effects = Effects()
+        wf = self.runtime.load(instance.state, self._script_engine(effects))
+        task = self.runtime.ready_task(wf, row.id)
+        fired = self.runtime.complete(wf, task, clean)
+        ticket = repository.ticket_by_instance(session, instance.id)
+        now = self.clock.now()
+        event(session, ticket, instance, now, "task_completed", actor.name,
+              {"task": row.bpmn_id, "title": row.title, "role": row.role, "by": actor.kind, "data": _summary(clean)})
+        save_case(session, self._ctx(actor, row.id), instance, ticket, wf, effects, fired)
+        return {"task_id": row.id, "ticket_id": row.ticket_id, "status": ticket.status if ticket else None}
+
+    def _form_and_data(self, session: Session, instance: Instance, row: HumanTask,
+                       data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        schema = self._form(session, instance.version_id, row.form_key)
+        return schema, forms.coerce(schema, data)
+
+    def _form(self, session: Session, version_id: int, form_key: str | None) -> dict[str, Any]:
+        version = session.get(ProcessVersion, version_id)
+        if version is None or not form_key:
+            return {"type": "object"}
+        file = repository.deployment_file(session, version.deployment_id, form_key)
+        if file is None:
+            raise NotFound(f"form {form_key} is not deployed")
+        return forms.parse(file.content)
+
+    def fire_due_timers(self, *, limit: int = 100) -> int:
+        """Fire every due timer, each instance in its own unit of work; the number of instances handled."""
+        with self.uow(write=False) as session:
+            due = repository.due_instance_ids(session, self.clock.now(), limit)
+        fired = 0
+        for instance_id in due:
+            try:
+                fired += self._fire_instance(instance_id)
+            except (CaseError, Conflict) as exc:
+                self._park_failed_instance(instance_id, str(exc))
+        return fired
+
+    def _fire_instance(self, instance_id: int) -> int:
+        with self.uow() as session:
+            instance = repository.lock_instance(session, instance_id, skip_locked=True)
+            now = self.clock.now()
+            if instance is None or instance.status != "running" or instance.next_timer_at is None \
+                    or instance.next_timer_at > now:
+                return 0  # another worker has it, or it moved on since the scan
+            effects = Effects()
+            wf = self.runtime.load(instance.state, self._script_engine(effects))
+            fired = self.runtime.advance(wf)
+            ticket = repository.ticket_by_instance(session, instance.id)
+            save_case(session, self._ctx(SYSTEM), instance, ticket, wf, effects, fired)
+            return 1
+
+    def _park_failed_instance(self, instance_id: int, error: str) -> None:
+        log.error("timer of instance %s failed: %s", instance_id, error)
+        with self.uow() as session:
+            instance = repository.lock_instance(session, instance_id)
+            if instance is None:
+                return
+            now = self.clock.now()
+            instance.error = error
+            instance.next_timer_at = now + timedelta(minutes=5)  # retry later instead of every tick
+            event(session, repository.ticket_by_instance(session, instance_id), instance, now, "error", "system",
+                  {"message": error})
+
+    # -- customer links ---------------------------------------------------------------------------------
+
+    def open_link(self, *, token: str) -> dict[str, Any]:
+        """What a customer link shows: the task, its form and the ticket; LinkError when unusable."""
+        with self.uow(write=False) as session:
+            link = links.resolve(session, secret=self.settings.secret_key, token=token, now=self.clock.now())
+            row = session.get(HumanTask, link.task_id)
+            if row is None or row.state != "open":
+                raise _link_closed()
+            ticket = session.get(Ticket, link.ticket_id) if link.ticket_id else None
+            instance = session.get(Instance, link.instance_id)
+            schema = self._form(session, instance.version_id, row.form_key) if instance else {}
+            return {"task": task_dict(row), "form": schema, "ticket": ticket_brief(session, ticket) if ticket else None,
+                    "expires_at": link.expires_at.isoformat()}
+
+    def complete_by_link(self, *, token: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Complete the customer's task behind a link; the link is spent only if the task completes."""
+        with self.uow() as session:
+            now = self.clock.now()
+            link = links.resolve(session, secret=self.settings.secret_key, token=token, now=now)
+            row = session.get(HumanTask, link.task_id)
+            if row is None or row.state != "open":
+                raise _link_closed()
+            ticket = session.get(Ticket, link.ticket_id) if link.ticket_id else None
+            actor = Actor(ticket.contact_name if ticket else "customer", "customer", "customer")
+            try:
+                result = self._complete(session, row, data, actor)
+            except Conflict:
+                raise _link_closed() from None
+            link.used_at = now
+            return result
+
+    def link_token(self, *, link_id: str) -> str | None:
+        """The token of a link, for rendering an e-mail (needs the secret, so the outbox holds only the id)."""
+        with self.uow(write=False) as session:
+            link = session.get(links.CustomerLink, link_id)
+            return links.token_for(self.settings.secret_key, link) if link else None
+
+    # -- outbox -----------------------------------------------------------------------------------------
+
+    def claim_outbox(self, *, limit: int = 20) -> list[outbox.Envelope]:
+        """Messages due for sending, marked as claimed."""
+        with self.uow() as session:
+            return outbox.claim(session, now=self.clock.now(), limit=limit)
+
+    def outbox_sent(self, *, message_id: int, subject: str) -> None:
+        """Record that a message went out."""
+        with self.uow() as session:
+            outbox.mark_sent(session, message_id=message_id, subject=subject, now=self.clock.now())
+
+    def outbox_failed(self, *, message_id: int, error: str) -> None:
+        """Record a failed send; it is retried with backoff."""
+        with self.uow() as session:
+            outbox.mark_failed(session, message_id=message_id, error=error, now=self.clock.now())
+
+    # -- users and customers ----------------------------------------------------------------------------
+
+    def add_user(self, *, username: str, role: str, password: str, email: str | None = None,
+                 language: str = "zh-CN") -> dict[str, Any]:
+        """Create a staff user, or reset an existing one's role, password and e-mail."""
+        from .effects import ROLES
+        if role not in ROLES:
+            raise ValidationFailed("unknown role", [{"field": "role", "message": f"roles are {', '.join(ROLES)}"}])
+        with self.uow() as session:
+            user = repository.user_by_name(session, username)
+            if user is None:
+                user = User(username=username, created_at=self.clock.now(), failed_logins=0, active=True)
+                session.add(user)
+            user.role, user.password_hash, user.email, user.language = role, hash_password(password), email, language
+            return {"username": username, "role": role, "email": email}
+
+    def authenticate(self, *, username: str, password: str) -> Actor:
+        """The actor for a username and password; locks the account for a while after repeated failures."""
+        with self.uow() as session:
+            user = repository.user_by_name(session, username)
+            now = self.clock.now()
+            if user is None or not user.active:
+                raise Unauthorized("wrong username or password")
+            if user.locked_until and user.locked_until > now:
+                raise Unauthorized("too many failed attempts; the account is locked for a while")
+            ok = verify_password(user.password_hash, password)
+            user.failed_logins = 0 if ok else user.failed_logins + 1
+            if user.failed_logins >= LOCKOUT_AFTER:
+                user.locked_until, user.failed_logins = now + LOCKOUT_FOR, 0
+        if not ok:
+            raise Unauthorized("wrong username or password")
+        return Actor(user.username, user.role)
+
+    def actor(self, *, username: str) -> Actor:
+        """The actor for an authenticated username (the user may have been removed since)."""
+        with self.uow(write=False) as session:
+            user = repository.user_by_name(session, username)
+            if user is None or not user.active:
+                raise Unauthorized("unknown user")
+            return Actor(user.username, user.role)
+
+    def add_customer(self, *, name: str, tier: str = "standard", email: str | None = None,
+                     language: str = "zh-CN") -> dict[str, Any]:
+        """Create or update a customer."""
+        with self.uow() as session:
+            cust = repository.customer_by_name(session, name)
+            if cust is None:
+                cust = Customer(name=name, created_at=self.clock.now())
+                session.add(cust)
+            cust.tier, cust.email, cust.language = tier, email, language
+            return {"name": name, "tier": tier}
+
+    def run_in_unit(self, work: Callable[[Session], Any], *, write: bool = False) -> Any:
+        """Run a read function inside one unit of work (queries module)."""
+        with self.uow(write=write) as session:
+            return work(session)
+
+
+def _check_ticket_fields(*, channel: str, contact_email: str, title: str) -> None:
+    errors = []
+    if channel not in CHANNELS:
+        errors.append({"field": "channel", "message": f"must be one of {', '.join(CHANNELS)}"})
+    if "@" not in contact_email or contact_email.startswith("@") or contact_email.endswith("@"):
+        errors.append({"field": "contact_email", "message": "not an e-mail address"})
+    if not title.strip():
+        errors.append({"field": "title", "message": "this field is required"})
+    if errors:
+        raise ValidationFailed("the ticket has errors", errors)
+
+
+def _summary(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v[:200] + "…" if isinstance(v, str) and len(v) > 200 else v) for k, v in data.items()}
+
+
+def _link_closed() -> links.LinkError:
+    return links.LinkError("closed", "This step is already done; nothing more is needed from this link. "
+                                     "此步骤已完成，无需再次操作。")
+
+
+def _version_dict(v: ProcessVersion) -> dict[str, Any]:
+    return {"process_id": v.process_id, "version": v.version, "name": v.name, "spec_hash": v.spec_hash,
+            "deployment_id": v.deployment_id, "source_file": v.source_file,
+            "deployed_at": v.created_at.isoformat()}
+
+

@@ -1,0 +1,74 @@
+"""Side effects that diagram scripts ask for; applied to the database by the command that ran them."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("service_desk", "engineer", "expert", "manager", "product", "process_owner", "admin")
+CUSTOMER_LANE = "customer"
+BREACH_KINDS = ("triage", "response", "resolve", "callback", "answer")
+
+
+@dataclass
+class Effects:
+    """What scripts did during one unit of work, in order."""
+
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    breaches: list[str] = field(default_factory=list)
+    escalations: list[tuple[int, list[str], str]] = field(default_factory=list)
+    emails: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    status: str | None = None
+
+    def functions(self) -> dict[str, Callable[..., Any]]:
+        """The functions diagrams call, bound to this collector."""
+        return {
+            "log_event": self.log_event,
+            "record_breach": self.record_breach,
+            "escalate": self.escalate,
+            "notify_role": self.notify_role,
+            "notify_customer": self.notify_customer,
+            "set_status": self.set_status,
+        }
+
+    def log_event(self, kind: str, **data: Any) -> None:
+        """Add an event to the ticket's timeline."""
+        self.events.append((str(kind), _plain(data)))
+
+    def record_breach(self, kind: str) -> None:
+        """Record that an SLA deadline was missed (once per kind and ticket)."""
+        if kind not in BREACH_KINDS:
+            raise ValueError(f"unknown breach kind {kind!r}; use one of {', '.join(BREACH_KINDS)}")
+        self.breaches.append(kind)
+
+    def escalate(self, level: int, roles: list[str], reason: str = "") -> None:
+        """Escalate to `roles` at `level` (1 warning, 2 breach, 3 management), once per level."""
+        _check_roles(roles)
+        self.escalations.append((int(level), list(roles), str(reason)))
+
+    def notify_role(self, role: str, template: str, **data: Any) -> None:
+        """E-mail every active user of `role`."""
+        _check_roles([role])
+        self.emails.append((role, str(template), _plain(data)))
+
+    def notify_customer(self, template: str, **data: Any) -> None:
+        """E-mail the ticket's contact."""
+        self.emails.append((CUSTOMER_LANE, str(template), _plain(data)))
+
+    def set_status(self, status: str) -> None:
+        """Set the ticket status explicitly."""
+        self.status = str(status)
+
+
+def _check_roles(roles: list[str]) -> None:
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise ValueError(f"unknown role(s) {unknown}; roles are {', '.join(ROLES)}")
+
+
+def _plain(data: dict[str, Any]) -> dict[str, Any]:
+    """Keep event data JSON-friendly."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out[key] = value if isinstance(value, str | int | float | bool | type(None) | list | dict) else str(value)
+    return out

@@ -1,0 +1,80 @@
+"""Task forms: JSON Schemas deployed with the diagrams; data is checked against them before a task runs."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from .errors import ValidationFailed
+
+_TRUE = {"true", "on", "1", "yes"}
+_FALSE = {"false", "off", "0", "no"}
+
+
+def parse(text: str) -> dict[str, Any]:
+    """A stored form schema."""
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def coerce(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Turn form-encoded strings into the types the schema asks for; unknown fields pass to validation."""
+    props = schema.get("properties", {})
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        kind = props.get(key, {}).get("type")
+        out[key] = _coerce_value(kind, value) if isinstance(value, str) else value
+    return out
+
+
+def _coerce_value(kind: Any, value: str) -> Any:
+    text = value.strip()
+    if kind == "boolean" and text.lower() in _TRUE | _FALSE:
+        return text.lower() in _TRUE
+    if kind == "integer":
+        try:
+            return int(text)
+        except ValueError:
+            return value
+    if kind == "number":
+        try:
+            return float(text)
+        except ValueError:
+            return value
+    return value
+
+
+def validate(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` if it matches the schema, else ValidationFailed with one entry per field."""
+    validator = Draft202012Validator(schema)
+    errors = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.path)):
+        errors.append({"field": _field(error), "message": _message(error, schema)})
+    if errors:
+        raise ValidationFailed("the form has errors", errors)
+    return data
+
+
+def _field(error: Any) -> str:
+    if error.path:
+        return ".".join(str(p) for p in error.path)
+    if error.validator == "required":
+        return str(error.message.split("'")[1])
+    if error.validator == "additionalProperties":
+        extra = error.message.split("'")
+        return str(extra[1]) if len(extra) > 1 else "(form)"
+    return "(form)"
+
+
+def _message(error: Any, schema: dict[str, Any]) -> str:
+    if error.validator == "required":
+        return "this field is required 此项必填"
+    if error.validator == "additionalProperties":
+        return "this form has no such field 表单中没有此字段"
+    if error.validator in ("oneOf", "enum", "const"):
+        prop = schema.get("properties", {}).get(_field(error), {})
+        allowed = [str(o.get("const")) for o in prop.get("oneOf", [])] or [str(v) for v in prop.get("enum", [])]
+        if allowed:
+            return f"must be one of {', '.join(allowed)} 取值无效"
+    return str(error.message)

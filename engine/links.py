@@ -1,0 +1,62 @@
+"""Customer links: signed, expiring, single-use tokens bound to one task; only their hash is stored."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .errors import LinkError
+from .models import CustomerLink
+
+
+def _sign(secret: str, link: CustomerLink) -> str:
+    message = f"{link.id}|{link.task_id}|{link.expires_at.timestamp():.0f}|{link.salt}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
+
+
+def token_for(secret: str, link: CustomerLink) -> str:
+    """The token of a link; derivable only with the secret key, so the outbox never stores it."""
+    return f"{link.id}.{_sign(secret, link)}"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create(session: Session, *, secret: str, instance_id: int, ticket_id: int | None, task_id: str,
+           task_bpmn_id: str, now: datetime, valid_days: int) -> CustomerLink:
+    """A new link for one READY customer task."""
+    link = CustomerLink(id=secrets.token_hex(8), salt=secrets.token_hex(8), instance_id=instance_id,
+                        ticket_id=ticket_id, task_id=task_id, task_bpmn_id=task_bpmn_id,
+                        expires_at=(now + timedelta(days=valid_days)).replace(microsecond=0), created_at=now,
+                        token_hash="")
+    link.token_hash = _hash(token_for(secret, link))
+    session.add(link)
+    return link
+
+
+def for_task(session: Session, task_id: str) -> CustomerLink | None:
+    """The link issued for a task, if any."""
+    return session.scalar(select(CustomerLink).where(CustomerLink.task_id == task_id))
+
+
+def resolve(session: Session, *, secret: str, token: str, now: datetime) -> CustomerLink:
+    """The link behind `token`, or LinkError saying why it cannot be used."""
+    link_id, _, signature = token.partition(".")
+    link = session.get(CustomerLink, link_id) if link_id and signature else None
+    if link is None or not hmac.compare_digest(signature, _sign(secret, link)) \
+            or not hmac.compare_digest(link.token_hash, _hash(token)):
+        raise LinkError("invalid", "This link is not valid. It may have been mistyped or altered. "
+                                   "此链接无效，可能被误输入或篡改。")
+    if link.used_at is not None:
+        raise LinkError("used", "This link has already been used. 此链接已使用过。")
+    if link.expires_at <= now:
+        raise LinkError("expired", "This link has expired. Please contact the service desk. "
+                                   "此链接已过期，请联系服务台。")
+    return link

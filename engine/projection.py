@@ -1,0 +1,189 @@
+"""Save a case: its state, and every projection lists and reports read instead of the workflow."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from sqlalchemy.orm import Session
+
+from . import links, outbox, repository
+from .effects import CUSTOMER_LANE, Effects
+from .models import Customer, HumanTask, Instance, Ticket, TimelineEvent
+from .runtime import ReadyTask, Runtime, to_datetime
+from .users import Actor
+
+_TIME_FIELDS = ("response_due", "resolve_due", "responded_at", "resolved_at", "accepted_at")
+_PLAIN_FIELDS = ("category", "severity", "onsite", "sla_calendar", "auto_accepted", "satisfaction")
+
+
+@dataclass
+class SaveContext:
+    """Everything one save needs besides the session."""
+
+    runtime: Runtime
+    secret: str
+    now: datetime
+    actor: Actor
+    link_valid_days: int
+    completed_task_id: str | None = None
+
+
+def save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None,
+              wf: BpmnWorkflow, effects: Effects, fired: list[str]) -> None:
+    """Write state, human tasks, timer index, ticket columns, timeline and outbox for one unit of work."""
+    instance.state = ctx.runtime.dump(wf)
+    instance.serializer_version = ctx.runtime.version
+    instance.next_timer_at = ctx.runtime.next_timer_at(wf)
+    instance.status = "completed" if wf.is_completed() else "running"
+    instance.error = None
+    instance.updated_at = ctx.now
+    for name in fired:
+        _event(session, ticket, instance, ctx.now, "timer_fired", "system", {"timer": name})
+    ready = ctx.runtime.ready_tasks(wf)
+    if ticket is not None:
+        _project_ticket(session, ctx, ticket, wf, effects, ready)
+    _apply_effects(session, ctx, instance, ticket, effects)
+    _project_tasks(session, ctx, instance, ticket, ready)
+    if ticket is not None and wf.is_completed() and ticket.closed_at is None:
+        ticket.closed_at = ctx.now
+
+
+def _project_ticket(session: Session, ctx: SaveContext, ticket: Ticket, wf: BpmnWorkflow,
+                    effects: Effects, ready: list[ReadyTask]) -> None:
+    data = ctx.runtime.case_data(wf)
+    for name in _TIME_FIELDS:
+        if name in data:
+            setattr(ticket, name, to_datetime(data[name]))
+    for name in _PLAIN_FIELDS:
+        if name in data:
+            setattr(ticket, name, data[name])
+    if "score" in data:
+        ticket.survey_score = data["score"]
+    ticket.status = _status(ticket, wf, effects, ready)
+    ticket.updated_at = ctx.now
+
+
+def _status(ticket: Ticket, wf: BpmnWorkflow, effects: Effects, ready: list[ReadyTask]) -> str:
+    if effects.status:
+        return effects.status
+    staff = [t.status for t in ready if t.status and t.lane != CUSTOMER_LANE]
+    customer = [t.status for t in ready if t.status and t.lane == CUSTOMER_LANE]
+    if staff or customer:
+        return (staff or customer)[0]
+    if wf.is_completed():
+        return ticket.status if ticket.status == "archived" else "closed"
+    return ticket.status
+
+
+def _apply_effects(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None,
+                   effects: Effects) -> None:
+    for kind, data in effects.events:
+        _event(session, ticket, instance, ctx.now, kind, "system", data)
+    if ticket is not None:
+        _apply_breaches(session, ctx, instance, ticket, effects)
+        _apply_escalations(session, ctx, instance, ticket, effects)
+    for target, template, data in effects.emails:
+        notify(session, ctx.now, ticket, target, template, data)
+
+
+def _apply_breaches(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket,
+                    effects: Effects) -> None:
+    for kind in effects.breaches:
+        if any(b.get("kind") == kind for b in ticket.breaches):
+            continue
+        ticket.breaches = [*ticket.breaches, {"kind": kind, "at": ctx.now.isoformat()}]
+        _event(session, ticket, instance, ctx.now, "sla_breach", "system", {"breach": kind})
+
+
+def _apply_escalations(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket,
+                       effects: Effects) -> None:
+    for level, roles, reason in effects.escalations:
+        if level <= ticket.escalation_level:
+            continue  # each level once, however often a rework re-arms its timer
+        ticket.escalation_level = level
+        _event(session, ticket, instance, ctx.now, "escalation", "system",
+               {"level": level, "roles": roles, "reason": reason})
+        for role in roles:
+            notify(session, ctx.now, ticket, role, "escalation", {"level": level, "reason": reason})
+
+
+def notify(session: Session, now: datetime, ticket: Ticket | None, target: str, template: str,
+           data: dict[str, Any]) -> int:
+    """Queue `template` for the ticket's contact (target 'customer') or every user of a role."""
+    context = {**data, "ticket_id": ticket.id if ticket else None}
+    if target == CUSTOMER_LANE:
+        if ticket is None or not ticket.contact_email:
+            return 0
+        customer = session.get(Customer, ticket.customer_id)
+        open_link = _open_link_id(session, ticket)
+        if open_link:
+            context.setdefault("link_id", open_link)
+        outbox.enqueue(session, to_addr=ticket.contact_email, template=template,
+                       language=customer.language if customer else "zh-CN", context=context,
+                       ticket_id=ticket.id, now=now)
+        return 1
+    users = [u for u in repository.users_with_role(session, target) if u.email]
+    for user in users:
+        outbox.enqueue(session, to_addr=str(user.email), template=template, language=user.language,
+                       context={**context, "recipient": user.username, "role": target},
+                       ticket_id=ticket.id if ticket else None, now=now)
+    return len(users)
+
+
+def _open_link_id(session: Session, ticket: Ticket) -> str | None:
+    for task in repository.open_tasks(session, roles=[CUSTOMER_LANE], ticket_id=ticket.id):
+        link = links.for_task(session, task.id)
+        if link is not None and link.used_at is None:
+            return link.id
+    return None
+
+
+def _project_tasks(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None,
+                   ready: list[ReadyTask]) -> None:
+    rows = {row.id: row for row in repository.open_tasks_of_instance(session, instance.id)}
+    ready_ids = {task.id for task in ready}
+    for task_id, row in rows.items():
+        if task_id not in ready_ids:
+            done = task_id == ctx.completed_task_id
+            row.state, row.completed_at = ("done" if done else "closed"), ctx.now
+            row.completed_by = ctx.actor.name if done else None
+    for task in ready:
+        row = rows.get(task.id)
+        if row is not None:
+            row.due_at = task.due_at
+            continue
+        _open_task(session, ctx, instance, ticket, task)
+
+
+def _open_task(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None,
+               task: ReadyTask) -> None:
+    session.add(HumanTask(id=task.id, instance_id=instance.id, ticket_id=ticket.id if ticket else None,
+                          bpmn_id=task.bpmn_id, title=task.title, role=task.lane or "", form_key=task.form_key,
+                          instructions=task.instructions, ticket_status=task.status, state="open",
+                          due_at=task.due_at, created_at=ctx.now))
+    _event(session, ticket, instance, ctx.now, "task_opened", "system",
+           {"task": task.bpmn_id, "title": task.title, "role": task.lane,
+            "due_at": task.due_at.isoformat() if task.due_at else None})
+    if task.lane == CUSTOMER_LANE:
+        session.flush()
+        link = links.create(session, secret=ctx.secret, instance_id=instance.id,
+                            ticket_id=ticket.id if ticket else None, task_id=task.id, task_bpmn_id=task.bpmn_id,
+                            now=ctx.now, valid_days=ctx.link_valid_days)
+        if task.email_template and ticket is not None:
+            session.flush()
+            notify(session, ctx.now, ticket, CUSTOMER_LANE, task.email_template,
+                   {"link_id": link.id, "task": task.bpmn_id})
+
+
+def _event(session: Session, ticket: Ticket | None, instance: Instance, at: datetime, kind: str, actor: str,
+           data: dict[str, Any]) -> None:
+    session.add(TimelineEvent(ticket_id=ticket.id if ticket else None, instance_id=instance.id, at=at,
+                              kind=kind, actor=actor, data=data))
+
+
+def event(session: Session, ticket: Ticket | None, instance: Instance, at: datetime, kind: str, actor: str,
+          data: dict[str, Any]) -> None:
+    """Append one timeline event."""
+    _event(session, ticket, instance, at, kind, actor, data)

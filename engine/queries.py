@@ -1,0 +1,105 @@
+"""Read side: what the task list, ticket page and API show, built from projections only."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from . import repository
+from .errors import Forbidden, NotFound
+from .models import Customer, HumanTask, Instance, ProcessVersion, Ticket
+from .uow import UnitOfWork
+from .users import Actor, may_work_on, visible_lanes
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 with offset, or None."""
+    return value.isoformat() if value else None
+
+
+def task_dict(row: HumanTask) -> dict[str, Any]:
+    """A task as the API shows it."""
+    return {"id": row.id, "ticket_id": row.ticket_id, "name": row.bpmn_id, "title": row.title, "role": row.role,
+            "form_key": row.form_key, "due_at": iso(row.due_at), "created_at": iso(row.created_at),
+            "state": row.state, "instructions": row.instructions, "assignee": row.assignee}
+
+
+def ticket_brief(session: Session, ticket: Ticket) -> dict[str, Any]:
+    """The few ticket facts a customer page shows."""
+    customer = session.get(Customer, ticket.customer_id)
+    return {"id": ticket.id, "number": ticket.number, "title": ticket.title, "status": ticket.status,
+            "customer": customer.name if customer else None, "contact_name": ticket.contact_name,
+            "description": ticket.description, "created_at": iso(ticket.created_at),
+            "resolved_at": iso(ticket.resolved_at)}
+
+
+def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
+    """Everything about a ticket: fields, SLA clocks, timeline and open tasks."""
+    customer = session.get(Customer, ticket.customer_id)
+    instance = session.get(Instance, ticket.instance_id) if ticket.instance_id else None
+    version = session.get(ProcessVersion, instance.version_id) if instance else None
+    return {
+        "id": ticket.id, "number": ticket.number, "status": ticket.status, "category": ticket.category,
+        "severity": ticket.severity, "onsite": ticket.onsite, "tier": ticket.tier,
+        "customer": customer.name if customer else None, "contact_name": ticket.contact_name,
+        "contact_email": ticket.contact_email, "channel": ticket.channel, "title": ticket.title,
+        "description": ticket.description, "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at), "closed_at": iso(ticket.closed_at),
+        "accepted_at": iso(ticket.accepted_at), "auto_accepted": ticket.auto_accepted,
+        "satisfaction": ticket.satisfaction, "survey_score": ticket.survey_score,
+        "escalation_level": ticket.escalation_level,
+        "process": {"process_id": version.process_id, "version": version.version} if version else None,
+        "sla": {"calendar": ticket.sla_calendar, "response_due": iso(ticket.response_due),
+                "resolve_due": iso(ticket.resolve_due), "responded_at": iso(ticket.responded_at),
+                "resolved_at": iso(ticket.resolved_at), "breaches": list(ticket.breaches)},
+        "timeline": [{"at": iso(e.at), "kind": e.kind, "actor": e.actor, **e.data}
+                     for e in repository.timeline(session, ticket.id)],
+        "tasks": [task_dict(t) for t in repository.open_tasks(session, roles=None, ticket_id=ticket.id)],
+        "archived": ticket.archive is not None,
+    }
+
+
+class ReadVerbs:
+    """Read verbs of the facade."""
+
+    uow: UnitOfWork
+
+    def get_ticket(self, *, ticket_id: int, actor: Actor) -> dict[str, Any]:
+        """One ticket in full."""
+        with self.uow(write=False) as session:
+            ticket = session.get(Ticket, ticket_id)
+            if ticket is None:
+                raise NotFound("no such ticket", ticket_id=ticket_id)
+            return ticket_detail(session, ticket)
+
+    def list_tasks(self, *, actor: Actor, role: str | None = None, ticket_id: int | None = None) -> list[dict[str, Any]]:
+        """Open tasks the actor may work on, optionally narrowed to a role or a ticket."""
+        lanes = visible_lanes(actor.role)
+        if role is not None:
+            lanes = [role] if lanes is None or role in lanes else []
+        with self.uow(write=False) as session:
+            rows = repository.open_tasks(session, roles=lanes, ticket_id=ticket_id)
+            return [task_dict(r) for r in rows]
+
+    def get_task(self, *, task_id: str, actor: Actor) -> dict[str, Any]:
+        """One open task with its form schema."""
+        with self.uow(write=False) as session:
+            row = session.get(HumanTask, task_id)
+            if row is None or row.state != "open":
+                raise NotFound("no such open task", task_id=task_id)
+            if not may_work_on(actor.role, row.role):
+                raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
+            instance = session.get(Instance, row.instance_id)
+            form = self._form(session, instance.version_id, row.form_key) if instance else {}  # type: ignore[attr-defined]
+            return {**task_dict(row), "form": form}
+
+    def ticket_for_mail(self, *, ticket_id: int) -> dict[str, Any]:
+        """Ticket facts an e-mail template may use (no timeline)."""
+        with self.uow(write=False) as session:
+            ticket = session.get(Ticket, ticket_id)
+            if ticket is None:
+                return {}
+            detail = ticket_detail(session, ticket)
+            detail.pop("timeline")
+            return detail

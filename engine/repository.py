@@ -1,0 +1,116 @@
+"""Queries. Routes never write SQL; everything that reads the database by a rule lives here."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .models import (
+    Customer,
+    DeploymentFile,
+    HumanTask,
+    Instance,
+    ProcessSpec,
+    ProcessVersion,
+    Ticket,
+    TimelineEvent,
+    User,
+)
+
+
+def customer_by_name(session: Session, name: str) -> Customer | None:
+    """The customer called `name`."""
+    return session.scalar(select(Customer).where(Customer.name == name))
+
+
+def user_by_name(session: Session, username: str) -> User | None:
+    """The staff user `username`."""
+    return session.scalar(select(User).where(User.username == username))
+
+
+def users_with_role(session: Session, role: str) -> Sequence[User]:
+    """Active users of `role`."""
+    return session.scalars(select(User).where(User.role == role, User.active.is_(True)).order_by(User.id)).all()
+
+
+def latest_version(session: Session, process_id: str) -> ProcessVersion | None:
+    """The newest deployed version of a process."""
+    return session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == process_id)
+                          .order_by(ProcessVersion.version.desc()).limit(1))
+
+
+def latest_versions(session: Session) -> Sequence[ProcessVersion]:
+    """The newest version of every process."""
+    newest = (select(ProcessVersion.process_id, func.max(ProcessVersion.version).label("v"))
+              .group_by(ProcessVersion.process_id).subquery())
+    return session.scalars(select(ProcessVersion).join(
+        newest, (ProcessVersion.process_id == newest.c.process_id) & (ProcessVersion.version == newest.c.v))
+        .order_by(ProcessVersion.process_id)).all()
+
+
+def spec_json(session: Session, spec_hash: str) -> str:
+    """The stored JSON of a spec."""
+    spec = session.get(ProcessSpec, spec_hash)
+    if spec is None:
+        raise LookupError(f"spec {spec_hash} is not stored")
+    return spec.json
+
+
+def deployment_files(session: Session, deployment_id: int) -> Sequence[DeploymentFile]:
+    """All files of one deployment."""
+    return session.scalars(select(DeploymentFile).where(DeploymentFile.deployment_id == deployment_id)
+                           .order_by(DeploymentFile.name)).all()
+
+
+def latest_deployment_id(session: Session) -> int | None:
+    """The id of the newest deployment."""
+    return session.scalar(select(func.max(DeploymentFile.deployment_id)))
+
+
+def deployment_file(session: Session, deployment_id: int, name: str) -> DeploymentFile | None:
+    """One file of a deployment."""
+    return session.scalar(select(DeploymentFile).where(
+        DeploymentFile.deployment_id == deployment_id, DeploymentFile.name == name))
+
+
+def lock_instance(session: Session, instance_id: int, *, skip_locked: bool = False) -> Instance | None:
+    """Load an instance and lock its row for this transaction (SQLite: the write transaction locks)."""
+    query = select(Instance).where(Instance.id == instance_id).with_for_update(skip_locked=skip_locked)
+    return session.scalar(query.execution_options(populate_existing=True))
+
+
+def due_instance_ids(session: Session, now: datetime, limit: int) -> list[int]:
+    """Running instances whose earliest timer is due: one indexed range scan."""
+    query = (select(Instance.id).where(Instance.next_timer_at <= now, Instance.status == "running")
+             .order_by(Instance.next_timer_at).limit(limit))
+    return list(session.scalars(query))
+
+
+def ticket_by_instance(session: Session, instance_id: int) -> Ticket | None:
+    """The ticket a case belongs to."""
+    return session.scalar(select(Ticket).where(Ticket.instance_id == instance_id))
+
+
+def open_tasks_of_instance(session: Session, instance_id: int) -> Sequence[HumanTask]:
+    """Open human tasks of one case."""
+    return session.scalars(select(HumanTask).where(
+        HumanTask.instance_id == instance_id, HumanTask.state == "open")).all()
+
+
+def open_tasks(session: Session, *, roles: Sequence[str] | None, ticket_id: int | None,
+               limit: int = 500) -> Sequence[HumanTask]:
+    """Open tasks, optionally for some roles or one ticket, oldest first."""
+    query = select(HumanTask).where(HumanTask.state == "open")
+    if roles is not None:
+        query = query.where(HumanTask.role.in_(roles))
+    if ticket_id is not None:
+        query = query.where(HumanTask.ticket_id == ticket_id)
+    return session.scalars(query.order_by(HumanTask.created_at, HumanTask.id).limit(limit)).all()
+
+
+def timeline(session: Session, ticket_id: int) -> Sequence[TimelineEvent]:
+    """A ticket's events in order."""
+    return session.scalars(select(TimelineEvent).where(TimelineEvent.ticket_id == ticket_id)
+                           .order_by(TimelineEvent.at, TimelineEvent.id)).all()

@@ -1,0 +1,283 @@
+"""SpiffWorkflow load, run and save. No SQL here: specs come in through a loader callable."""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from .errors import CaseError, Conflict
+
+SpecLoader = Callable[[str], str]
+
+_orig_iterator = BpmnBaseWorkflow.get_tasks_iterator
+
+
+def _deep_iterator(self: Any, first_task: Any = None, **kwargs: Any) -> Any:
+    # Spiff stops walking the task tree at depth 1000, silently stalling long-lived loops (rework).
+    return _orig_iterator(self, first_task, **{"max_depth": sys.maxsize, **kwargs})
+
+
+BpmnBaseWorkflow.get_tasks_iterator = _deep_iterator  # type: ignore[method-assign]
+
+
+class SpecLibrary:
+    """Restored spec objects by content hash, loaded once per process from the process_spec table."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+        self.loader: SpecLoader | None = None
+        self._cache: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+    def get(self, spec_hash: str) -> tuple[Any, dict[str, Any]]:
+        """(spec, subprocess_specs) for a hash."""
+        if spec_hash not in self._cache:
+            if self.loader is None:
+                raise LookupError(spec_hash)
+            stored = json.loads(self.loader(spec_hash))
+            subs = {name: self.registry.restore(d) for name, d in stored["subprocess_specs"].items()}
+            self._cache[spec_hash] = (self.registry.restore(stored["spec"]), subs)
+        return self._cache[spec_hash]
+
+    def encode(self, spec: Any, subprocess_specs: dict[str, Any]) -> tuple[str, str]:
+        """(hash, json) for a parsed spec and its called processes; equal specs give equal hashes."""
+        text = json.dumps({"spec": self.registry.convert(spec),
+                           "subprocess_specs": {k: self.registry.convert(v) for k, v in subprocess_specs.items()}},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest(), text
+
+
+def _make_serializer() -> tuple[BpmnWorkflowSerializer, SpecLibrary]:
+    registry = BpmnWorkflowSerializer.configure(dict(SPIFF_CONFIG))
+    library = SpecLibrary(registry)
+
+    class SpecRefConverter(BpmnWorkflowConverter):
+        """Writes a spec hash instead of the whole spec into every instance."""
+
+        def to_dict(self, workflow: Any) -> dict[str, Any]:
+            dct: dict[str, Any] = super().to_dict(workflow)
+            dct.pop("spec")
+            dct.pop("subprocess_specs")
+            dct["spec_ref"] = workflow.spec_hash
+            return dct
+
+        def from_dict(self, dct: dict[str, Any]) -> Any:
+            spec_hash = dct.pop("spec_ref")
+            spec, subs = library.get(spec_hash)
+            workflow = self.target_class(spec, subs, deserializing=True)
+            workflow.spec_hash = spec_hash
+            workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+            workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+            self.set_default_attributes(workflow, dct)
+            self.subprocesses_from_dict(dct["subprocesses"], workflow)
+            workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+            return workflow
+
+    config = dict(SPIFF_CONFIG)
+    config[BpmnWorkflow] = SpecRefConverter
+    registry = BpmnWorkflowSerializer.configure(config)
+    library.registry = registry
+    return BpmnWorkflowSerializer(registry), library
+
+
+@dataclass
+class ReadyTask:
+    """A READY manual task as the task list needs it."""
+
+    id: str
+    bpmn_id: str
+    title: str
+    lane: str | None
+    form_key: str | None
+    instructions: str | None
+    status: str | None
+    email_template: str | None
+    due_at: datetime | None
+
+
+class Runtime:
+    """Runs workflows; one per process, shared by all units of work."""
+
+    def __init__(self) -> None:
+        self.serializer, self.library = _make_serializer()
+
+    @property
+    def version(self) -> str:
+        """The serializer format written into each instance row."""
+        return str(self.serializer.VERSION)
+
+    def start(self, spec_hash: str, data: dict[str, Any], engine: PythonScriptEngine) -> BpmnWorkflow:
+        """A new workflow with `data` on its start task, run to its first wait."""
+        spec, subs = self.library.get(spec_hash)
+        wf = BpmnWorkflow(spec, subs, script_engine=engine)
+        wf.spec_hash = spec_hash
+        wf.get_next_task(state=TaskState.READY).data.update(data)
+        self.advance(wf)
+        return wf
+
+    def load(self, state: str, engine: PythonScriptEngine) -> BpmnWorkflow:
+        """Restore a workflow; the script engine is not serialized, so it is set here every time."""
+        wf = self.serializer.deserialize_json(state)
+        wf.script_engine = engine
+        return wf
+
+    def dump(self, wf: BpmnWorkflow) -> str:
+        """Serialize a workflow (without its spec)."""
+        return str(self.serializer.serialize_json(wf))
+
+    def advance(self, wf: BpmnWorkflow) -> list[str]:
+        """Fire due timers and run engine steps until nothing moves; names of the timers that fired."""
+        fired: list[str] = []
+        for _ in range(50):
+            before = {t.id: (t, _timer_due(t)) for t in _waiting_timers(wf)}
+            _guard(wf.refresh_timers)
+            _guard(wf.do_engine_steps)
+            after = {t.id: _timer_due(t) for t in _waiting_timers(wf)}
+            # A fired timer left the waiting set (completed) or, for a cycle, re-armed with a later due time.
+            moved = [t for tid, (t, due) in before.items()
+                     if (tid not in after and t.state == TaskState.COMPLETED) or (tid in after and after[tid] != due)]
+            fired.extend(_timer_label(t) for t in moved)
+            if not moved:
+                break
+        _raise_on_error(wf)
+        return fired
+
+    def ready_task(self, wf: BpmnWorkflow, task_id: str) -> Task:
+        """The READY manual task `task_id`, or Conflict: Task.run() itself checks nothing."""
+        try:
+            task = wf.get_task_from_id(UUID(task_id))
+        except (ValueError, KeyError, WorkflowException):
+            task = None
+        if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+            raise Conflict("this task is no longer open", task_id=task_id)
+        return task
+
+    def complete(self, wf: BpmnWorkflow, task: Task, data: dict[str, Any]) -> list[str]:
+        """Merge form data into the task, run it and everything that follows."""
+        task.data.update(data)
+        _guard(task.run)
+        return self.advance(wf)
+
+    def ready_tasks(self, wf: BpmnWorkflow) -> list[ReadyTask]:
+        """All READY manual tasks, including those inside called processes."""
+        return [self._describe(wf, t) for t in wf.get_tasks(state=TaskState.READY, manual=True)]
+
+    def _describe(self, wf: BpmnWorkflow, task: Task) -> ReadyTask:
+        spec = task.task_spec
+        props = (spec.extensions or {}).get("properties", {}) or {}
+        return ReadyTask(
+            id=str(task.id), bpmn_id=spec.bpmn_id, title=spec.bpmn_name or spec.bpmn_id, lane=spec.lane,
+            form_key=props.get("formJsonSchemaFilename"),
+            instructions=(spec.extensions or {}).get("instructionsForEndUser"),
+            status=props.get("status"), email_template=props.get("email_template"),
+            due_at=self._due(wf, task, props.get("due")),
+        )
+
+    def _due(self, wf: BpmnWorkflow, task: Task, expression: str | None) -> datetime | None:
+        if expression:
+            try:
+                return to_datetime(wf.script_engine.evaluate(task, expression))
+            except Exception:
+                return None
+        siblings = [t for t in task.parent.children if t is not task] if task.parent else []
+        dues = [_timer_due(t) for t in siblings if t.state == TaskState.WAITING]
+        return min((d for d in dues if d is not None), default=None)
+
+    def next_timer_at(self, wf: BpmnWorkflow) -> datetime | None:
+        """The earliest due time of any waiting timer, for the indexed scheduler column."""
+        dues = [_timer_due(t) for t in _waiting_timers(wf)]
+        return min((d for d in dues if d is not None), default=None)
+
+    def case_data(self, wf: BpmnWorkflow) -> dict[str, Any]:
+        """Variables across all tasks, the most recently changed value winning."""
+        tasks = sorted(_all_tasks(wf), key=lambda t: t.last_state_change)
+        merged: dict[str, Any] = {}
+        for task in tasks:
+            if task.state in (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING, TaskState.STARTED):
+                merged.update(task.data)
+        if wf.is_completed():
+            merged.update(wf.data)
+        return merged
+
+
+def _all_tasks(wf: BpmnWorkflow) -> list[Task]:
+    tasks = list(wf.tasks.values())
+    for sub in wf.subprocesses.values():
+        tasks.extend(sub.tasks.values())
+    return tasks
+
+
+def _waiting_timers(wf: BpmnWorkflow) -> list[Task]:
+    out = []
+    for task in wf.event_manager.tasks.values() if hasattr(wf, "event_manager") else []:
+        ed = task.task_spec.event_definition
+        if isinstance(ed, TimerEventDefinition) or (
+                isinstance(ed, MultipleEventDefinition)
+                and any(isinstance(e, TimerEventDefinition) for e in ed.event_definitions)):
+            out.append(task)
+    return out
+
+
+def _timer_label(task: Task) -> str:
+    return str(task.task_spec.bpmn_name or task.task_spec.bpmn_id)
+
+
+def _timer_due(task: Task) -> datetime | None:
+    ed = task.task_spec.event_definition
+    value: Any
+    if isinstance(ed, TimerEventDefinition):
+        value = ed.details(task).value
+    else:
+        value = task.internal_data.get("event_value")
+        value = value.get("next") if isinstance(value, dict) else value
+    if value is None or (isinstance(value, str) and value.upper().startswith(("P", "R"))):
+        return None
+    return to_datetime(value)
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """An aware UTC datetime from an ISO string or datetime; None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = TimerEventDefinition.parse_time_or_duration(value)
+    if not isinstance(value, datetime):
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _guard(step: Callable[[], Any]) -> None:
+    try:
+        step()
+    except WorkflowException as exc:
+        raise CaseError(_describe_error(exc)) from exc
+
+
+def _raise_on_error(wf: BpmnWorkflow) -> None:
+    failed = wf.get_tasks(state=TaskState.ERROR)
+    if failed:
+        spec = failed[0].task_spec
+        raise CaseError(f"step '{spec.bpmn_name or spec.bpmn_id}' ({spec.bpmn_id}) failed")
+
+
+def _describe_error(exc: WorkflowException) -> str:
+    task = getattr(exc, "task", None)
+    where = f" in '{task.task_spec.bpmn_id}'" if task is not None else ""
+    return f"the diagram failed{where}: {exc}"
+

@@ -1,0 +1,39 @@
+"""Configuration from AFTERCARE_* environment variables."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """All settings of one Aftercare process; see README for each variable."""
+
+    model_config = SettingsConfigDict(env_prefix="AFTERCARE_", extra="ignore")
+
+    environment: str = "development"
+    database_url: str = ""
+    secret_key: str = DEV_SECRET
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_from: str = "Aftercare 售后服务 <aftercare@localhost>"
+    processes_dir: Path = Path("processes")
+    forms_dir: Path = Path("forms")
+    var_dir: Path = Path("var")
+    scheduler_interval: float = 0.5
+    link_valid_days: int = 14
+    token_minutes: int = 720
+
+    @model_validator(mode="after")
+    def _defaults_and_guard(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'aftercare.db'}"
+        if self.environment != "development" and self.secret_key == DEV_SECRET:
+            raise ValueError("AFTERCARE_SECRET_KEY must be set outside development")
+        if len(self.secret_key) < 16:
+            raise ValueError("AFTERCARE_SECRET_KEY must be at least 16 characters")
+        return self
