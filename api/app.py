@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from engine.commands import Aftercare
@@ -56,6 +57,12 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
     @app.exception_handler(AftercareError)
     async def domain_error(_request: Request, exc: AftercareError) -> JSONResponse:
         return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": str(e["loc"][-1]) if e.get("loc") else "(body)", "message": e.get("msg", "")}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": "the request has errors", "errors": errors}, status_code=422)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

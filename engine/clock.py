@@ -47,7 +47,7 @@ class _SpiffDatetime(datetime):
     """Stands in for `datetime` inside SpiffWorkflow's timer module."""
 
     @classmethod
-    def now(cls, tz: Any = None) -> Any:  # type: ignore[override]
+    def now(cls, tz: Any = None) -> Any:
         now = _current.now()
         return now.astimezone(tz) if tz else now.replace(tzinfo=None)
 
@@ -56,7 +56,7 @@ def install(clock: Clock) -> None:
     """Make `clock` the time source of the engine and of SpiffWorkflow's timers."""
     global _current
     _current = clock
-    _spiff_timer.datetime = _SpiffDatetime  # type: ignore[misc]
+    _spiff_timer.datetime = _SpiffDatetime
 
 
 def now() -> datetime:

@@ -79,8 +79,8 @@ def _check_flows(bundle: Bundle, name: str, text: str) -> None:
         for end in ("sourceRef", "targetRef"):
             ref = flow.get(end)
             if ref not in ids:
-                bundle.problem(name, flow.get("id"), flow.sourceline,
-                               f"sequence flow '{flow.get('id')}' has {end}='{ref}', which is no element of the diagram")
+                message = f"sequence flow '{flow.get('id')}' has {end}='{ref}', which is no element of the diagram"
+                bundle.problem(name, flow.get("id"), flow.sourceline, message)
 
 
 def _check_form(bundle: Bundle, name: str, text: str) -> None:

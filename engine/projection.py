@@ -46,8 +46,17 @@ def save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: Ti
         _project_ticket(session, ctx, ticket, wf, effects, ready)
     _apply_effects(session, ctx, instance, ticket, effects)
     _project_tasks(session, ctx, instance, ticket, ready)
-    if ticket is not None and wf.is_completed() and ticket.closed_at is None:
-        ticket.closed_at = ctx.now
+    if ticket is not None and wf.is_completed() and ticket.archive is None:
+        _freeze(session, ticket, ctx.now)
+
+
+def _freeze(session: Session, ticket: Ticket, now: datetime) -> None:
+    """The archived record (故障处理单): every step, who, when, SLA figures and sign-off, frozen."""
+    from .queries import ticket_detail
+
+    ticket.closed_at = now
+    session.flush()
+    ticket.archive = {**ticket_detail(session, ticket), "frozen_at": now.isoformat()}
 
 
 def _project_ticket(session: Session, ctx: SaveContext, ticket: Ticket, wf: BpmnWorkflow,
@@ -150,9 +159,9 @@ def _project_tasks(session: Session, ctx: SaveContext, instance: Instance, ticke
             row.state, row.completed_at = ("done" if done else "closed"), ctx.now
             row.completed_by = ctx.actor.name if done else None
     for task in ready:
-        row = rows.get(task.id)
-        if row is not None:
-            row.due_at = task.due_at
+        existing = rows.get(task.id)
+        if existing is not None:
+            existing.due_at = task.due_at
             continue
         _open_task(session, ctx, instance, ticket, task)
 

@@ -73,7 +73,8 @@ class ReadVerbs:
                 raise NotFound("no such ticket", ticket_id=ticket_id)
             return ticket_detail(session, ticket)
 
-    def list_tasks(self, *, actor: Actor, role: str | None = None, ticket_id: int | None = None) -> list[dict[str, Any]]:
+    def list_tasks(self, *, actor: Actor, role: str | None = None,
+                   ticket_id: int | None = None) -> list[dict[str, Any]]:
         """Open tasks the actor may work on, optionally narrowed to a role or a ticket."""
         lanes = visible_lanes(actor.role)
         if role is not None:

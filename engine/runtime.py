@@ -34,7 +34,7 @@ def _deep_iterator(self: Any, first_task: Any = None, **kwargs: Any) -> Any:
     return _orig_iterator(self, first_task, **{"max_depth": sys.maxsize, **kwargs})
 
 
-BpmnBaseWorkflow.get_tasks_iterator = _deep_iterator  # type: ignore[method-assign]
+BpmnBaseWorkflow.get_tasks_iterator = _deep_iterator
 
 
 class SpecLibrary:
@@ -116,6 +116,7 @@ class Runtime:
 
     def __init__(self) -> None:
         self.serializer, self.library = _make_serializer()
+        self.loads = 0  # workflows deserialized by this process: the scheduler's cost, measured
 
     @property
     def version(self) -> str:
@@ -135,6 +136,7 @@ class Runtime:
         """Restore a workflow; the script engine is not serialized, so it is set here every time."""
         wf = self.serializer.deserialize_json(state)
         wf.script_engine = engine
+        self.loads += 1
         return wf
 
     def dump(self, wf: BpmnWorkflow) -> str:

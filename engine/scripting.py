@@ -4,6 +4,7 @@ Nothing here limits CPU time; diagrams come only from process owners (a deploy i
 """
 from __future__ import annotations
 
+import ast
 import builtins
 from collections.abc import Callable
 from datetime import datetime
@@ -30,8 +31,9 @@ def compile_checked(source: str, mode: str) -> Any:
     key = (source, mode)
     code = _CODE_CACHE.get(key)
     if code is None:
+        _refuse_imports(source, mode)
         try:
-            code = compile_restricted(source, "<diagram>", mode)
+            code = compile_restricted(source, "<diagram>", mode)  # type: ignore[arg-type]
         except SyntaxError as exc:
             # RestrictedPython's SyntaxError has lineno=None, which crashes Spiff's error formatter.
             reasons = exc.msg if isinstance(exc.msg, tuple) else (exc.msg or str(exc),)
@@ -41,7 +43,7 @@ def compile_checked(source: str, mode: str) -> Any:
 
 
 def _base_globals() -> dict[str, Any]:
-    restricted = dict(safe_globals)
+    restricted: dict[str, Any] = dict(safe_globals)
     allowed = dict(restricted["__builtins__"])
     allowed.update(limited_builtins)
     allowed.update(utility_builtins)
@@ -51,6 +53,16 @@ def _base_globals() -> dict[str, Any]:
                       _getiter_=default_guarded_getiter, _iter_unpack_sequence_=guarded_iter_unpack_sequence,
                       _write_=full_write_guard)
     return restricted
+
+
+def _refuse_imports(source: str, mode: str) -> None:
+    try:
+        tree = ast.parse(source, mode=mode)
+    except SyntaxError:
+        return  # compile_restricted reports it with its own words
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            raise ScriptRejected(f"line {node.lineno}: imports are not allowed in diagram scripts")
 
 
 _BASE = _base_globals()

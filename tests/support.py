@@ -69,3 +69,62 @@ def start_smtp(port: int | None = None) -> SmtpSink:
     sink.controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     sink.controller.start()
     return sink
+
+
+class Desk:
+    """Drives the maintenance-request procedure through the facade, as each role would."""
+
+    def __init__(self, facade: Any, clock: Any) -> None:
+        from engine.users import Actor
+
+        self.facade, self.clock = facade, clock
+        self.actor = lambda role: Actor(role, role)
+
+    def create(self, **overrides: Any) -> int:
+        """Log a ticket for Demo Customer; its id."""
+        fields = {"customer": "Demo Customer", "contact_name": "王工", "contact_email": "wang@demo-customer.example",
+                  "channel": "phone", "title": "系统无法登录", "description": "所有用户登录时报 500 错误"}
+        fields.update(overrides)
+        created = self.facade.create_ticket(**fields, actor=self.actor("service_desk"))
+        return int(created["id"])
+
+    def tasks(self, ticket_id: int) -> list[dict[str, Any]]:
+        """Open tasks of a ticket."""
+        return list(self.facade.list_tasks(actor=self.actor("admin"), ticket_id=ticket_id))
+
+    def names(self, ticket_id: int) -> list[str]:
+        """BPMN ids of a ticket's open tasks."""
+        return sorted(t["name"] for t in self.tasks(ticket_id))
+
+    def task(self, ticket_id: int, name: str) -> dict[str, Any]:
+        """The open task `name` of a ticket."""
+        found = [t for t in self.tasks(ticket_id) if t["name"] == name]
+        assert found, f"no open task {name!r}; open: {self.names(ticket_id)}"
+        return found[0]
+
+    def complete(self, ticket_id: int, name: str, data: dict[str, Any], role: str | None = None) -> None:
+        """Complete the open task `name` as its own role (or `role`)."""
+        task = self.task(ticket_id, name)
+        self.facade.complete_task(task_id=task["id"], data=data, actor=self.actor(role or task["role"]))
+
+    def ticket(self, ticket_id: int) -> dict[str, Any]:
+        """The ticket as the API shows it."""
+        return dict(self.facade.get_ticket(ticket_id=ticket_id, actor=self.actor("admin")))
+
+    def events(self, ticket_id: int, kind: str) -> list[dict[str, Any]]:
+        """Timeline events of one kind."""
+        return [e for e in self.ticket(ticket_id)["timeline"] if e["kind"] == kind]
+
+    def travel(self, **delta: float) -> None:
+        """Move the clock and let the scheduler fire what fell due."""
+        self.clock.advance(**delta)
+        self.facade.fire_due_timers()
+
+    def travel_to(self, when: Any) -> None:
+        """Set the clock and let the scheduler fire what fell due."""
+        self.clock.set(when)
+        self.facade.fire_due_timers()
+
+    def triage(self, ticket_id: int, category: str = "fault", severity: int = 2, onsite: bool = False) -> None:
+        """Triage as the service desk."""
+        self.complete(ticket_id, "triage", {"category": category, "severity": severity, "onsite": onsite})

@@ -1,6 +1,8 @@
 """Alembic environment: runs on the connection the engine hands over (see engine.db.migrate)."""
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import create_engine
 
@@ -10,7 +12,7 @@ config = context.config
 connection = config.attributes.get("connection")
 
 
-def _run(conn: object) -> None:
+def _run(conn: Any) -> None:
     context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True,
                       compare_type=True)
     with context.begin_transaction():

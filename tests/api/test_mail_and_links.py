@@ -1,0 +1,108 @@
+"""E-mails reach a real SMTP server, survive its outage, and the acceptance link works exactly once."""
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from api.mail import Mailer
+from engine.clock import FakeClock
+from engine.commands import Aftercare
+from tests.support import Desk, SmtpSink, body, link_in, start_smtp
+
+CONTACT = "wang@demo-customer.example"
+
+
+def _resolved_fault(facade: Aftercare, clock: FakeClock) -> tuple[Desk, int]:
+    desk = Desk(facade, clock)
+    tid = desk.create()
+    desk.triage(tid, severity=2)
+    desk.complete(tid, "engineer_response", {"contact_made": True, "diagnosis": "d"})
+    desk.complete(tid, "engineer_resolution", {"resolution": "已修复", "outcome": "resolved"})
+    return desk, tid
+
+
+def test_ticket_received_mail_carries_the_number(facade: Aftercare, clock: FakeClock, smtp: SmtpSink) -> None:
+    desk = Desk(facade, clock)
+    tid = desk.create()
+    assert Mailer(facade).send_pending() == 1
+    number = desk.ticket(tid)["number"]
+    [message] = smtp.to(CONTACT)
+    assert number in smtp.subjects(CONTACT)[0]
+    assert number in body(message) and "15" in body(message)
+    assert desk.events(tid, "email_sent")[0]["to"] == CONTACT
+
+
+def test_outage_delays_mail_and_loses_none(facade: Aftercare, clock: FakeClock, smtp: SmtpSink) -> None:
+    port = smtp.port
+    smtp.stop()  # the mail server is down
+    desk = Desk(facade, clock)
+    desk.create()
+    desk.create()
+    mailer = Mailer(facade)
+    assert mailer.send_pending() == 0
+    clock.advance(seconds=1)
+    assert mailer.send_pending() == 0  # backing off, not hammering
+    revived = start_smtp(port)
+    try:
+        clock.advance(minutes=1)
+        assert mailer.send_pending() == 2
+        clock.advance(hours=1)
+        assert mailer.send_pending() == 0
+        assert len(revived.to(CONTACT)) == 2  # each once
+    finally:
+        revived.stop()
+
+
+def test_temporary_smtp_refusal_is_retried(facade: Aftercare, clock: FakeClock, smtp: SmtpSink) -> None:
+    smtp.refuse = True
+    Desk(facade, clock).create()
+    mailer = Mailer(facade)
+    assert mailer.send_pending() == 0
+    smtp.refuse = False
+    clock.advance(minutes=1)
+    assert mailer.send_pending() == 1 and len(smtp.messages) == 1
+
+
+def test_acceptance_link_from_the_mail_completes_acceptance_once(facade: Aftercare, clock: FakeClock,
+                                                                 smtp: SmtpSink, client: TestClient) -> None:
+    desk, tid = _resolved_fault(facade, clock)
+    Mailer(facade).send_pending()
+    [request] = [m for m in smtp.to(CONTACT) if "验收" in smtp.subjects()[smtp.messages.index(m)]]
+    link = link_in(request)
+    path = re.sub(r"^https?://[^/]+", "", link)
+    page = client.get(path)
+    assert page.status_code == 200 and desk.ticket(tid)["number"] in page.text
+    assert 'name="accepted"' in page.text
+    done = client.post(path, data={"accepted": "true"})
+    assert done.status_code == 200 and "谢谢" in done.text
+    assert "callback" in desk.names(tid) and desk.ticket(tid)["accepted_at"]
+    again = client.post(path, data={"accepted": "false", "reason": "x"})
+    assert again.status_code == 410 and "already been used" in again.text
+    assert "callback" in desk.names(tid)
+
+
+def test_rejection_without_reason_shows_the_field_error_and_keeps_the_link(
+        facade: Aftercare, clock: FakeClock, smtp: SmtpSink, client: TestClient) -> None:
+    desk, tid = _resolved_fault(facade, clock)
+    Mailer(facade).send_pending()
+    path = re.sub(r"^https?://[^/]+", "", link_in(smtp.to(CONTACT)[-1]))
+    wrong = client.post(path, data={"accepted": "false"})
+    assert wrong.status_code == 422 and 'id="err-reason"' in wrong.text
+    assert desk.names(tid) == ["customer_acceptance"]
+    assert client.post(path, data={"accepted": "false", "reason": "仍然报错"}).status_code == 200
+    assert desk.names(tid) == ["engineer_resolution"]
+
+
+def test_tampered_and_expired_links_get_a_clear_page(facade: Aftercare, clock: FakeClock, smtp: SmtpSink,
+                                                     client: TestClient) -> None:
+    _resolved_fault(facade, clock)
+    Mailer(facade).send_pending()
+    path = re.sub(r"^https?://[^/]+", "", link_in(smtp.to(CONTACT)[-1]))
+    tampered = path[:-3] + ("aaa" if not path.endswith("aaa") else "bbb")
+    page = client.get(tampered)
+    assert page.status_code == 404 and "not valid" in page.text
+    assert client.get("/c/garbage").status_code == 404
+    clock.advance(days=30)
+    expired = client.get(path)
+    assert expired.status_code == 410 and "expired" in expired.text

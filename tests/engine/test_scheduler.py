@@ -1,0 +1,90 @@
+"""The scheduler: due timers fire on time, exactly once, even after downtime; idle ticks stay cheap;
+two completions of one task give one success."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import insert, select
+
+from engine.clock import FakeClock
+from engine.commands import Aftercare
+from engine.errors import Conflict
+from engine.models import Instance
+from engine.settings import Settings
+from tests.support import Desk
+
+
+def test_timer_due_while_down_fires_once_after_restart(settings: Settings, clock: FakeClock) -> None:
+    from api.app import prepare
+    from api.demo import load_demo
+
+    first = Aftercare(settings, clock)
+    prepare(first)
+    load_demo(first)
+    tid = Desk(first, clock).create()
+    first.close()  # the server goes down with a triage timer 15 minutes out
+
+    clock.advance(hours=3)
+    second = Aftercare(settings, clock)
+    prepare(second)
+    desk = Desk(second, clock)
+    assert second.fire_due_timers() == 1
+    assert second.fire_due_timers() == 0
+    assert len(desk.events(tid, "sla_breach")) == 1
+    assert len([e for e in desk.events(tid, "timer_fired")]) == 1
+    second.close()
+
+
+def test_next_timer_at_is_the_earliest_waiting_timer(facade: Aftercare, clock: FakeClock) -> None:
+    desk = Desk(facade, clock)
+    tid = desk.create()
+    instance_id = desk.ticket(tid)
+    stored = facade.run_in_unit(lambda s: s.scalars(select(Instance.next_timer_at)).all())
+    assert stored == [clock.now() + timedelta(minutes=15)]
+    assert instance_id
+
+
+def test_idle_tick_with_10000_waiting_cases_loads_only_the_due_ones(facade: Aftercare, clock: FakeClock) -> None:
+    desk = Desk(facade, clock)
+    due_ids = [desk.create(title=f"due {n}") for n in range(3)]
+    template = facade.run_in_unit(lambda s: s.scalars(select(Instance)).first())
+    later = clock.now() + timedelta(days=30)
+    rows = [{"process_id": template.process_id, "version_id": template.version_id, "state": template.state,
+             "serializer_version": template.serializer_version, "status": "running", "next_timer_at": later,
+             "lock_version": 1, "created_at": clock.now(), "updated_at": clock.now()} for _ in range(10_000)]
+    facade.run_in_unit(lambda s: s.execute(insert(Instance), rows), write=True)
+
+    loads_before = facade.runtime.loads
+    clock.advance(minutes=14)
+    assert facade.fire_due_timers() == 0
+    assert facade.runtime.loads == loads_before  # an idle tick deserializes nothing
+    clock.advance(minutes=2)
+    assert facade.fire_due_timers() == 3
+    assert facade.runtime.loads - loads_before == 3
+    assert all(desk.ticket(t)["sla"]["breaches"] for t in due_ids)
+
+
+def test_two_concurrent_completions_of_one_task_give_one_success(facade: Aftercare, clock: FakeClock) -> None:
+    desk = Desk(facade, clock)
+    tid = desk.create()
+    task = desk.task(tid, "triage")
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def complete(category: str) -> None:
+        barrier.wait()
+        try:
+            facade.complete_task(task_id=task["id"], data={"category": category}, actor=desk.actor("service_desk"))
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=complete, args=(c,)) for c in ("question", "complaint")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict", "ok"]
+    assert len(desk.events(tid, "task_completed")) == 1
+    assert len(desk.names(tid)) == 1
