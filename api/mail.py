@@ -4,9 +4,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from email.message import EmailMessage
+from datetime import datetime
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -16,6 +18,19 @@ from engine.outbox import Envelope
 
 log = logging.getLogger("aftercare.mail")
 TEMPLATES = Path(__file__).parent / "templates" / "email"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+STATUS = {"new": "新建 new", "triage": "待分类 awaiting triage", "in_progress": "处理中 in progress",
+          "awaiting_acceptance": "待验收 awaiting acceptance", "callback": "待回访 awaiting callback",
+          "archived": "已归档 archived", "closed": "已关闭 closed"}
+
+
+def local_time(value: str | None) -> str:
+    """An ISO time as Beijing wall-clock time, the way customers and staff read deadlines."""
+    if not value:
+        return "—"
+    return datetime.fromisoformat(value).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") + " (北京时间 UTC+8)"
 
 
 class Mailer:
@@ -25,6 +40,8 @@ class Mailer:
         self.facade = facade
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        self.env.filters["local"] = local_time
+        self.env.filters["status"] = lambda value: STATUS.get(value, value)
 
     def render(self, envelope: Envelope) -> EmailMessage:
         """The e-mail for one outbox row: subject from the template's first line, body from the rest."""

@@ -6,7 +6,7 @@ from pathlib import Path
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-secret-change-me"
+DEV_SECRET = "development-only-secret-change-me-0000"
 
 
 class Settings(BaseSettings):
@@ -34,6 +34,6 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.var_dir / 'aftercare.db'}"
         if self.environment != "development" and self.secret_key == DEV_SECRET:
             raise ValueError("AFTERCARE_SECRET_KEY must be set outside development")
-        if len(self.secret_key) < 16:
-            raise ValueError("AFTERCARE_SECRET_KEY must be at least 16 characters")
+        if len(self.secret_key) < 32:
+            raise ValueError("AFTERCARE_SECRET_KEY must be at least 32 characters")
         return self

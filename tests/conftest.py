@@ -95,7 +95,7 @@ def settings(database_url: str, tmp_path: Path, smtp: SmtpSink) -> Settings:
     """Settings pointing at the test database, the test SMTP server and the project's processes."""
     return Settings(database_url=database_url, processes_dir=ROOT / "processes", forms_dir=ROOT / "forms",
                     var_dir=tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port,
-                    base_url="http://testserver", secret_key="test-secret-key-0123456789")
+                    base_url="http://testserver", secret_key="test-secret-key-0123456789-abcdefghij")
 
 
 @pytest.fixture
