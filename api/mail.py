@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from email.message import EmailMessage
 from datetime import datetime
+from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
