@@ -54,7 +54,7 @@ class Mailer:
         message["Subject"] = subject.removeprefix("Subject:").strip()
         # The same Message-ID on every attempt lets mail systems drop a duplicate after a crash mid-send.
         message["Message-ID"] = make_msgid(idstring=f"outbox-{envelope.id}", domain="aftercare.local")
-        message.set_content(body.lstrip("\n"))
+        message.set_content(body.lstrip("\n"), cte="8bit")  # links stay readable in any mail dump
         return message
 
     def _context(self, envelope: Envelope) -> dict[str, Any]:

@@ -380,8 +380,8 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _link_closed() -> links.LinkError:
-    return links.LinkError("closed", "This step is already done; nothing more is needed from this link. "
-                                     "此步骤已完成，无需再次操作。")
+    return links.LinkError("closed", "此步骤已完成，无需再次操作。"
+                                     "This step is already done; nothing more is needed from this link.")
 
 
 def _version_dict(v: ProcessVersion) -> dict[str, Any]:

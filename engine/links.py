@@ -52,11 +52,10 @@ def resolve(session: Session, *, secret: str, token: str, now: datetime) -> Cust
     link = session.get(CustomerLink, link_id) if link_id and signature else None
     if link is None or not hmac.compare_digest(signature, _sign(secret, link)) \
             or not hmac.compare_digest(link.token_hash, _hash(token)):
-        raise LinkError("invalid", "This link is not valid. It may have been mistyped or altered. "
-                                   "此链接无效，可能被误输入或篡改。")
+        raise LinkError("invalid", "此链接无效，可能被误输入或篡改。"
+                                   "This link is not valid. It may have been mistyped or altered.")
     if link.used_at is not None:
-        raise LinkError("used", "This link has already been used. 此链接已使用过。")
+        raise LinkError("used", "此链接已使用过。This link has already been used.")
     if link.expires_at <= now:
-        raise LinkError("expired", "This link has expired. Please contact the service desk. "
-                                   "此链接已过期，请联系服务台。")
+        raise LinkError("expired", "此链接已过期，请联系服务台。This link has expired. Please contact the service desk.")
     return link
