@@ -126,6 +126,8 @@ def calendar_functions(now: Callable[[], datetime]) -> dict[str, Callable[..., A
             cal.add_working_days(_as_datetime(start), days, calendar)),
         "add_working_duration": lambda start, duration, calendar="working": iso(
             cal.add_working_duration(_as_datetime(start), duration, calendar)),
+        "working_hours_between": lambda start, end, calendar="working": cal.working_hours_between(
+            _as_datetime(start), _as_datetime(end), calendar),
         "point_at_fraction": lambda start, end, fraction, calendar="working": iso(
             cal.point_at_fraction(_as_datetime(start), _as_datetime(end), fraction, calendar)),
     }

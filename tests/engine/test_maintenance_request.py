@@ -236,3 +236,16 @@ def test_completing_a_task_twice_conflicts(desk: Desk, facade: Aftercare) -> Non
     desk.complete(tid, "triage", data)
     with pytest.raises(Conflict):
         facade.complete_task(task_id=task["id"], data=data, actor=desk.actor("service_desk"))
+
+
+def test_resolve_clock_pauses_while_the_customer_decides(desk: Desk, facade: Aftercare, clock: FakeClock) -> None:
+    tid = desk.create()  # Monday 10:00, L3: resolve due Thursday 10:00 (3 working days)
+    desk.triage(tid, severity=3)
+    desk.complete(tid, "engineer_response", {"contact_made": True, "diagnosis": "d"})
+    desk.complete(tid, "engineer_resolution", {"resolution": "已修复", "outcome": "resolved"})
+    assert due(desk.ticket(tid), "resolve_due") == at(2026, 11, 26, 10, 0)
+    clock.set(at(2026, 11, 24, 10, 0))  # the customer rejects a working day later
+    accept_through_link(facade, tid, {"accepted": False, "reason": "仍然报错"})
+    ticket = desk.ticket(tid)
+    assert due(ticket, "resolve_due") == at(2026, 11, 27, 10, 0)  # moved by the 9 working hours of waiting
+    assert desk.events(tid, "sla_paused") and desk.events(tid, "sla_resumed")[0]["paused_hours"] == 9
