@@ -57,5 +57,6 @@ def resolve(session: Session, *, secret: str, token: str, now: datetime) -> Cust
     if link.used_at is not None:
         raise LinkError("used", "此链接已使用过。This link has already been used.")
     if link.expires_at <= now:
-        raise LinkError("expired", "此链接已过期，请联系服务台。This link has expired. Please contact the service desk.")
+        raise LinkError("expired", "此链接已过期，请联系服务台。"
+                                   "This link has expired. Please contact the service desk.")
     return link
