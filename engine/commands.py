@@ -15,7 +15,7 @@ from . import forms, links, outbox, repository
 from .db import make_engine, migrate
 from .deploy import check_files
 from .effects import Effects
-from .errors import CaseError, Conflict, Forbidden, InvalidProcess, NotFound, Unauthorized, ValidationFailed
+from .errors import Conflict, Forbidden, InvalidProcess, NotFound, Unauthorized, ValidationFailed
 from .models import (
     Customer,
     Deployment,
@@ -53,6 +53,7 @@ class Aftercare(ReadVerbs):
         self.uow = UnitOfWork(self.db)
         self.runtime = Runtime()
         self.runtime.library.loader = self._load_spec
+        self._forms: dict[tuple[int, str], dict[str, Any]] = {}
 
     def migrate(self) -> None:
         """Create or upgrade the schema."""
@@ -204,13 +205,16 @@ class Aftercare(ReadVerbs):
         return schema, forms.coerce(schema, data)
 
     def _form(self, session: Session, version_id: int, form_key: str | None) -> dict[str, Any]:
-        version = session.get(ProcessVersion, version_id)
-        if version is None or not form_key:
-            return {"type": "object"}
-        file = repository.deployment_file(session, version.deployment_id, form_key)
-        if file is None:
-            raise NotFound(f"form {form_key} is not deployed")
-        return forms.parse(file.content)
+        key = (version_id, form_key or "")
+        if key not in self._forms:  # a version's forms never change, so the parsed schema is cached for good
+            version = session.get(ProcessVersion, version_id)
+            if version is None or not form_key:
+                return {"type": "object"}
+            file = repository.deployment_file(session, version.deployment_id, form_key)
+            if file is None:
+                raise NotFound(f"form {form_key} is not deployed")
+            self._forms[key] = forms.parse(file.content)
+        return self._forms[key]
 
     def fire_due_timers(self, *, limit: int = 100) -> int:
         """Fire every due timer, each instance in its own unit of work; the number of instances handled."""
@@ -220,8 +224,8 @@ class Aftercare(ReadVerbs):
         for instance_id in due:
             try:
                 fired += self._fire_instance(instance_id)
-            except (CaseError, Conflict) as exc:
-                self._park_failed_instance(instance_id, str(exc))
+            except Exception as exc:  # one broken case must not stop every case due after it
+                self._park_failed_instance(instance_id, f"{type(exc).__name__}: {exc}")
         return fired
 
     def _fire_instance(self, instance_id: int) -> int:

@@ -104,3 +104,10 @@ class ReadVerbs:
             detail = ticket_detail(session, ticket)
             detail.pop("timeline")
             return detail
+
+    def worklist(self, *, actor: Actor, query: Any) -> Any:
+        """A page of the staff task list."""
+        from .worklist import worklist
+
+        with self.uow(write=False) as session:
+            return worklist(session, actor, query, self.clock.now())  # type: ignore[attr-defined]

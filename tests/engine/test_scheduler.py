@@ -88,3 +88,21 @@ def test_two_concurrent_completions_of_one_task_give_one_success(facade: Afterca
     assert sorted(outcomes) == ["conflict", "ok"]
     assert len(desk.events(tid, "task_completed")) == 1
     assert len(desk.names(tid)) == 1
+
+
+def test_a_broken_case_is_parked_and_the_others_still_fire(facade: Aftercare, clock: FakeClock) -> None:
+    from sqlalchemy import update
+
+    desk = Desk(facade, clock)
+    broken = desk.create(title="broken")
+    clock.advance(minutes=1)
+    good = desk.create(title="good")
+    broken_instance = desk.ticket(broken)
+    facade.run_in_unit(lambda s: s.execute(update(Instance).where(
+        Instance.id == s.scalar(select(Instance.id).order_by(Instance.id).limit(1))).values(state="{}")), write=True)
+    desk.travel(minutes=20)
+    assert desk.ticket(good)["sla"]["breaches"]  # fired despite the broken case due before it
+    errors = desk.events(broken, "error")
+    assert broken_instance and len(errors) == 1
+    parked = facade.run_in_unit(lambda s: s.scalar(select(Instance).order_by(Instance.id).limit(1)))
+    assert parked.error and parked.next_timer_at > clock.now()

@@ -1,0 +1,1 @@
+"""Benchmarks of Aftercare; `python -m bench.lifecycle` (make bench) runs them."""

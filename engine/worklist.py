@@ -1,0 +1,101 @@
+"""The staff task list: one indexed query over projections, filtered, sorted and paged in SQL."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from .models import Customer, HumanTask, Ticket
+from .users import Actor, visible_lanes
+
+SORTS = {"due": HumanTask.due_at, "created": HumanTask.created_at, "severity": Ticket.severity,
+         "number": Ticket.number}
+VIEWS = ("mine", "queue", "all")
+
+
+@dataclass
+class WorklistQuery:
+    """What the task list asks for."""
+
+    view: str = "queue"
+    role: str | None = None
+    severity: int | None = None
+    customer: str | None = None
+    breached: bool = False
+    sort: str = "due"
+    descending: bool = False
+    page: int = 1
+    per_page: int = 25
+
+
+@dataclass
+class WorklistPage:
+    """One page of rows plus the total, for the pager."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+    page: int = 1
+    per_page: int = 25
+
+    @property
+    def pages(self) -> int:
+        """Number of pages."""
+        return max(1, -(-self.total // self.per_page))
+
+
+def worklist(session: Session, actor: Actor, query: WorklistQuery, now: datetime) -> WorklistPage:
+    """The rows of the task list the actor may see."""
+    stmt = _filtered(actor, query, now)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    order = SORTS.get(query.sort, HumanTask.due_at)
+    order_by = order.desc().nulls_last() if query.descending else order.asc().nulls_last()
+    page = max(1, query.page)
+    result = session.execute(stmt.order_by(order_by, HumanTask.id)
+                             .offset((page - 1) * query.per_page).limit(query.per_page))
+    rows = [_row(task, ticket, customer_name, now) for task, ticket, customer_name in result]
+    return WorklistPage(rows=rows, total=total, page=page, per_page=query.per_page)
+
+
+def _filtered(actor: Actor, query: WorklistQuery, now: datetime) -> Select[Any]:
+    stmt: Select[Any] = (select(HumanTask, Ticket, Customer.name).join(Ticket, Ticket.id == HumanTask.ticket_id)
+            .join(Customer, Customer.id == Ticket.customer_id).where(HumanTask.state == "open"))
+    lanes = visible_lanes(actor.role)
+    if query.view == "mine":
+        stmt = stmt.where(HumanTask.assignee == actor.name)
+    elif query.view == "queue" or lanes is not None:
+        own = [actor.role] if query.view == "queue" and actor.role in (lanes or [actor.role]) else lanes
+        if own is not None:
+            stmt = stmt.where(HumanTask.role.in_(own))
+        if query.view == "queue":
+            stmt = stmt.where(or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.name))
+    if query.role:
+        stmt = stmt.where(HumanTask.role == query.role)
+    if query.severity:
+        stmt = stmt.where(Ticket.severity == query.severity)
+    if query.customer:
+        stmt = stmt.where(Customer.name.contains(query.customer))
+    if query.breached:
+        stmt = stmt.where(or_(HumanTask.due_at < now, Ticket.resolve_due < now))
+    return stmt
+
+
+def sla_state(due: datetime | None, start: datetime, now: datetime) -> str:
+    """on_track, warning (80 % of the time used) or breached."""
+    if due is None:
+        return "none"
+    if now >= due:
+        return "breached"
+    span = (due - start).total_seconds()
+    return "warning" if span > 0 and (now - start).total_seconds() >= 0.8 * span else "on_track"
+
+
+def _row(task: HumanTask, ticket: Ticket, customer: str, now: datetime) -> dict[str, Any]:
+    due = task.due_at
+    return {"id": task.id, "name": task.bpmn_id, "title": task.title, "role": task.role, "assignee": task.assignee,
+            "due_at": due.isoformat() if due else None, "created_at": task.created_at.isoformat(),
+            "ticket_id": ticket.id, "number": ticket.number, "ticket_title": ticket.title, "customer": customer,
+            "severity": ticket.severity, "status": ticket.status,
+            "sla_state": sla_state(due, task.created_at, now)}
