@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from .models import Customer, HumanTask, Ticket
@@ -59,8 +59,8 @@ def worklist(session: Session, actor: Actor, query: WorklistQuery, now: datetime
     return WorklistPage(rows=rows, total=total, page=page, per_page=query.per_page)
 
 
-def _filtered(actor: Actor, query: WorklistQuery, now: datetime) -> Select[Any]:
-    stmt: Select[Any] = (select(HumanTask, Ticket, Customer.name).join(Ticket, Ticket.id == HumanTask.ticket_id)
+def _filtered(actor: Actor, query: WorklistQuery, now: datetime) -> Any:
+    stmt: Any = (select(HumanTask, Ticket, Customer.name).join(Ticket, Ticket.id == HumanTask.ticket_id)
             .join(Customer, Customer.id == Ticket.customer_id).where(HumanTask.state == "open"))
     lanes = visible_lanes(actor.role)
     if query.view == "mine":
