@@ -1,24 +1,32 @@
-"""The FastAPI application: JSON API, customer pages, health check and the background worker."""
+"""The FastAPI application: JSON API, staff pages, customer pages, health check and the background worker."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
 
 from engine.commands import Aftercare
 from engine.errors import AftercareError
 from engine.settings import Settings
 from engine.users import Actor
 
+from . import i18n
 from .customer import public_customer_router
 from .json_api import error_response, router, token_router
+from .security import SESSION_COOKIE, CsrfFailed, LoginRequired
+from .staff import page, public_staff_router
+from .staff import router as staff_router
 from .worker import Worker
 
 DEPLOYER = Actor("startup", "process_owner")
+STATIC = Path(__file__).parent / "static"
 
 
 def prepare(facade: Aftercare) -> None:
@@ -50,19 +58,11 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
     app = FastAPI(title="Aftercare", version="0.1.0", lifespan=lifespan,
                   description="After-sales service desk run by BPMN diagrams.")
     app.state.facade = facade
-    app.include_router(token_router)
-    app.include_router(router)
-    app.include_router(public_customer_router)
-
-    @app.exception_handler(AftercareError)
-    async def domain_error(_request: Request, exc: AftercareError) -> JSONResponse:
-        return error_response(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def request_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": str(e["loc"][-1]) if e.get("loc") else "(body)", "message": e.get("msg", "")}
-                  for e in exc.errors()]
-        return JSONResponse({"detail": "the request has errors", "errors": errors}, status_code=422)
+    for r in (token_router, router, public_customer_router, public_staff_router, staff_router):
+        app.include_router(r)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_middleware(app, facade)
+    _add_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -70,3 +70,45 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
 
     logging.getLogger("spiff").setLevel(logging.WARNING)
     return app
+
+
+def _add_middleware(app: FastAPI, facade: Aftercare) -> None:
+    @app.middleware("http")
+    async def language(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        chosen = request.query_params.get("lang")
+        lang = i18n.negotiate(chosen, request.cookies.get("lang"), request.headers.get("accept-language"))
+        i18n.activate(lang)
+        response = await call_next(request)
+        if chosen in i18n.LANGUAGES:
+            response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    secure = facade.settings.base_url.startswith("https://")
+    app.add_middleware(SessionMiddleware, secret_key=facade.settings.secret_key, session_cookie=SESSION_COOKIE,
+                       max_age=12 * 3600, same_site="lax", https_only=secure)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AftercareError)
+    async def domain_error(request: Request, exc: AftercareError) -> Response:
+        if request.url.path.startswith("/api"):
+            return error_response(exc)
+        return page(request, "error", None, status=exc.status, message=i18n.gettext(exc.message))
+
+    @app.exception_handler(RequestValidationError)
+    async def request_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": str(e["loc"][-1]) if e.get("loc") else "(body)", "message": e.get("msg", "")}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": "the request has errors", "errors": errors}, status_code=422)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(_request: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={exc.next_url}", 303)
+
+    @app.exception_handler(CsrfFailed)
+    async def csrf_failed(request: Request, _exc: CsrfFailed) -> Response:
+        message = i18n.gettext("The form expired or did not come from this site. Please reload the page and try again.")
+        return page(request, "error", None, status=403, message=message)

@@ -1,20 +1,18 @@
 """Customer pages behind e-mail links (/c/{token}): public, the token is the credential."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from engine.errors import LinkError, ValidationFailed
 
 from .deps import Facade
+from .templating import templates
 
 public_customer_router = APIRouter(prefix="/c")
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 _DONE = "谢谢！您的答复已记录。Thank you, your answer has been recorded."
 

@@ -254,6 +254,31 @@ class Aftercare(ReadVerbs):
             event(session, repository.ticket_by_instance(session, instance_id), instance, now, "error", "system",
                   {"message": error})
 
+    def claim_task(self, *, task_id: str, actor: Actor, release: bool = False) -> dict[str, Any]:
+        """Take an open task as mine (or give it back to the role's queue)."""
+        with self.uow() as session:
+            row = session.get(HumanTask, task_id)
+            if row is None:
+                raise NotFound("no such task", task_id=task_id)
+            if not may_work_on(actor.role, row.role):
+                raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
+            if row.state != "open":
+                raise Conflict("this task is no longer open", task_id=task_id)
+            if release:
+                if row.assignee not in (None, actor.name) and actor.role not in ("manager", "admin"):
+                    raise Forbidden(f"the task belongs to {row.assignee}")
+                row.assignee = None
+            elif row.assignee not in (None, actor.name):
+                raise Conflict(f"{row.assignee} has already taken this task", task_id=task_id)
+            else:
+                row.assignee = actor.name
+            ticket = session.get(Ticket, row.ticket_id) if row.ticket_id else None
+            instance = session.get(Instance, row.instance_id)
+            if instance is not None:
+                event(session, ticket, instance, self.clock.now(), "task_released" if release else "task_claimed",
+                      actor.name, {"task": row.bpmn_id, "title": row.title})
+            return task_dict(row)
+
     # -- customer links ---------------------------------------------------------------------------------
 
     def open_link(self, *, token: str) -> dict[str, Any]:
@@ -360,6 +385,11 @@ class Aftercare(ReadVerbs):
                 session.add(cust)
             cust.tier, cust.email, cust.language = tier, email, language
             return {"name": name, "tier": tier}
+
+    def list_customers(self) -> list[dict[str, Any]]:
+        """All customers, by name."""
+        with self.uow(write=False) as session:
+            return [{"id": c.id, "name": c.name, "tier": c.tier} for c in repository.customers(session)]
 
     def run_in_unit(self, work: Callable[[Session], Any], *, write: bool = False) -> Any:
         """Run a read function inside one unit of work (queries module)."""

@@ -25,6 +25,11 @@ def customer_by_name(session: Session, name: str) -> Customer | None:
     return session.scalar(select(Customer).where(Customer.name == name))
 
 
+def customers(session: Session) -> Sequence[Customer]:
+    """All customers by name."""
+    return session.scalars(select(Customer).order_by(Customer.name)).all()
+
+
 def user_by_name(session: Session, username: str) -> User | None:
     """The staff user `username`."""
     return session.scalar(select(User).where(User.username == username))

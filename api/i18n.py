@@ -1,0 +1,64 @@
+"""Languages: zh-CN by default, English on request; strings come from Babel message catalogs (.po)."""
+from __future__ import annotations
+
+from contextvars import ContextVar
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+LANGUAGES = ("zh-CN", "en")
+DEFAULT = "zh-CN"
+CATALOGS = Path(__file__).parent / "translations"
+_current: ContextVar[str] = ContextVar("language", default=DEFAULT)
+_catalogs: dict[str, dict[str, str]] = {}
+
+
+def _load(language: str) -> dict[str, str]:
+    if language not in _catalogs:
+        path = CATALOGS / language.replace("-", "_") / "LC_MESSAGES" / "messages.po"
+        table: dict[str, str] = {}
+        if path.exists():
+            with path.open("rb") as handle:
+                for message in read_po(handle):
+                    if message.id and message.string:
+                        table[str(message.id)] = str(message.string)
+        _catalogs[language] = table
+    return _catalogs[language]
+
+
+def negotiate(query: str | None, cookie: str | None, accept_language: str | None) -> str:
+    """The language for a request: ?lang= first, then the remembered cookie, then Accept-Language."""
+    for candidate in (query, cookie):
+        if candidate in LANGUAGES:
+            return str(candidate)
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh-CN"
+        if tag.startswith("en"):
+            return "en"
+    return DEFAULT
+
+
+def activate(language: str) -> None:
+    """Make `language` the language of this request."""
+    _current.set(language if language in LANGUAGES else DEFAULT)
+
+
+def current() -> str:
+    """The language of this request."""
+    return _current.get()
+
+
+def gettext(message: str) -> str:
+    """Translate `message` (an English msgid) into the request's language."""
+    if _current.get() == "en":
+        return message
+    return _load(_current.get()).get(message, message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """Plural-aware gettext (Chinese has one form)."""
+    return gettext(singular if n == 1 else plural)
+
+

@@ -1,0 +1,145 @@
+"""Staff pages: login, task list, task forms, ticket page, intake. Every route needs a logged-in user."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from engine.errors import Conflict, Unauthorized, ValidationFailed
+from engine.users import Actor
+from engine.worklist import VIEWS, WorklistQuery
+
+from . import i18n
+from .deps import Facade
+from .security import StaffActor, check_csrf, csrf_token, staff_actor
+from .templating import templates
+
+public_staff_router = APIRouter()
+router = APIRouter(dependencies=[Depends(staff_actor)])
+_ = i18n.gettext
+
+
+def page(request: Request, name: str, actor: Actor | None, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render a staff page with the things every page needs."""
+    base = {"actor": actor, "csrf": csrf_token(request), "lang": i18n.current(), "path": request.url.path}
+    return templates.TemplateResponse(request, f"staff/{name}.html", {**base, **context}, status_code=status)
+
+
+def _form_dict(form: Any) -> dict[str, Any]:
+    return {k: v for k, v in form.items() if k != "csrf" and isinstance(v, str) and v != ""}
+
+
+@public_staff_router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/") -> HTMLResponse:
+    """The login page."""
+    return page(request, "login", None, next_url=next, error=None)
+
+
+@public_staff_router.post("/login", response_model=None)
+async def login(request: Request, facade: Facade) -> Response:
+    """Check the password; on success start a fresh session."""
+    form = await request.form()
+    check_csrf(request, form)
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    next_url = str(form.get("next", "/"))
+    try:
+        actor = await run_in_threadpool(lambda: facade.authenticate(username=username, password=password))
+    except Unauthorized as exc:
+        return page(request, "login", None, status=401, next_url=next_url, error=_(exc.message))
+    language = request.session.get("lang")
+    request.session.clear()  # a new session id for the new privilege level
+    request.session.update({"user": actor.name, "lang": language} if language else {"user": actor.name})
+    return RedirectResponse(next_url if next_url.startswith("/") and not next_url.startswith("//") else "/", 303)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> RedirectResponse:
+    """End the session."""
+    check_csrf(request, await request.form())
+    request.session.clear()
+    return RedirectResponse("/login", 303)
+
+
+@router.get("/", response_class=HTMLResponse)
+def task_list(request: Request, facade: Facade, actor: StaffActor, view: str = "", role: str = "",
+              severity: int | None = None, customer: str = "", breached: bool = False, sort: str = "due",
+              desc: bool = False, page_no: Annotated[int, Query(alias="page", ge=1)] = 1) -> HTMLResponse:
+    """My tasks, my role's queue, or every open task for supervisors."""
+    view = view if view in VIEWS else ("all" if actor.role in ("manager", "admin") else "queue")
+    query = WorklistQuery(view=view, role=role or None, severity=severity, customer=customer or None,
+                          breached=breached, sort=sort, descending=desc, page=page_no)
+    result = facade.worklist(actor=actor, query=query)
+    return page(request, "tasks", actor, result=result, query=query, now=facade.clock.now().isoformat())
+
+
+@router.post("/tasks/{task_id}/claim")
+async def claim(task_id: str, request: Request, facade: Facade, actor: StaffActor) -> RedirectResponse:
+    """Take a task from the queue, or give it back."""
+    form = await request.form()
+    check_csrf(request, form)
+    release = form.get("release") == "1"
+    await run_in_threadpool(lambda: facade.claim_task(task_id=task_id, actor=actor, release=release))
+    return RedirectResponse(str(form.get("back", "/")), 303)
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+def task_page(task_id: str, request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
+    """A task's form beside its ticket."""
+    return _task_page(request, facade, actor, task_id, {}, [])
+
+
+def _task_page(request: Request, facade: Facade, actor: Actor, task_id: str, values: dict[str, Any],
+               errors: list[Any], status: int = 200, notice: str | None = None) -> HTMLResponse:
+    task = facade.get_task(task_id=task_id, actor=actor)
+    ticket = facade.get_ticket(ticket_id=task["ticket_id"], actor=actor) if task["ticket_id"] else None
+    return page(request, "task", actor, status=status, task=task, ticket=ticket, values=values, errors=errors,
+                notice=notice)
+
+
+@router.post("/tasks/{task_id}", response_model=None)
+async def complete(task_id: str, request: Request, facade: Facade, actor: StaffActor) -> Response:
+    """Complete a task from its form; field errors come back on their fields with the input kept."""
+    form = await request.form()
+    check_csrf(request, form)
+    data = _form_dict(form)
+    try:
+        result = await run_in_threadpool(lambda: facade.complete_task(task_id=task_id, data=data, actor=actor))
+    except ValidationFailed as exc:
+        return await run_in_threadpool(lambda: _task_page(request, facade, actor, task_id, data, exc.errors, 422))
+    except Conflict:
+        return page(request, "gone", actor, status=409)
+    return RedirectResponse(f"/tickets/{result['ticket_id']}?done=1" if result["ticket_id"] else "/", 303)
+
+
+@router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
+def ticket_page(ticket_id: int, request: Request, facade: Facade, actor: StaffActor, done: int = 0) -> HTMLResponse:
+    """Everything about a ticket; prints as the fault handling form (故障处理单)."""
+    ticket = facade.get_ticket(ticket_id=ticket_id, actor=actor)
+    return page(request, "ticket", actor, ticket=ticket, done=bool(done))
+
+
+@router.get("/intake", response_class=HTMLResponse)
+def intake_form(request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
+    """Log a phone call, WeChat message or e-mail as a ticket."""
+    return page(request, "intake", actor, customers=facade.list_customers(), values={"channel": "phone"}, errors=[])
+
+
+@router.post("/intake", response_model=None)
+async def intake(request: Request, facade: Facade, actor: StaffActor,
+                 customer: Annotated[str, Form()] = "", contact_name: Annotated[str, Form()] = "",
+                 contact_email: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "",
+                 title: Annotated[str, Form()] = "", description: Annotated[str, Form()] = "") -> Response:
+    """Create the ticket; errors come back on their fields."""
+    check_csrf(request, await request.form())
+    values = {"customer": customer, "contact_name": contact_name, "contact_email": contact_email,
+              "channel": channel, "title": title, "description": description}
+    try:
+        created = await run_in_threadpool(lambda: facade.create_ticket(**values, actor=actor))
+    except ValidationFailed as exc:
+        customers = await run_in_threadpool(facade.list_customers)
+        return page(request, "intake", actor, status=422, customers=customers, values=values, errors=exc.errors)
+    return RedirectResponse(f"/tickets/{created['id']}", 303)
+
+
