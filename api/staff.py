@@ -107,7 +107,8 @@ async def complete(task_id: str, request: Request, facade: Facade, actor: StaffA
     try:
         result = await run_in_threadpool(lambda: facade.complete_task(task_id=task_id, data=data, actor=actor))
     except ValidationFailed as exc:
-        return await run_in_threadpool(lambda: _task_page(request, facade, actor, task_id, data, exc.errors, 422))
+        errors = exc.errors
+        return await run_in_threadpool(lambda: _task_page(request, facade, actor, task_id, data, errors, 422))
     except Conflict:
         return page(request, "gone", actor, status=409)
     return RedirectResponse(f"/tickets/{result['ticket_id']}?done=1" if result["ticket_id"] else "/", 303)
