@@ -14,7 +14,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+ASSETS := node_modules/.installed
+$(ASSETS): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $(ASSETS)
+
+# Browser tests drive Debian's Chromium; install it when missing (CI and developers run as root here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+
+install: $(STAMP) $(ASSETS)
 
 run: install
 	$(BIN)/aftercare demo
@@ -25,7 +35,7 @@ lint: install
 	$(BIN)/mypy engine api
 	$(BIN)/lint-imports
 
-unit: install
+unit: install $(CHROMIUM)
 	$(BIN)/pytest
 
 test: lint unit

@@ -27,6 +27,7 @@ from .worker import Worker
 
 DEPLOYER = Actor("startup", "process_owner")
 STATIC = Path(__file__).parent / "static"
+BPMN_JS = Path(__file__).resolve().parent.parent / "node_modules" / "bpmn-js" / "dist"
 
 
 def prepare(facade: Aftercare) -> None:
@@ -61,6 +62,8 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
     for r in (token_router, router, public_customer_router, public_staff_router, staff_router):
         app.include_router(r)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if BPMN_JS.is_dir():  # installed from npm by `make`; without it the ticket page simply shows no diagram
+        app.mount("/vendor/bpmn-js", StaticFiles(directory=BPMN_JS), name="bpmn-js")
     _add_middleware(app, facade)
     _add_error_handlers(app)
 

@@ -52,8 +52,6 @@ def current() -> str:
 
 def gettext(message: str) -> str:
     """Translate `message` (an English msgid) into the request's language."""
-    if _current.get() == "en":
-        return message
     return _load(_current.get()).get(message, message)
 
 

@@ -121,6 +121,12 @@ def ticket_page(ticket_id: int, request: Request, facade: Facade, actor: StaffAc
     return page(request, "ticket", actor, ticket=ticket, done=bool(done))
 
 
+@router.get("/tickets/{ticket_id}/diagram")
+def ticket_diagram(ticket_id: int, facade: Facade, actor: StaffActor) -> dict[str, Any]:
+    """The diagram XML and the ids to mark, for the bpmn-js viewer on the ticket page."""
+    return facade.ticket_diagram(ticket_id=ticket_id, actor=actor)
+
+
 @router.get("/intake", response_class=HTMLResponse)
 def intake_form(request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
     """Log a phone call, WeChat message or e-mail as a ticket."""

@@ -1,12 +1,17 @@
 """One Jinja2 environment for every page: autoescape, Babel gettext, Beijing-time formatting."""
 from __future__ import annotations
 
+import contextlib
+import re
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup, escape
 
 from . import i18n
 
@@ -24,6 +29,30 @@ def local(value: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return moment.astimezone(SHANGHAI).strftime(fmt)
 
 
+_sandbox = SandboxedEnvironment(autoescape=False)
+
+
+def instructions(text: str | None, ticket: dict[str, Any] | None) -> Markup:
+    """A task's instructions from the diagram: its Jinja placeholders filled from the ticket (sandboxed), the
+    section in the reader's language, and the little Markdown process owners use (## headings, **bold**)."""
+    if not text:
+        return Markup("")
+    ticket = ticket or {}
+    context = {"ticket_number": ticket.get("number"), **ticket}
+    with contextlib.suppress(Exception):  # a broken placeholder must not hide the instructions
+        text = _sandbox.from_string(text).render(**context)
+    sections = [s for s in re.split(r"(?m)^(?=## )", text) if s.strip()]
+    if len(sections) == 2:
+        text = sections[1] if i18n.current() == "en" else sections[0]
+    html = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        line = str(escape(block.strip()))
+        line = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", line)
+        html.append(f"<h3>{line[3:]}</h3>" if line.startswith("## ") else f"<p>{line}</p>")
+    return Markup("".join(html))
+
+
 templates.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
 templates.env.filters["local"] = local
+templates.env.globals["instructions"] = instructions
 templates.env.globals["current_language"] = i18n.current

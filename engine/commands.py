@@ -292,7 +292,8 @@ class Aftercare(ReadVerbs):
             instance = session.get(Instance, link.instance_id)
             schema = self._form(session, instance.version_id, row.form_key) if instance else {}
             return {"task": task_dict(row), "form": schema, "ticket": ticket_brief(session, ticket) if ticket else None,
-                    "expires_at": link.expires_at.isoformat()}
+                    "expires_at": link.expires_at.isoformat(),
+                    "work": _work_done(repository.timeline(session, ticket.id)) if ticket else []}
 
     def complete_by_link(self, *, token: str, data: dict[str, Any]) -> dict[str, Any]:
         """Complete the customer's task behind a link; the link is spent only if the task completes."""
@@ -386,6 +387,18 @@ class Aftercare(ReadVerbs):
             cust.tier, cust.email, cust.language = tier, email, language
             return {"name": name, "tier": tier}
 
+    def ticket_diagram(self, *, ticket_id: int, actor: Actor) -> dict[str, Any]:
+        """The ticket's BPMN (the version it runs on) and where the case stands in it."""
+        with self.uow(write=False) as session:
+            ticket = session.get(Ticket, ticket_id)
+            instance = session.get(Instance, ticket.instance_id) if ticket and ticket.instance_id else None
+            if ticket is None or instance is None:
+                raise NotFound("no such ticket", ticket_id=ticket_id)
+            version = session.get(ProcessVersion, instance.version_id)
+            file = repository.deployment_file(session, version.deployment_id, version.source_file) if version else None
+            wf = self.runtime.load(instance.state, self._script_engine(Effects()))
+            return {"xml": file.content if file else "", **self.runtime.progress(wf)}
+
     def list_customers(self) -> list[dict[str, Any]]:
         """All customers, by name."""
         with self.uow(write=False) as session:
@@ -407,6 +420,20 @@ def _check_ticket_fields(*, channel: str, contact_email: str, title: str) -> Non
         errors.append({"field": "title", "message": "this field is required"})
     if errors:
         raise ValidationFailed("the ticket has errors", errors)
+
+
+_WORK_FIELDS = {"answer": "答复 Answer", "resolution": "处理措施 Resolution", "root_cause": "原因 Root cause",
+                "findings": "调查结果 Findings", "corrective_action": "整改措施 Corrective action",
+                "preventive_action": "预防措施 Preventive action"}
+
+
+def _work_done(events: Any) -> list[tuple[str, str]]:
+    """What staff told the customer they did: the latest value of each customer-facing field."""
+    latest: dict[str, str] = {}
+    for e in events:
+        if e.kind == "task_completed":
+            latest.update({k: str(v) for k, v in (e.data.get("data") or {}).items() if k in _WORK_FIELDS and v})
+    return [(label, latest[key]) for key, label in _WORK_FIELDS.items() if key in latest]
 
 
 def _summary(data: dict[str, Any]) -> dict[str, Any]:

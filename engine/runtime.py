@@ -203,6 +203,23 @@ class Runtime:
         dues = [_timer_due(t) for t in siblings if t.state == TaskState.WAITING]
         return min((d for d in dues if d is not None), default=None)
 
+    def progress(self, wf: BpmnWorkflow) -> dict[str, list[str]]:
+        """Diagram element ids that are done, current (ready or waiting on a person) and fired timers."""
+        done: set[str] = set()
+        current: set[str] = set()
+        fired: set[str] = set()
+        for task in _all_tasks(wf):
+            bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+            if not bpmn_id:
+                continue
+            is_timer = isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition)
+            if task.state == TaskState.COMPLETED:
+                (fired if is_timer else done).add(bpmn_id)
+            elif task.state in (TaskState.READY, TaskState.STARTED) or (
+                    task.state == TaskState.WAITING and not is_timer):
+                current.add(bpmn_id)
+        return {"done": sorted(done - current), "current": sorted(current), "fired": sorted(fired)}
+
     def next_timer_at(self, wf: BpmnWorkflow) -> datetime | None:
         """The earliest due time of any waiting timer, for the indexed scheduler column."""
         dues = [_timer_due(t) for t in _waiting_timers(wf)]

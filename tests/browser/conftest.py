@@ -1,0 +1,63 @@
+"""Browser fixtures: the real app served by uvicorn on a free port, and Debian's Chromium driven by Playwright."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from api.app import create_app
+from engine.commands import Aftercare
+from tests.support import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture
+def live_url(facade: Aftercare) -> Iterator[str]:
+    """The app with its background worker, on 127.0.0.1 and a free port."""
+    facade.settings.scheduler_interval = 0.05
+    port = free_port()
+    facade.settings.base_url = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(uvicorn.Config(create_app(facade, run_worker=True), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the session."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh laptop-sized browser context in Chinese."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    context.set_default_timeout(15000)
+    yield context.new_page()
+    context.close()
+
+
+def login(page: Page, base: str, username: str) -> None:
+    """Log in through the login form."""
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", "demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
