@@ -46,7 +46,8 @@ class Mailer:
     def render(self, envelope: Envelope) -> EmailMessage:
         """The e-mail for one outbox row: subject from the template's first line, body from the rest."""
         context = self._context(envelope)
-        text = self.env.get_template(f"{envelope.template}.txt").render(**context)
+        text = self.env.select_template([f"{envelope.template}.{envelope.language}.txt",
+                                         f"{envelope.template}.txt"]).render(**context)
         subject, _, body = text.partition("\n")
         message = EmailMessage()
         message["From"] = self.facade.settings.smtp_from

@@ -104,6 +104,7 @@ def _apply_breaches(session: Session, ctx: SaveContext, instance: Instance, tick
             continue
         ticket.breaches = [*ticket.breaches, {"kind": kind, "at": ctx.now.isoformat()}]
         _event(session, ticket, instance, ctx.now, "sla_breach", "system", {"breach": kind})
+        _notify_assignees(session, ctx.now, ticket, "deadline_breached", {"breach": kind}, skip_roles=[])
 
 
 def _apply_escalations(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket,
@@ -116,6 +117,7 @@ def _apply_escalations(session: Session, ctx: SaveContext, instance: Instance, t
                {"level": level, "roles": roles, "reason": reason})
         for role in roles:
             notify(session, ctx.now, ticket, role, "escalation", {"level": level, "reason": reason})
+        _notify_assignees(session, ctx.now, ticket, "escalation", {"level": level, "reason": reason}, skip_roles=roles)
 
 
 def notify(session: Session, now: datetime, ticket: Ticket | None, target: str, template: str,
@@ -139,6 +141,17 @@ def notify(session: Session, now: datetime, ticket: Ticket | None, target: str, 
                        context={**context, "recipient": user.username, "role": target},
                        ticket_id=ticket.id if ticket else None, now=now)
     return len(users)
+
+
+def _notify_assignees(session: Session, now: datetime, ticket: Ticket, template: str, data: dict[str, Any],
+                      skip_roles: list[str]) -> None:
+    """E-mail the people who hold the ticket's open tasks, unless their whole role was just told."""
+    for task in repository.open_tasks(session, roles=None, ticket_id=ticket.id):
+        user = repository.user_by_name(session, task.assignee) if task.assignee else None
+        if user is not None and user.email and user.role not in skip_roles:
+            outbox.enqueue(session, to_addr=user.email, template=template, language=user.language,
+                           context={**data, "ticket_id": ticket.id, "recipient": user.username, "task": task.title},
+                           ticket_id=ticket.id, now=now)
 
 
 def _open_link_id(session: Session, ticket: Ticket) -> str | None:
@@ -175,6 +188,9 @@ def _open_task(session: Session, ctx: SaveContext, instance: Instance, ticket: T
     _event(session, ticket, instance, ctx.now, "task_opened", "system",
            {"task": task.bpmn_id, "title": task.title, "role": task.lane,
             "due_at": task.due_at.isoformat() if task.due_at else None})
+    if task.lane != CUSTOMER_LANE and ticket is not None:
+        notify(session, ctx.now, ticket, task.lane or "", "task_arrived",
+               {"task": task.title, "due_at": task.due_at.isoformat() if task.due_at else None, "task_id": task.id})
     if task.lane == CUSTOMER_LANE:
         session.flush()
         link = links.create(session, secret=ctx.secret, instance_id=instance.id,

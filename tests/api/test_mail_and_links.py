@@ -25,7 +25,7 @@ def _resolved_fault(facade: Aftercare, clock: FakeClock) -> tuple[Desk, int]:
 def test_ticket_received_mail_carries_the_number(facade: Aftercare, clock: FakeClock, smtp: SmtpSink) -> None:
     desk = Desk(facade, clock)
     tid = desk.create()
-    assert Mailer(facade).send_pending() == 1
+    assert Mailer(facade).send_pending() == 2  # the customer's acknowledgement and the desk's new-task notice
     number = desk.ticket(tid)["number"]
     [message] = smtp.to(CONTACT)
     assert number in smtp.subjects(CONTACT)[0]
@@ -46,7 +46,7 @@ def test_outage_delays_mail_and_loses_none(facade: Aftercare, clock: FakeClock, 
     revived = start_smtp(port)
     try:
         clock.advance(minutes=1)
-        assert mailer.send_pending() == 2
+        assert mailer.send_pending() == 4  # two acknowledgements, two new-task notices
         clock.advance(hours=1)
         assert mailer.send_pending() == 0
         assert len(revived.to(CONTACT)) == 2  # each once
@@ -61,7 +61,7 @@ def test_temporary_smtp_refusal_is_retried(facade: Aftercare, clock: FakeClock, 
     assert mailer.send_pending() == 0
     smtp.refuse = False
     clock.advance(minutes=1)
-    assert mailer.send_pending() == 1 and len(smtp.messages) == 1
+    assert mailer.send_pending() == 2 and len(smtp.to(CONTACT)) == 1
 
 
 def test_acceptance_link_from_the_mail_completes_acceptance_once(facade: Aftercare, clock: FakeClock,
@@ -106,3 +106,25 @@ def test_tampered_and_expired_links_get_a_clear_page(facade: Aftercare, clock: F
     clock.advance(days=30)
     expired = client.get(path)
     assert expired.status_code == 410 and "expired" in expired.text
+
+
+def test_staff_hear_of_new_tasks_in_their_own_language(facade: Aftercare, clock: FakeClock, smtp: SmtpSink) -> None:
+    facade.add_user(username="alice", role="service_desk", password="pw", email="alice@aftercare.example",
+                    language="en")
+    Desk(facade, clock).create()
+    Mailer(facade).send_pending()
+    [chinese] = smtp.subjects("service_desk@aftercare.example")
+    [english] = smtp.subjects("alice@aftercare.example")
+    assert "新任务" in chinese and "分类定级" in chinese
+    assert english.split("] ")[1].startswith("New task")
+
+
+def test_the_holder_of_a_task_hears_when_its_deadline_passes(facade: Aftercare, clock: FakeClock,
+                                                             smtp: SmtpSink) -> None:
+    desk = Desk(facade, clock)
+    tid = desk.create()
+    desk.triage(tid, severity=2)
+    facade.claim_task(task_id=desk.task(tid, "engineer_response")["id"], actor=desk.actor("engineer"))
+    desk.travel(hours=2, seconds=1)  # the 2-hour response deadline passes
+    Mailer(facade).send_pending()
+    assert any("时限已超" in s for s in smtp.subjects("engineer@aftercare.example"))
