@@ -24,13 +24,32 @@ def _link_page(request: Request, exc: LinkError) -> HTMLResponse:
 
 
 @public_customer_router.get("/{token}", response_class=HTMLResponse)
-def show(token: str, request: Request, facade: Facade) -> HTMLResponse:
-    """The form of the customer's step."""
+def show(token: str, request: Request, facade: Facade, score: int | None = None) -> HTMLResponse:
+    """The form of the customer's step; a survey link with ?score=N records the score in one click."""
     try:
         view = facade.open_link(token=token)
+        if score is not None and "score" in view["form"].get("properties", {}):
+            facade.complete_by_link(token=token, data={"score": score})
+            return templates.TemplateResponse(request, "customer/survey_thanks.html",
+                                              {"score": score, "ticket": view["ticket"], "token": token})
     except LinkError as exc:
         return _link_page(request, exc)
+    except ValidationFailed as exc:
+        return _form_page(request, view, {}, exc.errors, status=422)
     return _form_page(request, view, {}, [])
+
+
+@public_customer_router.post("/{token}/comment", response_class=HTMLResponse)
+async def comment(token: str, request: Request, facade: Facade) -> HTMLResponse:
+    """The optional comment after a one-click score."""
+    text = str((await request.form()).get("comment", "")).strip()
+    try:
+        if text:
+            await run_in_threadpool(lambda: facade.add_survey_comment(token=token, comment=text))
+    except LinkError as exc:
+        return _link_page(request, exc)
+    return templates.TemplateResponse(request, "customer/message.html",
+                                      {"message": _DONE, "tone": "ok", "ticket": None})
 
 
 def _form_page(request: Request, view: dict[str, Any], values: dict[str, Any], errors: list[Any],

@@ -66,6 +66,8 @@ class Mailer:
         link_id = context.get("link_id")
         token = self.facade.link_token(link_id=link_id) if link_id else None
         context["link"] = f"{context['base_url']}/c/{token}" if token else None
+        if ticket_id:
+            context["status_link"] = f"{context['base_url']}/s/{self.facade.status_token(ticket_id=ticket_id)}"
         context.setdefault("level", None)
         context.setdefault("reason", "")
         return context

@@ -60,3 +60,18 @@ def resolve(session: Session, *, secret: str, token: str, now: datetime) -> Cust
         raise LinkError("expired", "此链接已过期，请联系服务台。"
                                    "This link has expired. Please contact the service desk.")
     return link
+
+
+def status_token(secret: str, ticket_id: int) -> str:
+    """A link token that lets a customer follow one ticket's status (read-only, no expiry)."""
+    digest = hmac.new(secret.encode(), f"status|{ticket_id}".encode(), hashlib.sha256).digest()
+    return f"{ticket_id}.{base64.urlsafe_b64encode(digest[:18]).decode().rstrip('=')}"
+
+
+def ticket_of_status_token(secret: str, token: str) -> int:
+    """The ticket id behind a status token, or LinkError."""
+    ticket_id, _, _sig = token.partition(".")
+    if not ticket_id.isdigit() or not hmac.compare_digest(token, status_token(secret, int(ticket_id))):
+        raise LinkError("invalid", "此链接无效，可能被误输入或篡改。"
+                                   "This link is not valid. It may have been mistyped or altered.")
+    return int(ticket_id)

@@ -1,0 +1,66 @@
+"""The public portal, the status link and the one-click survey."""
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from api.mail import Mailer
+from api.portal import limiter
+from engine.clock import FakeClock
+from engine.commands import Aftercare
+from tests.support import Desk, SmtpSink, body
+
+FORM = {"organization": "demo customer", "contact_name": "周工", "contact_email": "zhou@demo-customer.example",
+        "title": "打印模板错位", "description": "升级后打印出来的单据错位"}
+
+
+def test_portal_ticket_is_acknowledged_with_number_and_status_link(client: TestClient, facade: Aftercare,
+                                                                   smtp: SmtpSink) -> None:
+    limiter._hits.clear()
+    page = client.post("/portal", data=FORM)
+    assert page.status_code == 200
+    number = re.search(r'id="ticket-number">([^<]+)<', page.text).group(1)
+    Mailer(facade).send_pending()
+    [mail] = smtp.to("zhou@demo-customer.example")
+    text = body(mail)
+    assert number in text
+    status_path = re.search(r"http://testserver(/s/\S+)", text).group(1)
+    status = client.get(status_path)
+    assert status.status_code == 200 and number in status.text and "待分类" in status.text
+    assert client.get(status_path[:-2] + "xx").status_code == 404
+    admin = Desk(facade, facade.clock).actor("admin")
+    assert [t["name"] for t in facade.list_tasks(actor=admin)] == ["triage"]
+
+
+def test_portal_validates_and_rate_limits(client: TestClient) -> None:
+    limiter._hits.clear()
+    missing = client.post("/portal", data={**FORM, "title": ""})
+    assert missing.status_code == 422 and 'id="err-title"' in missing.text
+    unknown = client.post("/portal", data={**FORM, "organization": "Nobody Ltd"})
+    assert unknown.status_code == 422 and 'id="err-organization"' in unknown.text
+    assert client.post("/portal", data={**FORM, "website": "http://spam"}).status_code == 400
+    codes = [client.post("/portal", data=FORM).status_code for _ in range(4)]
+    assert codes[-1] == 429 and 200 in codes
+    limiter._hits.clear()
+
+
+def test_survey_is_answered_in_one_click_with_an_optional_comment(client: TestClient, facade: Aftercare,
+                                                                  clock: FakeClock, smtp: SmtpSink) -> None:
+    desk = Desk(facade, clock)
+    tid = desk.create()
+    desk.triage(tid, category="question")
+    desk.complete(tid, "answer_question", {"answer": "请清除浏览器缓存"})
+    desk.complete(tid, "customer_acceptance", {"accepted": True}, role="service_desk")
+    Mailer(facade).send_pending()
+    survey = next(m for m in smtp.to("wang@demo-customer.example") if "?score=" in body(m))
+    four = re.search(r"http://testserver(/c/\S+\?score=4)", body(survey)).group(1)
+    page = client.get(four)
+    assert page.status_code == 200 and "4" in page.text
+    assert desk.ticket(tid)["survey_score"] == 4
+    token_path = four.split("?")[0]
+    assert client.post(token_path + "/comment", data={"comment": "响应很快"}).status_code == 200
+    assert desk.events(tid, "survey_comment")[0]["comment"] == "响应很快"
+    assert client.post(token_path + "/comment", data={"comment": "again"}).status_code == 410
+    again = client.get(token_path + "?score=1")
+    assert again.status_code == 410 and desk.ticket(tid)["survey_score"] == 4
