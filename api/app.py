@@ -18,8 +18,10 @@ from engine.settings import Settings
 from engine.users import Actor
 
 from . import i18n
+from .attachments import router as attachments_router
 from .customer import public_customer_router
 from .json_api import error_response, router, token_router
+from .portal import public_portal_router
 from .security import SESSION_COOKIE, CsrfFailed, LoginRequired
 from .staff import page, public_staff_router
 from .staff import router as staff_router
@@ -59,7 +61,8 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
     app = FastAPI(title="Aftercare", version="0.1.0", lifespan=lifespan,
                   description="After-sales service desk run by BPMN diagrams.")
     app.state.facade = facade
-    for r in (token_router, router, public_customer_router, public_staff_router, staff_router):
+    for r in (token_router, router, public_customer_router, public_staff_router, staff_router, attachments_router,
+              public_portal_router):
         app.include_router(r)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if BPMN_JS.is_dir():  # installed from npm by `make`; without it the ticket page simply shows no diagram

@@ -94,8 +94,9 @@ def _task_page(request: Request, facade: Facade, actor: Actor, task_id: str, val
                errors: list[Any], status: int = 200, notice: str | None = None) -> HTMLResponse:
     task = facade.get_task(task_id=task_id, actor=actor)
     ticket = facade.get_ticket(ticket_id=task["ticket_id"], actor=actor) if task["ticket_id"] else None
+    attachments = facade.list_attachments(ticket_id=task["ticket_id"]) if task["ticket_id"] else []
     return page(request, "task", actor, status=status, task=task, ticket=ticket, values=values, errors=errors,
-                notice=notice)
+                notice=notice, attachments=attachments)
 
 
 @router.post("/tasks/{task_id}", response_model=None)
@@ -118,7 +119,8 @@ async def complete(task_id: str, request: Request, facade: Facade, actor: StaffA
 def ticket_page(ticket_id: int, request: Request, facade: Facade, actor: StaffActor, done: int = 0) -> HTMLResponse:
     """Everything about a ticket; prints as the fault handling form (故障处理单)."""
     ticket = facade.get_ticket(ticket_id=ticket_id, actor=actor)
-    return page(request, "ticket", actor, ticket=ticket, done=bool(done))
+    attachments = facade.list_attachments(ticket_id=ticket_id)
+    return page(request, "ticket", actor, ticket=ticket, done=bool(done), attachments=attachments)
 
 
 @router.get("/tickets/{ticket_id}/diagram")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from . import clock as clock_mod
 from . import forms, links, outbox, repository
+from .attachments import AttachmentVerbs
 from .db import make_engine, migrate
 from .deploy import check_files
 from .effects import Effects
@@ -27,6 +28,7 @@ from .models import (
     Ticket,
     User,
 )
+from .portal import PortalVerbs
 from .projection import SaveContext, event, save_case
 from .queries import ReadVerbs, task_dict, ticket_brief
 from .runtime import Runtime
@@ -42,7 +44,7 @@ LOCKOUT_AFTER = 5
 LOCKOUT_FOR = timedelta(minutes=15)
 
 
-class Aftercare(ReadVerbs):
+class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs):
     """One per process: owns the database engine, the clock and the spec cache."""
 
     def __init__(self, settings: Settings, clock: clock_mod.Clock | None = None) -> None:
