@@ -42,6 +42,7 @@ test: lint unit
 
 bench: install
 	$(BIN)/python -m bench.lifecycle
+	$(BIN)/python -m bench.worklist
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -128,7 +128,7 @@ class Ticket(Base):
     description: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(32), default="new", index=True)
     category: Mapped[str | None] = mapped_column(String(32))
-    severity: Mapped[int | None] = mapped_column(Integer)
+    severity: Mapped[int | None] = mapped_column(Integer, index=True)
     onsite: Mapped[bool | None] = mapped_column(Boolean)
     tier: Mapped[str] = mapped_column(String(32), default="standard")
     sla_calendar: Mapped[str | None] = mapped_column(String(16))
@@ -150,6 +150,8 @@ class Ticket(Base):
 
 class HumanTask(Base):
     __tablename__ = "human_task"
+    __table_args__ = (Index("ix_human_task_open_role_due", "state", "role", "due_at"),
+                      Index("ix_human_task_assignee_state", "assignee", "state"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
