@@ -46,10 +46,16 @@ def populate(facade: Aftercare, count: int) -> None:
                   "state": "open", "created_at": now - timedelta(hours=1),
                   "due_at": now + timedelta(minutes=(n % 2000) - 200),
                   "assignee": "engineer" if n % 50 == 0 else None} for n in batch]
-        facade.run_in_unit(lambda s, t=tickets, h=tasks: (s.execute(insert(Ticket), t),
-                                                           s.execute(insert(HumanTask), h)), write=True)
+        facade.run_in_unit(_inserter(tickets, tasks), write=True)
     facade.run_in_unit(lambda s: s.execute(text("ANALYZE")), write=True)
     assert facade.run_in_unit(lambda s: s.get(Instance, instance_id)) is not None
+
+
+def _inserter(tickets: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> Callable[[Any], None]:
+    def insert_rows(session: Any) -> None:
+        session.execute(insert(Ticket), tickets)
+        session.execute(insert(HumanTask), tasks)
+    return insert_rows
 
 
 def median_ms(run: Callable[[], Any], samples: int) -> float:
