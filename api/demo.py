@@ -1,5 +1,8 @@
-"""Demo data: customers and one user per role, named after the role, password `demo`."""
+"""Demo data: customers with realistic contracts, and one user per role named after it, password `demo`."""
 from __future__ import annotations
+
+from datetime import date
+from typing import Any
 
 from engine.commands import Aftercare
 from engine.effects import ROLES
@@ -9,11 +12,24 @@ CUSTOMERS = (
     ("华东电网信息中心", "premium", "ops@east-grid.example"),
     ("青山医院", "standard", "it@qingshan-hospital.example"),
 )
+CONTRACTS: tuple[tuple[Any, ...], ...] = (
+    # number, customer, tier, starts, ends, warranty end, free scope, inspection months, SLA overrides
+    ("HT-2025-018", "Demo Customer", "standard", date(2025, 7, 1), date(2027, 6, 30), date(2027, 6, 30),
+     ["bugfix", "configuration"], 3, {}),
+    ("HT-2023-007", "青山医院", "standard", date(2023, 1, 1), date(2027, 12, 31), date(2025, 12, 31),
+     ["bugfix"], 6, {}),
+    ("HT-2026-003", "华东电网信息中心", "premium", date(2026, 3, 1), date(2029, 2, 28), date(2028, 2, 29),
+     ["bugfix", "configuration", "report"], 3, {"1": {"resolve_within": "PT2H"}}),
+)
 
 
 def load_demo(facade: Aftercare) -> None:
-    """Create (or refresh) the demo customers and users."""
+    """Create (or refresh) the demo customers, contracts and users."""
     for name, tier, email in CUSTOMERS:
         facade.add_customer(name=name, tier=tier, email=email)
+    for number, customer, tier, starts, ends, warranty, scope, months, overrides in CONTRACTS:
+        facade.save_contract(number=number, customer=customer, tier=tier, starts_on=starts, ends_on=ends,
+                             warranty_end=warranty, free_scope=scope, inspection_months=months,
+                             sla_overrides=overrides)
     for role in ROLES:
         facade.add_user(username=role, role=role, password="demo", email=f"{role}@aftercare.example")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from . import clock as clock_mod
 from . import forms, links, outbox, repository
 from .attachments import AttachmentVerbs
+from .contracts import ContractVerbs, active_contract, case_facts
 from .db import make_engine, migrate
 from .deploy import check_files
 from .effects import Effects
@@ -44,7 +45,7 @@ LOCKOUT_AFTER = 5
 LOCKOUT_FOR = timedelta(minutes=15)
 
 
-class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs):
+class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
     """One per process: owns the database engine, the clock and the spec cache."""
 
     def __init__(self, settings: Settings, clock: clock_mod.Clock | None = None) -> None:
@@ -152,14 +153,17 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs):
             if version is None:
                 raise NotFound("the maintenance_request process is not deployed")
             now = self.clock.now()
-            ticket = Ticket(customer_id=cust.id, contact_name=contact_name, contact_email=contact_email,
-                            channel=channel, title=title, description=description, status="new", tier=cust.tier,
-                            breaches=[], escalation_level=0, created_at=now, updated_at=now)
+            contract = active_contract(session, cust.id, now.date())
+            facts = case_facts(contract, cust, now.date())
+            ticket = Ticket(customer_id=cust.id, contract_id=contract.id if contract else None,
+                            contact_name=contact_name, contact_email=contact_email, channel=channel, title=title,
+                            description=description, status="new", tier=facts["tier"], breaches=[],
+                            escalation_level=0, created_at=now, updated_at=now)
             session.add(ticket)
             session.flush()
             ticket.number = f"AC-{now:%Y}-{ticket.id:06d}"
-            data = {"ticket_id": ticket.id, "ticket_number": ticket.number, "customer": cust.name,
-                    "tier": cust.tier, "channel": channel, "title": title, "description": description,
+            data = {"ticket_id": ticket.id, "ticket_number": ticket.number, "customer": cust.name, **facts,
+                    "channel": channel, "title": title, "description": description,
                     "contact_name": contact_name, "contact_email": contact_email, "created_at": now.isoformat()}
             effects = Effects()
             wf = self.runtime.start(version.spec_hash, data, self._script_engine(effects))

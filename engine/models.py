@@ -1,7 +1,7 @@
 """Tables. Workflow state is JSON; everything lists and reports read is a projection column."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
@@ -43,6 +43,24 @@ class Customer(Base):
     tier: Mapped[str] = mapped_column(String(32), default="standard")
     email: Mapped[str | None] = mapped_column(String(320))
     language: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    created_at: Mapped[datetime]
+
+
+class Contract(Base):
+    __tablename__ = "contract"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    tier: Mapped[str] = mapped_column(String(32), default="standard")
+    starts_on: Mapped[date]
+    ends_on: Mapped[date]
+    warranty_end: Mapped[date | None]
+    free_scope: Mapped[list[Any]] = mapped_column(default=list)
+    calendar: Mapped[str] = mapped_column(String(16), default="working")
+    inspection_months: Mapped[int] = mapped_column(Integer, default=3)
+    next_inspection_at: Mapped[datetime | None] = mapped_column(index=True)
+    sla_overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
 
 
@@ -120,6 +138,7 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str | None] = mapped_column(String(32), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    contract_id: Mapped[int | None] = mapped_column(ForeignKey("contract.id"), index=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"), index=True)
     contact_name: Mapped[str] = mapped_column(String(200))
     contact_email: Mapped[str] = mapped_column(String(320))

@@ -123,3 +123,18 @@ def test_deploy_422_lists_problems(client: TestClient) -> None:
     problem = response.json()["detail"][0]
     assert set(problem) == {"file", "element_id", "line", "message"}
     assert problem["file"] == "mini.bpmn" and problem["element_id"] == "done" and problem["line"]
+
+
+def test_customers_and_contracts(client: TestClient) -> None:
+    manager, engineer = login(client, "manager"), login(client, "engineer")
+    assert "Demo Customer" in {c["name"] for c in client.get("/api/customers", headers=engineer).json()}
+    body = {"number": "HT-2026-777", "customer": "青山医院", "tier": "premium", "starts_on": "2026-12-01",
+            "ends_on": "2027-11-30", "warranty_end": "2027-11-30", "free_scope": ["bugfix"]}
+    assert client.post("/api/contracts", json=body, headers=engineer).status_code == 403
+    created = client.post("/api/contracts", json=body, headers=manager)
+    assert created.status_code == 201 and created.json()["in_warranty"] is True
+    bad = client.post("/api/contracts", json={**body, "tier": "gold"}, headers=manager)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "tier"
+    numbers = [c["number"] for c in client.get("/api/contracts", params={"customer": "青山医院"},
+                                               headers=engineer).json()]
+    assert numbers == ["HT-2023-007", "HT-2026-777"]
