@@ -1,0 +1,130 @@
+"""Scenario tests of the complaint procedure (processes/complaint.bpmn), called from the maintenance request."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from engine.clock import FakeClock
+from engine.commands import Aftercare
+from tests.support import Desk
+
+SH = ZoneInfo("Asia/Shanghai")
+ANSWER = {"findings": "工程师未按约定时间到场", "answer": "非常抱歉，我们已调整排班并将优先处理您的工单",
+          "corrective_action": "排班系统增加到场提醒"}
+
+
+def at(*args: int) -> datetime:
+    """A Shanghai wall-clock time."""
+    return datetime(*args, tzinfo=SH)  # type: ignore[misc]
+
+
+def outbox_templates(facade: Aftercare) -> list[tuple[str, str]]:
+    from engine.models import OutboxMessage
+
+    return facade.run_in_unit(lambda s: [(m.template, m.to_addr) for m in s.query(OutboxMessage).order_by(
+        OutboxMessage.id)])
+
+
+def confirm_through_link(facade: Aftercare, ticket_id: int, data: dict) -> None:
+    from engine import links
+    from engine.models import CustomerLink
+
+    def token(session):  # the token as the e-mail carries it
+        link = session.query(CustomerLink).filter_by(ticket_id=ticket_id, used_at=None).order_by(
+            CustomerLink.created_at.desc()).first()
+        return links.token_for(facade.settings.secret_key, link)
+
+    facade.complete_by_link(token=facade.run_in_unit(token), data=data)
+
+
+@pytest.fixture
+def desk(facade: Aftercare, clock: FakeClock) -> Desk:
+    return Desk(facade, clock)
+
+
+def _complaint(desk: Desk) -> int:
+    tid = desk.create(title="工程师未按时到场", description="约定 9 点到场，11 点仍未到")
+    desk.triage(tid, category="complaint")
+    return tid
+
+
+def test_complaint_goes_to_the_manager_who_is_told_by_mail(desk: Desk, facade: Aftercare) -> None:
+    tid = _complaint(desk)  # Monday 2026-11-23 10:00
+    assert desk.names(tid) == ["complaint_investigation"]
+    task = desk.task(tid, "complaint_investigation")
+    assert task["role"] == "manager"
+    assert datetime.fromisoformat(task["due_at"]) == at(2026, 11, 24, 10, 0)  # one working day
+    assert desk.ticket(tid)["status"] == "in_progress"
+    assert ("complaint_registered", "manager@aftercare.example") in outbox_templates(facade)
+    assert desk.events(tid, "complaint_registered")
+
+
+def test_answer_in_time_then_satisfied_archives_without_callback(desk: Desk, facade: Aftercare) -> None:
+    tid = _complaint(desk)
+    desk.complete(tid, "complaint_investigation", ANSWER)
+    assert desk.names(tid) == ["complaint_confirmation"]
+    confirmation = desk.task(tid, "complaint_confirmation")
+    assert confirmation["role"] == "customer"
+    assert datetime.fromisoformat(confirmation["due_at"]) == at(2026, 12, 2, 10, 0)  # auto-confirm time
+    assert desk.ticket(tid)["status"] == "awaiting_acceptance"
+    assert ("complaint_answer", "wang@demo-customer.example") in outbox_templates(facade)
+    assert desk.events(tid, "complaint_answered")
+    confirm_through_link(facade, tid, {"satisfied": True})
+    ticket = desk.ticket(tid)
+    assert ticket["status"] == "archived" and ticket["closed_at"] and ticket["archived"]
+    assert desk.names(tid) == []
+    assert not [e for e in desk.events(tid, "task_opened") if e.get("task") in ("callback", "customer_acceptance")]
+    assert ticket["sla"]["responded_at"] and ticket["sla"]["resolved_at"] and ticket["sla"]["breaches"] == []
+    assert ticket["accepted_at"]
+    templates = [t for t, _ in outbox_templates(facade)]
+    assert "ticket_closed" in templates and "acceptance_request" not in templates
+
+
+def test_not_satisfied_reopens_the_investigation(desk: Desk, facade: Aftercare) -> None:
+    from engine.errors import ValidationFailed
+
+    tid = _complaint(desk)
+    desk.complete(tid, "complaint_investigation", ANSWER)
+    with pytest.raises(ValidationFailed) as info:
+        confirm_through_link(facade, tid, {"satisfied": False})
+    assert info.value.errors[0]["field"] == "comment"
+    confirm_through_link(facade, tid, {"satisfied": False, "comment": "希望给出赔偿方案"})
+    assert desk.names(tid) == ["complaint_investigation"]
+    assert desk.events(tid, "reopened")[0]["reason"] == "希望给出赔偿方案"
+    assert desk.ticket(tid)["status"] == "in_progress"
+    desk.complete(tid, "complaint_investigation", {**ANSWER, "answer": "我们将减免本月服务费"})
+    assert desk.names(tid) == ["complaint_confirmation"]
+    assert [t for t, _ in outbox_templates(facade)].count("complaint_answer") == 2
+    confirm_through_link(facade, tid, {"satisfied": True, "comment": "接受"})
+    assert desk.ticket(tid)["status"] == "archived"
+    assert desk.names(tid) == []
+
+
+def test_late_answer_is_a_resolve_breach_escalated_to_admin(desk: Desk, facade: Aftercare) -> None:
+    tid = _complaint(desk)  # Monday 10:00: answer due Tuesday 10:00
+    desk.travel_to(at(2026, 11, 24, 9, 59))
+    assert desk.ticket(tid)["sla"]["breaches"] == []
+    desk.travel_to(at(2026, 11, 24, 10, 0, 1))
+    ticket = desk.ticket(tid)
+    assert [b["kind"] for b in ticket["sla"]["breaches"]] == ["resolve"]
+    assert ticket["escalation_level"] == 2
+    escalations = desk.events(tid, "escalation")
+    assert [(e["level"], e["roles"]) for e in escalations] == [(2, ["admin"])]
+    assert ("escalation", "admin@aftercare.example") in outbox_templates(facade)
+    assert desk.names(tid) == ["complaint_investigation"]  # non-interrupting: the manager can still answer
+    desk.complete(tid, "complaint_investigation", ANSWER)
+    assert desk.names(tid) == ["complaint_confirmation"]
+
+
+def test_unanswered_confirmation_is_auto_confirmed_after_7_working_days(desk: Desk, facade: Aftercare) -> None:
+    tid = _complaint(desk)
+    desk.complete(tid, "complaint_investigation", ANSWER)  # Monday 2026-11-23 10:00
+    desk.travel_to(at(2026, 12, 2, 9, 59))
+    assert desk.names(tid) == ["complaint_confirmation"]
+    desk.travel_to(at(2026, 12, 2, 10, 0, 1))
+    ticket = desk.ticket(tid)
+    assert desk.events(tid, "auto_accepted")
+    assert ticket["status"] == "archived" and ticket["auto_accepted"] is True and ticket["accepted_at"]
+    assert desk.names(tid) == []
