@@ -29,13 +29,12 @@ def show(token: str, request: Request, facade: Facade, score: int | None = None)
     try:
         view = facade.open_link(token=token)
         if score is not None and "score" in view["form"].get("properties", {}):
-            facade.complete_by_link(token=token, data={"score": score})
-            return templates.TemplateResponse(request, "customer/survey_thanks.html",
-                                              {"score": score, "ticket": view["ticket"], "token": token})
+            # The page posts the score itself as it loads: a person's click records it at once, while mail
+            # scanners that merely fetch links (and run no scripts) record nothing.
+            return templates.TemplateResponse(request, "customer/survey_click.html",
+                                              {"score": score, "ticket": view["ticket"]})
     except LinkError as exc:
         return _link_page(request, exc)
-    except ValidationFailed as exc:
-        return _form_page(request, view, {}, exc.errors, status=422)
     return _form_page(request, view, {}, [])
 
 
@@ -64,11 +63,14 @@ async def submit(token: str, request: Request, facade: Facade) -> HTMLResponse:
     form = await request.form()
     data = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
     try:
+        view = await run_in_threadpool(lambda: facade.open_link(token=token))
         await run_in_threadpool(lambda: facade.complete_by_link(token=token, data=data))
     except LinkError as exc:
         return _link_page(request, exc)
     except ValidationFailed as exc:
-        view = await run_in_threadpool(lambda: facade.open_link(token=token))
         return _form_page(request, view, data, exc.errors, status=422)
+    if "score" in view["form"].get("properties", {}):
+        return templates.TemplateResponse(request, "customer/survey_thanks.html",
+                                          {"score": data.get("score"), "ticket": view["ticket"], "token": token})
     return templates.TemplateResponse(request, "customer/message.html",
                                       {"message": _DONE, "tone": "ok", "ticket": None})

@@ -82,6 +82,11 @@ class Mailer:
         for envelope in envelopes:
             try:
                 message = self.render(envelope)
+            except Exception as exc:  # retrying cannot fix a bad address or template
+                log.error("e-mail %s cannot be built: %s", envelope.id, exc)
+                self.facade.outbox_failed(message_id=envelope.id, error=f"{type(exc).__name__}: {exc}", permanent=True)
+                continue
+            try:
                 await aiosmtplib.send(message, hostname=self.facade.settings.smtp_host,
                                       port=self.facade.settings.smtp_port, timeout=10)
             except Exception as exc:  # any failure: the row goes back to the queue, nothing is lost

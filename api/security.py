@@ -41,7 +41,7 @@ def check_csrf(request: Request, form: Any) -> None:
     """Refuse a form post whose hidden csrf field is not the session's token."""
     sent = str(form.get("csrf", ""))
     expected = str(request.session.get("csrf", ""))
-    if not expected or not hmac.compare_digest(sent, expected):
+    if not expected or not sent.isascii() or not hmac.compare_digest(sent, expected):
         raise CsrfFailed()
 
 

@@ -81,7 +81,8 @@ async def claim(task_id: str, request: Request, facade: Facade, actor: StaffActo
     check_csrf(request, form)
     release = form.get("release") == "1"
     await run_in_threadpool(lambda: facade.claim_task(task_id=task_id, actor=actor, release=release))
-    return RedirectResponse(str(form.get("back", "/")), 303)
+    back = str(form.get("back", "/"))
+    return RedirectResponse(back if back.startswith("/") and not back.startswith(("//", "/\\")) else "/", 303)
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)

@@ -5,6 +5,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from . import clock as clock_mod
 from . import forms, links, outbox, repository
 from .attachments import AttachmentVerbs
+from .calendar import SHANGHAI
 from .contracts import ContractVerbs, active_contract, case_facts
 from .db import make_engine, migrate
 from .deploy import check_files
@@ -75,6 +77,14 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
                            actor=actor, link_valid_days=self.settings.link_valid_days,
                            completed_task_id=completed_task_id)
 
+    def _load_case(self, session: Session, instance: Instance, effects: Effects) -> Any:
+        """Deserialize a case; its spec is read in this same transaction (a second connection could deadlock
+        against the write lock this one holds)."""
+        version = session.get(ProcessVersion, instance.version_id)
+        if version is not None:
+            self.runtime.library.ensure(version.spec_hash, lambda: repository.spec_json(session, version.spec_hash))
+        return self.runtime.load(instance.state, self._script_engine(effects))
+
     def _script_engine(self, effects: Effects) -> Any:
         return make_script_engine({**calendar_functions(self.clock.now), **effects.functions()})
 
@@ -124,7 +134,7 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
             if session.get(ProcessSpec, spec_hash) is None:
                 session.add(ProcessSpec(hash=spec_hash, process_id=parsed.process_id, json=text, created_at=now))
             latest = repository.latest_version(session, parsed.process_id)
-            if latest is None or latest.spec_hash != spec_hash:
+            if latest is None or latest.spec_hash != spec_hash or self._forms_changed(session, latest, parsed, files):
                 latest = ProcessVersion(process_id=parsed.process_id, version=(latest.version + 1 if latest else 1),
                                         name=parsed.name, spec_hash=spec_hash, deployment_id=deployment_id,
                                         source_file=parsed.source_file, created_at=now)
@@ -132,6 +142,14 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
                 session.flush()
             result.append(_version_dict(latest))
         return result
+
+    def _forms_changed(self, session: Session, latest: ProcessVersion, parsed: Any, files: dict[str, str]) -> bool:
+        """Whether a form the process uses differs from the one its newest version was deployed with."""
+        for key in _form_keys([parsed.spec, *parsed.subprocess_specs.values()]):
+            old = repository.deployment_file(session, latest.deployment_id, key)
+            if old is None or old.content != files.get(key):
+                return True
+        return False
 
     def list_processes(self) -> list[dict[str, Any]]:
         """The newest version of every deployed process."""
@@ -153,15 +171,16 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
             if version is None:
                 raise NotFound("the maintenance_request process is not deployed")
             now = self.clock.now()
-            contract = active_contract(session, cust.id, now.date())
-            facts = case_facts(contract, cust, now.date())
+            today = now.astimezone(SHANGHAI).date()  # contracts and warranties run on Beijing dates
+            contract = active_contract(session, cust.id, today)
+            facts = case_facts(contract, cust, today)
             ticket = Ticket(customer_id=cust.id, contract_id=contract.id if contract else None,
                             contact_name=contact_name, contact_email=contact_email, channel=channel, title=title,
                             description=description, status="new", tier=facts["tier"], breaches=[],
                             escalation_level=0, created_at=now, updated_at=now)
             session.add(ticket)
             session.flush()
-            ticket.number = f"AC-{now:%Y}-{ticket.id:06d}"
+            ticket.number = f"AC-{today:%Y}-{ticket.id:06d}"
             data = {"ticket_id": ticket.id, "ticket_number": ticket.number, "customer": cust.name, **facts,
                     "channel": channel, "title": title, "description": description,
                     "contact_name": contact_name, "contact_email": contact_email, "created_at": now.isoformat()}
@@ -195,7 +214,7 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
             raise Conflict("this task is no longer open", task_id=row.id)
         clean = forms.validate(*self._form_and_data(session, instance, row, data))
         effects = Effects()
-        wf = self.runtime.load(instance.state, self._script_engine(effects))
+        wf = self._load_case(session, instance, effects)
         task = self.runtime.ready_task(wf, row.id)
         fired = self.runtime.complete(wf, task, clean)
         ticket = repository.ticket_by_instance(session, instance.id)
@@ -230,8 +249,13 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
         for instance_id in due:
             try:
                 fired += self._fire_instance(instance_id)
+            except Conflict:
+                continue  # busy with someone else's unit of work: the next tick picks it up
             except Exception as exc:  # one broken case must not stop every case due after it
-                self._park_failed_instance(instance_id, f"{type(exc).__name__}: {exc}")
+                try:
+                    self._park_failed_instance(instance_id, f"{type(exc).__name__}: {exc}")
+                except Exception:
+                    log.exception("could not park instance %s", instance_id)
         return fired
 
     def _fire_instance(self, instance_id: int) -> int:
@@ -242,7 +266,7 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
                     or instance.next_timer_at > now:
                 return 0  # another worker has it, or it moved on since the scan
             effects = Effects()
-            wf = self.runtime.load(instance.state, self._script_engine(effects))
+            wf = self._load_case(session, instance, effects)
             fired = self.runtime.advance(wf)
             ticket = repository.ticket_by_instance(session, instance.id)
             save_case(session, self._ctx(SYSTEM), instance, ticket, wf, effects, fired)
@@ -268,6 +292,8 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
                 raise NotFound("no such task", task_id=task_id)
             if not may_work_on(actor.role, row.role):
                 raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
+            repository.lock_instance(session, row.instance_id)  # two claims, or a claim and a completion, queue
+            session.refresh(row)
             if row.state != "open":
                 raise Conflict("this task is no longer open", task_id=task_id)
             if release:
@@ -336,10 +362,10 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
         with self.uow() as session:
             outbox.mark_sent(session, message_id=message_id, subject=subject, now=self.clock.now())
 
-    def outbox_failed(self, *, message_id: int, error: str) -> None:
-        """Record a failed send; it is retried with backoff."""
+    def outbox_failed(self, *, message_id: int, error: str, permanent: bool = False) -> None:
+        """Record a failed send; it is retried with backoff unless it can never succeed."""
         with self.uow() as session:
-            outbox.mark_failed(session, message_id=message_id, error=error, now=self.clock.now())
+            outbox.mark_failed(session, message_id=message_id, error=error, now=self.clock.now(), permanent=permanent)
 
     # -- users and customers ----------------------------------------------------------------------------
 
@@ -402,7 +428,7 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
                 raise NotFound("no such ticket", ticket_id=ticket_id)
             version = session.get(ProcessVersion, instance.version_id)
             file = repository.deployment_file(session, version.deployment_id, version.source_file) if version else None
-            wf = self.runtime.load(instance.state, self._script_engine(Effects()))
+            wf = self._load_case(session, instance, Effects())
             return {"xml": file.content if file else "", **self.runtime.progress(wf)}
 
     def list_customers(self) -> list[dict[str, Any]]:
@@ -416,12 +442,31 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
             return work(session)
 
 
+def _form_keys(specs: list[Any]) -> set[str]:
+    keys = set()
+    for spec in specs:
+        for ts in spec.task_specs.values():
+            props = (getattr(ts, "extensions", None) or {}).get("properties", {}) or {}
+            if props.get("formJsonSchemaFilename"):
+                keys.add(props["formJsonSchemaFilename"])
+    return keys
+
+
+def _is_address(text: str) -> bool:
+    """One plain address: no display name, no list, no header-breaking characters."""
+    name, address = parseaddr(text)
+    if name or address != text.strip() or any(c in text for c in ",;\r\n<>\"") or address.count("@") != 1:
+        return False
+    local, domain = address.split("@")
+    return bool(local) and "." in domain and not domain.startswith(".") and not domain.endswith(".")
+
+
 def _check_ticket_fields(*, channel: str, contact_email: str, title: str) -> None:
     errors = []
     if channel not in CHANNELS:
         errors.append({"field": "channel", "message": f"must be one of {', '.join(CHANNELS)}"})
-    if "@" not in contact_email or contact_email.startswith("@") or contact_email.endswith("@"):
-        errors.append({"field": "contact_email", "message": "not an e-mail address"})
+    if not _is_address(contact_email):
+        errors.append({"field": "contact_email", "message": "not an e-mail address 邮箱地址无效"})
     if not title.strip():
         errors.append({"field": "title", "message": "this field is required"})
     if errors:

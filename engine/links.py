@@ -30,12 +30,12 @@ def _hash(token: str) -> str:
 
 
 def create(session: Session, *, secret: str, instance_id: int, ticket_id: int | None, task_id: str,
-           task_bpmn_id: str, now: datetime, valid_days: int) -> CustomerLink:
-    """A new link for one READY customer task."""
+           task_bpmn_id: str, now: datetime, valid_days: int, task_due: datetime | None = None) -> CustomerLink:
+    """A new link for one READY customer task; it outlives the task's own deadline (holidays stretch it)."""
+    expires = max(now + timedelta(days=valid_days), (task_due or now) + timedelta(days=1))
     link = CustomerLink(id=secrets.token_hex(8), salt=secrets.token_hex(8), instance_id=instance_id,
                         ticket_id=ticket_id, task_id=task_id, task_bpmn_id=task_bpmn_id,
-                        expires_at=(now + timedelta(days=valid_days)).replace(microsecond=0), created_at=now,
-                        token_hash="")
+                        expires_at=expires.replace(microsecond=0), created_at=now, token_hash="")
     link.token_hash = _hash(token_for(secret, link))
     session.add(link)
     return link
@@ -49,7 +49,7 @@ def for_task(session: Session, task_id: str) -> CustomerLink | None:
 def resolve(session: Session, *, secret: str, token: str, now: datetime) -> CustomerLink:
     """The link behind `token`, or LinkError saying why it cannot be used."""
     link_id, _, signature = token.partition(".")
-    link = session.get(CustomerLink, link_id) if link_id and signature else None
+    link = session.get(CustomerLink, link_id) if link_id and signature and token.isascii() else None
     if link is None or not hmac.compare_digest(signature, _sign(secret, link)) \
             or not hmac.compare_digest(link.token_hash, _hash(token)):
         raise LinkError("invalid", "此链接无效，可能被误输入或篡改。"
@@ -71,7 +71,8 @@ def status_token(secret: str, ticket_id: int) -> str:
 def ticket_of_status_token(secret: str, token: str) -> int:
     """The ticket id behind a status token, or LinkError."""
     ticket_id, _, _sig = token.partition(".")
-    if not ticket_id.isdigit() or not hmac.compare_digest(token, status_token(secret, int(ticket_id))):
+    if not (token.isascii() and ticket_id.isdigit()) or not hmac.compare_digest(
+            token, status_token(secret, int(ticket_id))):
         raise LinkError("invalid", "此链接无效，可能被误输入或篡改。"
                                    "This link is not valid. It may have been mistyped or altered.")
     return int(ticket_id)

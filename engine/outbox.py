@@ -64,11 +64,18 @@ def mark_sent(session: Session, *, message_id: int, subject: str, now: datetime)
                                   data={"to": message.to_addr, "template": message.template, "subject": subject}))
 
 
-def mark_failed(session: Session, *, message_id: int, error: str, now: datetime) -> None:
-    """Put a message back in the queue with exponential backoff; nothing is ever dropped."""
+def mark_failed(session: Session, *, message_id: int, error: str, now: datetime, permanent: bool = False) -> None:
+    """Put a message back in the queue with exponential backoff; a message that can never be built (a bad
+    address, a broken template) is set aside as failed and shown on the ticket instead of retried forever."""
     message = session.get(OutboxMessage, message_id)
     if message is None or message.status == "sent":
         return
     message.attempts += 1
+    if permanent:
+        message.status, message.last_error = "failed", error[:2000]
+        if message.ticket_id is not None:
+            session.add(TimelineEvent(ticket_id=message.ticket_id, at=now, kind="email_failed", actor="system",
+                                      data={"to": message.to_addr, "template": message.template, "error": error[:300]}))
+        return
     delay = min(timedelta(seconds=5 * 2 ** min(message.attempts - 1, 12)), MAX_BACKOFF)
     message.status, message.last_error, message.next_attempt_at = "pending", error[:2000], now + delay

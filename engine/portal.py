@@ -71,6 +71,9 @@ class PortalVerbs:
                 link = session.get(links.CustomerLink, token.partition(".")[0])
             if link is None or link.used_at is None or link.task_bpmn_id != "satisfaction_survey":
                 raise LinkError("invalid", "此链接不能用于留言。This link does not take comments.")
+            if link.expires_at <= now:
+                raise LinkError("expired", "此链接已过期。This link has expired.")
+            repository.lock_instance(session, link.instance_id)  # one comment, even from two tabs at once
             if any(e.kind == "survey_comment" for e in repository.timeline(session, link.ticket_id or 0)):
                 raise LinkError("used", "您已留言，谢谢！You have already left a comment, thank you!")
             session.add(TimelineEvent(ticket_id=link.ticket_id, instance_id=link.instance_id, at=now,

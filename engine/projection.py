@@ -77,6 +77,8 @@ def _project_ticket(session: Session, ctx: SaveContext, ticket: Ticket, wf: Bpmn
 def _status(ticket: Ticket, wf: BpmnWorkflow, effects: Effects, ready: list[ReadyTask]) -> str:
     if effects.status:
         return effects.status
+    if ticket.status == "archived":
+        return "archived"  # terminal: a survey still open beside it does not pull the ticket back
     staff = [t.status for t in ready if t.status and t.lane != CUSTOMER_LANE]
     customer = [t.status for t in ready if t.status and t.lane == CUSTOMER_LANE]
     if staff or customer:
@@ -195,7 +197,7 @@ def _open_task(session: Session, ctx: SaveContext, instance: Instance, ticket: T
         session.flush()
         link = links.create(session, secret=ctx.secret, instance_id=instance.id,
                             ticket_id=ticket.id if ticket else None, task_id=task.id, task_bpmn_id=task.bpmn_id,
-                            now=ctx.now, valid_days=ctx.link_valid_days)
+                            now=ctx.now, valid_days=ctx.link_valid_days, task_due=task.due_at)
         if task.email_template and ticket is not None:
             session.flush()
             notify(session, ctx.now, ticket, CUSTOMER_LANE, task.email_template,

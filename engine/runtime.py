@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -15,13 +15,14 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from . import clock
 from .errors import CaseError, Conflict
 
 SpecLoader = Callable[[str], str]
@@ -50,10 +51,16 @@ class SpecLibrary:
         if spec_hash not in self._cache:
             if self.loader is None:
                 raise LookupError(spec_hash)
-            stored = json.loads(self.loader(spec_hash))
+            loader = self.loader
+            self.ensure(spec_hash, lambda: loader(spec_hash))
+        return self._cache[spec_hash]
+
+    def ensure(self, spec_hash: str, text: Callable[[], str]) -> None:
+        """Cache a spec from `text()` (read in the caller's own transaction) unless it is cached already."""
+        if spec_hash not in self._cache:
+            stored = json.loads(text())
             subs = {name: self.registry.restore(d) for name, d in stored["subprocess_specs"].items()}
             self._cache[spec_hash] = (self.registry.restore(stored["spec"]), subs)
-        return self._cache[spec_hash]
 
     def encode(self, spec: Any, subprocess_specs: dict[str, Any]) -> tuple[str, str]:
         """(hash, json) for a parsed spec and its called processes; equal specs give equal hashes."""
@@ -148,6 +155,7 @@ class Runtime:
     def advance(self, wf: BpmnWorkflow) -> list[str]:
         """Fire due timers and run engine steps until nothing moves; names of the timers that fired."""
         fired: list[str] = []
+        _skip_missed_cycles(wf)
         for _ in range(50):
             before = {t.id: (t, _timer_due(t)) for t in _waiting_timers(wf)}
             _guard(wf.refresh_timers)
@@ -253,6 +261,23 @@ def _waiting_timers(wf: BpmnWorkflow) -> list[Task]:
                 and any(isinstance(e, TimerEventDefinition) for e in ed.event_definitions)):
             out.append(task)
     return out
+
+
+def _skip_missed_cycles(wf: BpmnWorkflow) -> None:
+    """A cycle timer that fell several periods behind (the scheduler was down) fires once, not once per period:
+    five progress e-mails in one second help nobody."""
+    now = clock.now()
+    for task in _waiting_timers(wf):
+        value = task.internal_data.get("event_value")
+        if not isinstance(task.task_spec.event_definition, CycleTimerEventDefinition) or not isinstance(value, dict):
+            continue
+        period = float(value.get("duration") or 0)
+        due = datetime.fromisoformat(value["next"])
+        missed = int((now - due).total_seconds() // period) if period > 0 and due < now else 0
+        if missed > 0:
+            value["next"] = (due + timedelta(seconds=missed * period)).isoformat()
+            if value.get("cycles", 0) > 0:
+                value["cycles"] = max(1, value["cycles"] - missed)
 
 
 def _timer_label(task: Task) -> str:

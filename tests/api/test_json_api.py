@@ -138,3 +138,10 @@ def test_customers_and_contracts(client: TestClient) -> None:
     numbers = [c["number"] for c in client.get("/api/contracts", params={"customer": "青山医院"},
                                                headers=engineer).json()]
     assert numbers == ["HT-2023-007", "HT-2026-777"]
+
+
+def test_contact_email_must_be_one_plain_address(client: TestClient) -> None:
+    desk = login(client, "service_desk")
+    for bad in ("a@x.cn, b@y.cn", "x@y.cn\r\nBcc: z@w.cn", "Bob <b@c.cn>", "nobody"):
+        response = client.post("/api/tickets", json={**TICKET, "contact_email": bad}, headers=desk)
+        assert response.status_code == 422 and response.json()["errors"][0]["field"] == "contact_email", bad

@@ -128,3 +128,24 @@ def test_the_holder_of_a_task_hears_when_its_deadline_passes(facade: Aftercare, 
     desk.travel(hours=2, seconds=1)  # the 2-hour response deadline passes
     Mailer(facade).send_pending()
     assert any("时限已超" in s for s in smtp.subjects("engineer@aftercare.example"))
+
+
+def test_odd_tokens_get_a_clear_page_not_a_500(client: TestClient) -> None:
+    assert client.get("/c/abc.%C3%A9").status_code == 404
+    assert client.get("/s/1.%C3%A9").status_code == 404
+
+
+def test_a_message_that_cannot_be_built_is_set_aside_not_retried(facade: Aftercare, clock: FakeClock,
+                                                                 smtp: SmtpSink) -> None:
+    from engine import outbox
+
+    desk = Desk(facade, clock)
+    tid = desk.create()
+    facade.run_in_unit(lambda s: outbox.enqueue(s, to_addr="x@y.cn", template="no_such_template", language="zh-CN",
+                                                context={"ticket_id": tid}, ticket_id=tid, now=clock.now()),
+                       write=True)
+    mailer = Mailer(facade)
+    mailer.send_pending()
+    clock.advance(hours=2)
+    assert mailer.send_pending() == 0
+    assert desk.events(tid, "email_failed")[0]["template"] == "no_such_template"

@@ -80,6 +80,7 @@ def test_ticket_from_intake_to_archive(page: Page, browser: Browser, live_url: s
     expect(phone.locator(".notice.ok")).to_be_visible()
     phone.goto(link_from(wait_for_mail(smtp, "打分")))  # the first score link in the mail: 5, in one click
     expect(phone.locator(".notice.ok")).to_contain_text("5")
+    assert facade.get_ticket(ticket_id=1, actor=facade.actor(username="admin"))["survey_score"] == 5
     phone.fill("#comment", "处理及时")
     phone.click("button[type=submit]")
     expect(phone.locator(".notice.ok")).to_be_visible()

@@ -77,3 +77,11 @@ def test_a_refused_upload_leaves_the_running_versions_alone(facade: Aftercare) -
     before = facade.list_processes()
     _problems(facade, _mini(**{"result = answer * 2": "import os"}))
     assert facade.list_processes() == before
+
+
+def test_a_changed_form_alone_makes_a_new_version_for_new_cases(facade: Aftercare) -> None:
+    first = {v["process_id"]: v["version"] for v in facade.deploy(files=_mini(), actor=OWNER)}
+    form = (FIXTURES / "mini.json").read_text().replace('"title": "Answer"', '"title": "The answer"')
+    second = {v["process_id"]: v["version"] for v in facade.deploy(files={"mini.json": form}, actor=OWNER)}
+    assert second["mini"] == first["mini"] + 1
+    assert second["maintenance_request"] == first["maintenance_request"]  # its forms did not change

@@ -106,3 +106,31 @@ def test_a_broken_case_is_parked_and_the_others_still_fire(facade: Aftercare, cl
     assert broken_instance and len(errors) == 1
     parked = facade.run_in_unit(lambda s: s.scalar(select(Instance).order_by(Instance.id).limit(1)))
     assert parked.error and parked.next_timer_at > clock.now()
+
+
+def test_two_concurrent_claims_of_one_task_give_one_holder(facade: Aftercare, clock: FakeClock) -> None:
+    from engine.users import Actor
+
+    desk = Desk(facade, clock)
+    tid = desk.create()
+    task = desk.task(tid, "triage")
+    facade.add_user(username="amy", role="service_desk", password="x")
+    facade.add_user(username="ben", role="service_desk", password="x")
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def claim(name: str) -> None:
+        barrier.wait()
+        try:
+            facade.claim_task(task_id=task["id"], actor=Actor(name, "service_desk"))
+            outcomes.append(name)
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in ("amy", "ben")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("conflict") == 1 and len(desk.events(tid, "task_claimed")) == 1
+    assert desk.task(tid, "triage")["assignee"] in ("amy", "ben")
