@@ -1,6 +1,7 @@
 """Staff pages: login, task list, task forms, ticket page, intake. Every route needs a logged-in user."""
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -153,3 +154,42 @@ async def intake(request: Request, facade: Facade, actor: StaffActor,
     return RedirectResponse(f"/tickets/{created['id']}", 303)
 
 
+
+
+@router.get("/admin/contracts", response_class=HTMLResponse)
+def contracts_page(request: Request, facade: Facade, actor: StaffActor, saved: int = 0) -> HTMLResponse:
+    """Customers' contracts; managers and admins add and update them."""
+    return page(request, "contracts", actor, contracts=facade.list_contracts(), customers=facade.list_customers(),
+                can_edit=actor.role in ("manager", "admin"), errors=[], saved=bool(saved))
+
+
+@router.post("/admin/contracts", response_model=None)
+async def save_contract(request: Request, facade: Facade, actor: StaffActor) -> Response:
+    """Save a contract from the admin form."""
+    form = await request.form()
+    check_csrf(request, form)
+    if actor.role not in ("manager", "admin"):
+        return page(request, "error", actor, status=403, message=_("Only managers and admins may change contracts."))
+    try:
+        fields = _contract_fields(form)
+        await run_in_threadpool(lambda: facade.save_contract(**fields))
+    except (ValidationFailed, ValueError) as exc:
+        errors = exc.errors if isinstance(exc, ValidationFailed) else [{"field": "(form)", "message": str(exc)}]
+        return page(request, "contracts", actor, status=422, contracts=facade.list_contracts(),
+                    customers=facade.list_customers(), can_edit=True, errors=errors, saved=False)
+    return RedirectResponse("/admin/contracts?saved=1", 303)
+
+
+def _contract_fields(form: Any) -> dict[str, Any]:
+    def day(name: str) -> date | None:
+        text = str(form.get(name, "")).strip()
+        return date.fromisoformat(text) if text else None
+
+    starts, ends = day("starts_on"), day("ends_on")
+    if starts is None or ends is None:
+        raise ValueError("starts_on and ends_on are required")
+    return {"number": str(form.get("number", "")).strip(), "customer": str(form.get("customer", "")),
+            "tier": str(form.get("tier", "standard")), "starts_on": starts, "ends_on": ends,
+            "warranty_end": day("warranty_end"), "calendar": str(form.get("calendar", "working")),
+            "free_scope": [p.strip() for p in str(form.get("free_scope", "")).split(",") if p.strip()],
+            "inspection_months": int(str(form.get("inspection_months", "3")) or 3)}
