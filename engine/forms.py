@@ -19,12 +19,24 @@ def parse(text: str) -> dict[str, Any]:
 
 
 def coerce(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    """Turn form-encoded strings into the types the schema asks for; unknown fields pass to validation."""
+    """Turn form-encoded strings into the types the schema asks for; unknown fields pass to validation.
+    Rows of an array of objects arrive as `name-<row>-<field>` (items-0-amount) and become a list of objects."""
     props = schema.get("properties", {})
     out: dict[str, Any] = {}
+    rows: dict[str, dict[int, dict[str, Any]]] = {}
     for key, value in data.items():
+        name, _, rest = key.partition("-")
+        row, _, field = rest.partition("-")
+        item_props = props.get(name, {}).get("items", {}).get("properties", {})
+        if props.get(name, {}).get("type") == "array" and row.isdigit() and field in item_props:
+            kind = item_props[field].get("type")
+            rows.setdefault(name, {}).setdefault(int(row), {})[field] = \
+                _coerce_value(kind, value) if isinstance(value, str) else value
+            continue
         kind = props.get(key, {}).get("type")
         out[key] = _coerce_value(kind, value) if isinstance(value, str) else value
+    for name, by_row in rows.items():
+        out[name] = [by_row[i] for i in sorted(by_row) if any(v not in ("", None) for v in by_row[i].values())]
     return out
 
 
