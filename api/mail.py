@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from engine.commands import Aftercare
 from engine.outbox import Envelope
+from engine.users import SYSTEM
 
 log = logging.getLogger("aftercare.mail")
 TEMPLATES = Path(__file__).parent / "templates" / "email"
@@ -62,6 +63,8 @@ class Mailer:
         context = dict(envelope.context)
         ticket_id = context.get("ticket_id")
         context["ticket"] = self.facade.ticket_for_mail(ticket_id=ticket_id) if ticket_id else {}
+        if context["ticket"].get("category") == "inspection":
+            context["report"] = self.facade.inspection_report(ticket_id=ticket_id, actor=SYSTEM)
         context["base_url"] = self.facade.settings.base_url.rstrip("/")
         link_id = context.get("link_id")
         token = self.facade.link_token(link_id=link_id) if link_id else None

@@ -28,7 +28,9 @@ class Worker:
         self._threads: list[threading.Thread] = []
 
     def fire_timers(self) -> None:
-        """Fire everything due, in batches."""
+        """Start the inspections that fell due, then fire every due timer, in batches."""
+        while self.facade.start_due_inspections(limit=20) == 20:
+            pass
         while self.facade.fire_due_timers(limit=100) == 100:
             pass
 

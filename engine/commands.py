@@ -20,7 +20,9 @@ from .db import make_engine, migrate
 from .deploy import check_files
 from .effects import Effects
 from .errors import Conflict, Forbidden, InvalidProcess, NotFound, Unauthorized, ValidationFailed
+from .inspections import INSPECTION_PROCESS, InspectionVerbs, link_risk_ticket, project_inspection
 from .models import (
+    Contract,
     Customer,
     Deployment,
     DeploymentFile,
@@ -47,7 +49,7 @@ LOCKOUT_AFTER = 5
 LOCKOUT_FOR = timedelta(minutes=15)
 
 
-class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
+class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, InspectionVerbs):
     """One per process: owns the database engine, the clock and the spec cache."""
 
     def __init__(self, settings: Settings, clock: clock_mod.Clock | None = None) -> None:
@@ -167,35 +169,76 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
             if cust is None:
                 raise ValidationFailed("unknown customer", [{"field": "customer",
                                                              "message": f"no customer named {customer!r}"}])
-            version = repository.latest_version(session, MAIN_PROCESS)
-            if version is None:
-                raise NotFound("the maintenance_request process is not deployed")
-            now = self.clock.now()
-            today = now.astimezone(SHANGHAI).date()  # contracts and warranties run on Beijing dates
-            contract = active_contract(session, cust.id, today)
-            facts = case_facts(contract, cust, today)
-            ticket = Ticket(customer_id=cust.id, contract_id=contract.id if contract else None,
-                            contact_name=contact_name, contact_email=contact_email, channel=channel, title=title,
-                            description=description, status="new", tier=facts["tier"], breaches=[],
-                            escalation_level=0, created_at=now, updated_at=now)
-            session.add(ticket)
-            session.flush()
-            ticket.number = f"AC-{today:%Y}-{ticket.id:06d}"
-            data = {"ticket_id": ticket.id, "ticket_number": ticket.number, "customer": cust.name, **facts,
-                    "channel": channel, "title": title, "description": description,
-                    "contact_name": contact_name, "contact_email": contact_email, "created_at": now.isoformat()}
-            effects = Effects()
-            wf = self.runtime.start(version.spec_hash, data, self._script_engine(effects))
-            instance = Instance(process_id=MAIN_PROCESS, version_id=version.id, state="", status="running",
-                                serializer_version=self.runtime.version, created_at=now, updated_at=now)
-            session.add(instance)
-            session.flush()
-            ticket.instance_id = instance.id
-            event(session, ticket, instance, now, "ticket_created", actor.name,
-                  {"channel": channel, "number": ticket.number, "title": title})
-            save_case(session, self._ctx(actor), instance, ticket, wf, effects, [])
-            session.flush()
+            ticket = self._start_case(session, process_id=MAIN_PROCESS, customer=cust, contact_name=contact_name,
+                                      contact_email=contact_email, channel=channel, title=title,
+                                      description=description, actor=actor)
             return {"id": ticket.id, "number": ticket.number, "status": ticket.status}
+
+    def _start_case(self, session: Session, *, process_id: str, customer: Customer, contact_name: str,
+                    contact_email: str, channel: str, title: str, description: str, actor: Actor,
+                    contract: Contract | None = None, prefix: str = "AC", extra: dict[str, Any] | None = None,
+                    origin: Ticket | None = None) -> Ticket:
+        """A new ticket running the newest version of `process_id`, in the caller's unit of work."""
+        version = repository.latest_version(session, process_id)
+        if version is None:
+            raise NotFound(f"the {process_id} process is not deployed")
+        now = self.clock.now()
+        today = now.astimezone(SHANGHAI).date()  # contracts and warranties run on Beijing dates
+        contract = contract or active_contract(session, customer.id, today)
+        facts = case_facts(contract, customer, today)
+        ticket = Ticket(customer_id=customer.id, contract_id=contract.id if contract else None,
+                        origin_ticket_id=origin.id if origin else None,
+                        contact_name=contact_name, contact_email=contact_email, channel=channel, title=title,
+                        description=description, status="new", tier=facts["tier"], breaches=[],
+                        escalation_level=0, created_at=now, updated_at=now)
+        session.add(ticket)
+        session.flush()
+        ticket.number = f"{prefix}-{today:%Y}-{ticket.id:06d}"
+        data = {"ticket_id": ticket.id, "ticket_number": ticket.number, "customer": customer.name, **facts,
+                "channel": channel, "title": title, "description": description,
+                "contact_name": contact_name, "contact_email": contact_email, "created_at": now.isoformat(),
+                "origin_ticket": origin.number if origin else None, **(extra or {})}
+        effects = Effects()
+        wf = self.runtime.start(version.spec_hash, data, self._script_engine(effects))
+        instance = Instance(process_id=process_id, version_id=version.id, state="", status="running",
+                            serializer_version=self.runtime.version, created_at=now, updated_at=now)
+        session.add(instance)
+        session.flush()
+        ticket.instance_id = instance.id
+        created: dict[str, Any] = {"channel": channel, "number": ticket.number, "title": title}
+        if origin is not None:
+            created["origin"] = origin.number
+        event(session, ticket, instance, now, "ticket_created", actor.name, created)
+        self._save(session, self._ctx(actor), instance, ticket, wf, effects, [])
+        session.flush()
+        return ticket
+
+    def _save(self, session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None, wf: Any,
+              effects: Effects, fired: list[str]) -> None:
+        """Save the case, then what its scripts asked for beyond it: inspection reports, linked tickets."""
+        save_case(session, ctx, instance, ticket, wf, effects, fired)
+        if ticket is None:
+            return
+        if instance.process_id == INSPECTION_PROCESS:
+            project_inspection(session, ticket, self.runtime.case_data(wf), ctx.now)
+        for request in effects.tickets:
+            self._open_linked_ticket(session, ticket, instance, request, ctx)
+
+    def _open_linked_ticket(self, session: Session, origin: Ticket, instance: Instance, request: dict[str, Any],
+                            ctx: SaveContext) -> None:
+        customer = session.get(Customer, origin.customer_id)
+        contract = session.get(Contract, origin.contract_id) if origin.contract_id else None
+        if customer is None:
+            return
+        linked = self._start_case(session, process_id=MAIN_PROCESS, customer=customer,
+                                  contact_name=origin.contact_name, contact_email=origin.contact_email,
+                                  channel="inspection" if origin.category == "inspection" else origin.channel,
+                                  title=request["title"], description=request["description"], actor=ctx.actor,
+                                  contract=contract, origin=origin)
+        event(session, origin, instance, ctx.now, "linked_ticket_opened", "system",
+              {"number": linked.number, "ticket_id": linked.id, "title": linked.title, "ref": request.get("ref")})
+        if origin.category == "inspection":
+            link_risk_ticket(session, origin, request.get("ref"), linked)
 
     def complete_task(self, *, task_id: str, data: dict[str, Any], actor: Actor) -> dict[str, Any]:
         """Complete an open task with form data, as `actor`; the one path for staff, customers and the API."""
@@ -221,7 +264,7 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
         now = self.clock.now()
         event(session, ticket, instance, now, "task_completed", actor.name,
               {"task": row.bpmn_id, "title": row.title, "role": row.role, "by": actor.kind, "data": _summary(clean)})
-        save_case(session, self._ctx(actor, row.id), instance, ticket, wf, effects, fired)
+        self._save(session, self._ctx(actor, row.id), instance, ticket, wf, effects, fired)
         return {"task_id": row.id, "ticket_id": row.ticket_id, "status": ticket.status if ticket else None}
 
     def _form_and_data(self, session: Session, instance: Instance, row: HumanTask,
@@ -269,7 +312,7 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs):
             wf = self._load_case(session, instance, effects)
             fired = self.runtime.advance(wf)
             ticket = repository.ticket_by_instance(session, instance.id)
-            save_case(session, self._ctx(SYSTEM), instance, ticket, wf, effects, fired)
+            self._save(session, self._ctx(SYSTEM), instance, ticket, wf, effects, fired)
             return 1
 
     def _park_failed_instance(self, instance_id: int, error: str) -> None:

@@ -96,7 +96,7 @@ class ContractVerbs:
             for name, value in values.items():
                 setattr(contract, name, value)
             if contract.next_inspection_at is None:
-                contract.next_inspection_at = first_inspection(starts_on, inspection_months, self.clock.now())
+                contract.next_inspection_at = first_inspection(starts_on, inspection_months, self.clock.now(), ends_on)
             session.flush()
             return contract_dict(contract, cust.name, self.clock.now().date())
 
@@ -110,14 +110,26 @@ class ContractVerbs:
             return [contract_dict(c, name, today) for c, name in session.execute(query.order_by(Contract.number))]
 
 
-def first_inspection(starts_on: date, months: int, now: datetime) -> datetime:
-    """Nine o'clock Beijing time on the first working day one cadence after the start (or after today)."""
-    day = add_months(starts_on, months)
-    while day < now.date():
-        day = add_months(day, months)
-    start = datetime(day.year, day.month, day.day, 9, tzinfo=business_calendar.SHANGHAI)
+def first_inspection(starts_on: date, months: int, now: datetime, ends_on: date | None = None) -> datetime | None:
+    """The first inspection after `now`: one cadence after the start, then every cadence."""
+    return next_inspection(starts_on, ends_on, months, now)
+
+
+def next_inspection(starts_on: date, ends_on: date | None, months: int, after: datetime) -> datetime | None:
+    """Nine o'clock Beijing time on the first working day on or after the k-th cadence date from the start,
+    for the smallest k that falls after `after`; None once the contract has ended. Counting from the start
+    each time keeps the dates from drifting when one moves past a weekend or holiday."""
     working = business_calendar.get_calendar("working")
-    return business_calendar.add_working_hours(start - timedelta(seconds=1), 0, working)
+    k = 1
+    while True:
+        day = add_months(starts_on, k * months)
+        if ends_on is not None and day > ends_on:
+            return None
+        start = datetime(day.year, day.month, day.day, 9, tzinfo=business_calendar.SHANGHAI)
+        at = business_calendar.add_working_hours(start - timedelta(seconds=1), 0, working)
+        if at > after:
+            return at
+        k += 1
 
 
 def add_months(day: date, months: int) -> date:

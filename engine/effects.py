@@ -18,6 +18,7 @@ class Effects:
     breaches: list[str] = field(default_factory=list)
     escalations: list[tuple[int, list[str], str]] = field(default_factory=list)
     emails: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    tickets: list[dict[str, Any]] = field(default_factory=list)
     status: str | None = None
 
     def functions(self) -> dict[str, Callable[..., Any]]:
@@ -29,6 +30,7 @@ class Effects:
             "notify_role": self.notify_role,
             "notify_customer": self.notify_customer,
             "set_status": self.set_status,
+            "open_ticket": self.open_ticket,
         }
 
     def log_event(self, kind: str, **data: Any) -> None:
@@ -54,6 +56,14 @@ class Effects:
     def notify_customer(self, template: str, **data: Any) -> None:
         """E-mail the ticket's contact."""
         self.emails.append((CUSTOMER_LANE, str(template), _plain(data)))
+
+    def open_ticket(self, title: str, description: str = "", ref: Any = None) -> None:
+        """Open a maintenance request for the same customer, linked to this case's ticket (`ref` names
+        what it came from, e.g. the index of an inspection risk)."""
+        title = str(title).strip()
+        if not title:
+            raise ValueError("open_ticket needs a title")
+        self.tickets.append({"title": title[:300], "description": str(description), "ref": ref})
 
     def set_status(self, status: str) -> None:
         """Set the ticket status explicitly."""

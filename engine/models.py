@@ -64,6 +64,21 @@ class Contract(Base):
     created_at: Mapped[datetime]
 
 
+class Inspection(Base):
+    """One inspection of a contract: unique per contract and due time, so a due inspection starts once."""
+
+    __tablename__ = "inspection"
+    __table_args__ = (UniqueConstraint("contract_id", "due_at", name="uq_inspection_contract_due"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contract.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), unique=True, index=True)
+    due_at: Mapped[datetime]
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    signed_by: Mapped[str | None] = mapped_column(String(200))
+    signed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
 class User(Base):
     __tablename__ = "app_user"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -139,6 +154,7 @@ class Ticket(Base):
     number: Mapped[str | None] = mapped_column(String(32), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
     contract_id: Mapped[int | None] = mapped_column(ForeignKey("contract.id"), index=True)
+    origin_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"), index=True)
     contact_name: Mapped[str] = mapped_column(String(200))
     contact_email: Mapped[str] = mapped_column(String(320))

@@ -12,7 +12,7 @@ from . import links, outbox, repository
 from .effects import CUSTOMER_LANE, Effects
 from .models import Customer, HumanTask, Instance, Ticket, TimelineEvent
 from .runtime import ReadyTask, Runtime, to_datetime
-from .users import Actor
+from .users import Actor, may_work_on
 
 _TIME_FIELDS = ("response_due", "resolve_due", "responded_at", "resolved_at", "accepted_at")
 _PLAIN_FIELDS = ("category", "severity", "onsite", "sla_calendar", "auto_accepted", "satisfaction")
@@ -186,7 +186,7 @@ def _open_task(session: Session, ctx: SaveContext, instance: Instance, ticket: T
     session.add(HumanTask(id=task.id, instance_id=instance.id, ticket_id=ticket.id if ticket else None,
                           bpmn_id=task.bpmn_id, title=task.title, role=task.lane or "", form_key=task.form_key,
                           instructions=task.instructions, ticket_status=task.status, state="open",
-                          due_at=task.due_at, created_at=ctx.now))
+                          assignee=_valid_assignee(session, task), due_at=task.due_at, created_at=ctx.now))
     _event(session, ticket, instance, ctx.now, "task_opened", "system",
            {"task": task.bpmn_id, "title": task.title, "role": task.lane,
             "due_at": task.due_at.isoformat() if task.due_at else None})
@@ -202,6 +202,16 @@ def _open_task(session: Session, ctx: SaveContext, instance: Instance, ticket: T
             session.flush()
             notify(session, ctx.now, ticket, CUSTOMER_LANE, task.email_template,
                    {"link_id": link.id, "task": task.bpmn_id})
+
+
+def _valid_assignee(session: Session, task: ReadyTask) -> str | None:
+    """The task's named assignee if that is an active user who may work in the task's lane, else the queue."""
+    if not task.assignee:
+        return None
+    user = repository.user_by_name(session, task.assignee)
+    if user is None or not user.active or not may_work_on(user.role, task.lane or ""):
+        return None
+    return user.username
 
 
 def _event(session: Session, ticket: Ticket | None, instance: Instance, at: datetime, kind: str, actor: str,

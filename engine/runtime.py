@@ -118,6 +118,7 @@ class ReadyTask:
     status: str | None
     email_template: str | None
     due_at: datetime | None
+    assignee: str | None = None
 
 
 class Runtime:
@@ -199,6 +200,7 @@ class Runtime:
             instructions=(spec.extensions or {}).get("instructionsForEndUser"),
             status=props.get("status"), email_template=props.get("email_template"),
             due_at=self._due(wf, task, props.get("due")),
+            assignee=_assignee(task, props.get("assignee")),
         )
 
     def _due(self, wf: BpmnWorkflow, task: Task, expression: str | None) -> datetime | None:
@@ -327,3 +329,10 @@ def _describe_error(exc: WorkflowException) -> str:
     where = f" in '{task.task_spec.bpmn_id}'" if task is not None else ""
     return f"the diagram failed{where}: {exc}"
 
+
+def _assignee(task: Task, variable: str | None) -> str | None:
+    """The user a task goes to straight away: the value of the case variable its `assignee` property names."""
+    if not variable:
+        return None
+    value = task.data.get(variable)
+    return (value.strip()[:100] or None) if isinstance(value, str) else None
