@@ -1,7 +1,7 @@
 """Customers and contracts over the JSON API: anyone on staff reads, managers and admins write."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -65,3 +65,26 @@ def save_contract(body: ContractSave, facade: Facade, actor: ApiActor) -> dict[s
     """Create or update a contract by number."""
     _writer(actor)
     return facade.save_contract(**body.model_dump())
+
+
+class InspectionSchedule(BaseModel):
+    at: datetime
+
+
+@router.post("/contracts/{number}/inspection")
+def schedule_inspection(number: str, body: InspectionSchedule, facade: Facade, actor: ApiActor) -> dict[str, Any]:
+    """Move a contract's next inspection (earlier or later); the scheduler starts it when due."""
+    _writer(actor)
+    return facade.schedule_inspection(number=number, at=body.at)
+
+
+@router.get("/inspections")
+def inspections(facade: Facade, contract: str | None = None) -> list[dict[str, Any]]:
+    """Inspections, newest first, optionally of one contract."""
+    return facade.list_inspections(contract=contract)
+
+
+@router.get("/tickets/{ticket_id}/report")
+def inspection_report(ticket_id: int, facade: Facade, actor: ApiActor) -> dict[str, Any]:
+    """The system inspection report of an inspection ticket."""
+    return facade.inspection_report(ticket_id=ticket_id, actor=actor)

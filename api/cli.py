@@ -11,7 +11,7 @@ from engine.errors import AftercareError, InvalidProcess
 from engine.settings import Settings
 
 from .app import DEPLOYER, create_app, prepare
-from .demo import load_demo
+from .demo import bring_first_inspection_forward, load_demo
 from .worker import Worker
 
 
@@ -89,6 +89,8 @@ def _users_add(args: argparse.Namespace) -> None:
 def _demo(_args: argparse.Namespace) -> None:
     facade = _facade()
     load_demo(facade)
-    print("demo data loaded: customers 'Demo Customer', ...; users named after roles, password 'demo'")
+    bring_first_inspection_forward(facade)
+    print("demo data loaded: customers 'Demo Customer', ...; users named after roles, password 'demo'; "
+          "the inspection of contract HT-2026-003 falls due in two minutes")
 
 

@@ -1,7 +1,7 @@
 """Demo data: customers with realistic contracts, and one user per role named after it, password `demo`."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from engine.commands import Aftercare
@@ -33,3 +33,12 @@ def load_demo(facade: Aftercare) -> None:
                              sla_overrides=overrides)
     for role in ROLES:
         facade.add_user(username=role, role=role, password="demo", email=f"{role}@aftercare.example")
+
+
+def bring_first_inspection_forward(facade: Aftercare, number: str = "HT-2026-003",
+                                   after: timedelta = timedelta(minutes=2)) -> None:
+    """Let a new user see an inspection start by itself: the premium contract's first one falls due two
+    minutes from now, unless it has had one already."""
+    if facade.list_inspections(contract=number):
+        return
+    facade.schedule_inspection(number=number, at=facade.clock.now() + after)

@@ -63,7 +63,7 @@ class Mailer:
         context = dict(envelope.context)
         ticket_id = context.get("ticket_id")
         context["ticket"] = self.facade.ticket_for_mail(ticket_id=ticket_id) if ticket_id else {}
-        if context["ticket"].get("category") == "inspection":
+        if ticket_id and context["ticket"].get("category") == "inspection":
             context["report"] = self.facade.inspection_report(ticket_id=ticket_id, actor=SYSTEM)
         context["base_url"] = self.facade.settings.base_url.rstrip("/")
         link_id = context.get("link_id")

@@ -20,7 +20,13 @@ from .db import make_engine, migrate
 from .deploy import check_files
 from .effects import Effects
 from .errors import Conflict, Forbidden, InvalidProcess, NotFound, Unauthorized, ValidationFailed
-from .inspections import INSPECTION_PROCESS, InspectionVerbs, link_risk_ticket, project_inspection
+from .inspections import (
+    INSPECTION_PROCESS,
+    InspectionVerbs,
+    customer_report,
+    link_risk_ticket,
+    project_inspection,
+)
 from .models import (
     Contract,
     Customer,
@@ -368,7 +374,8 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
             schema = self._form(session, instance.version_id, row.form_key) if instance else {}
             return {"task": task_dict(row), "form": schema, "ticket": ticket_brief(session, ticket) if ticket else None,
                     "expires_at": link.expires_at.isoformat(),
-                    "work": _work_done(repository.timeline(session, ticket.id)) if ticket else []}
+                    "work": _work_done(repository.timeline(session, ticket.id)) if ticket else [],
+                    "report": customer_report(session, ticket) if ticket else None}
 
     def complete_by_link(self, *, token: str, data: dict[str, Any]) -> dict[str, Any]:
         """Complete the customer's task behind a link; the link is spent only if the task completes."""

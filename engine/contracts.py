@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from . import calendar as business_calendar
 from . import repository
 from .clock import Clock
-from .errors import ValidationFailed
+from .errors import NotFound, ValidationFailed
 from .models import Contract, Customer
 from .uow import UnitOfWork
 
@@ -99,6 +99,19 @@ class ContractVerbs:
                 contract.next_inspection_at = first_inspection(starts_on, inspection_months, self.clock.now(), ends_on)
             session.flush()
             return contract_dict(contract, cust.name, self.clock.now().date())
+
+    def schedule_inspection(self, *, number: str, at: datetime) -> dict[str, Any]:
+        """Set when a contract's next inspection falls due (to bring it forward or put it off)."""
+        if at.tzinfo is None:
+            raise ValidationFailed("the time needs a timezone",
+                                   [{"field": "at", "message": "give an offset, e.g. +08:00"}])
+        with self.uow() as session:
+            contract = session.scalar(select(Contract).where(Contract.number == number))
+            if contract is None:
+                raise NotFound("no such contract", number=number)
+            contract.next_inspection_at = at
+            customer = session.get(Customer, contract.customer_id)
+            return contract_dict(contract, customer.name if customer else None, self.clock.now().date())
 
     def list_contracts(self, *, customer: str | None = None) -> list[dict[str, Any]]:
         """Contracts, optionally of one customer."""

@@ -145,6 +145,12 @@ def link_risk_ticket(session: Session, origin: Ticket, ref: Any, linked: Ticket)
         inspection.report = {**inspection.report, "risks": risks}
 
 
+def customer_report(session: Session, ticket: Ticket) -> dict[str, Any] | None:
+    """The report for the customer's sign-off page, when the ticket is an inspection."""
+    inspection = session.scalar(select(Inspection).where(Inspection.ticket_id == ticket.id))
+    return report_dict(session, ticket, inspection) if inspection is not None else None
+
+
 def report_dict(session: Session, ticket: Ticket, inspection: Inspection) -> dict[str, Any]:
     """The report as pages and the PDF show it."""
     contract = session.get(Contract, inspection.contract_id)

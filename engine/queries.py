@@ -4,11 +4,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import repository
 from .errors import Forbidden, NotFound
-from .models import Customer, HumanTask, Instance, ProcessVersion, Ticket
+from .models import Contract, Customer, HumanTask, Instance, ProcessVersion, Ticket
 from .uow import UnitOfWork
 from .users import Actor, may_work_on, visible_lanes
 
@@ -39,6 +40,9 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
     customer = session.get(Customer, ticket.customer_id)
     instance = session.get(Instance, ticket.instance_id) if ticket.instance_id else None
     version = session.get(ProcessVersion, instance.version_id) if instance else None
+    contract = session.get(Contract, ticket.contract_id) if ticket.contract_id else None
+    origin = session.get(Ticket, ticket.origin_ticket_id) if ticket.origin_ticket_id else None
+    linked = session.scalars(select(Ticket).where(Ticket.origin_ticket_id == ticket.id).order_by(Ticket.id)).all()
     return {
         "id": ticket.id, "number": ticket.number, "status": ticket.status, "category": ticket.category,
         "severity": ticket.severity, "onsite": ticket.onsite, "tier": ticket.tier,
@@ -49,6 +53,9 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
         "accepted_at": iso(ticket.accepted_at), "auto_accepted": ticket.auto_accepted,
         "satisfaction": ticket.satisfaction, "survey_score": ticket.survey_score,
         "escalation_level": ticket.escalation_level,
+        "contract_number": contract.number if contract else None,
+        "origin": {"id": origin.id, "number": origin.number, "title": origin.title} if origin else None,
+        "linked": [{"id": t.id, "number": t.number, "title": t.title, "status": t.status} for t in linked],
         "process": {"process_id": version.process_id, "version": version.version} if version else None,
         "sla": {"calendar": ticket.sla_calendar, "response_due": iso(ticket.response_due),
                 "resolve_due": iso(ticket.resolve_due), "responded_at": iso(ticket.responded_at),
