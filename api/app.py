@@ -21,6 +21,7 @@ from . import i18n
 from .admin_api import router as admin_api_router
 from .attachments import router as attachments_router
 from .customer import public_customer_router
+from .documents import router as documents_router
 from .inspections import router as inspections_router
 from .json_api import error_response, router, token_router
 from .portal import public_portal_router
@@ -66,6 +67,7 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
     for r in (token_router, router, public_customer_router, public_staff_router, staff_router, attachments_router,
               public_portal_router, admin_api_router, inspections_router):
         app.include_router(r)
+    app.include_router(documents_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if BPMN_JS.is_dir():  # installed from npm by `make`; without it the ticket page simply shows no diagram
         app.mount("/vendor/bpmn-js", StaticFiles(directory=BPMN_JS), name="bpmn-js")

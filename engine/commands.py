@@ -41,7 +41,8 @@ from .models import (
 )
 from .portal import PortalVerbs
 from .projection import SaveContext, event, save_case
-from .queries import ReadVerbs, task_dict, ticket_brief
+from .queries import ReadVerbs, task_dict, ticket_brief, ticket_detail
+from .records import RecordVerbs
 from .runtime import Runtime
 from .scripting import calendar_functions, make_script_engine
 from .settings import Settings
@@ -55,7 +56,7 @@ LOCKOUT_AFTER = 5
 LOCKOUT_FOR = timedelta(minutes=15)
 
 
-class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, InspectionVerbs):
+class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, InspectionVerbs, RecordVerbs):
     """One per process: owns the database engine, the clock and the spec cache."""
 
     def __init__(self, settings: Settings, clock: clock_mod.Clock | None = None) -> None:
@@ -229,6 +230,9 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
             project_inspection(session, ticket, self.runtime.case_data(wf), ctx.now)
         for request in effects.tickets:
             self._open_linked_ticket(session, ticket, instance, request, ctx)
+        if effects.tickets and ticket.archive is not None:  # frozen a moment ago: add the tickets just opened
+            session.flush()
+            ticket.archive = {**ticket.archive, "linked": ticket_detail(session, ticket)["linked"]}
 
     def _open_linked_ticket(self, session: Session, origin: Ticket, instance: Instance, request: dict[str, Any],
                             ctx: SaveContext) -> None:
@@ -372,9 +376,11 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
             ticket = session.get(Ticket, link.ticket_id) if link.ticket_id else None
             instance = session.get(Instance, link.instance_id)
             schema = self._form(session, instance.version_id, row.form_key) if instance else {}
+            events = repository.timeline(session, ticket.id) if ticket else []
+            quote = _quote_offer(events) if "quote_decision" in schema.get("properties", {}) else None
             return {"task": task_dict(row), "form": schema, "ticket": ticket_brief(session, ticket) if ticket else None,
-                    "expires_at": link.expires_at.isoformat(),
-                    "work": _work_done(repository.timeline(session, ticket.id)) if ticket else [],
+                    "expires_at": link.expires_at.isoformat(), "quote": quote,
+                    "work": [] if quote else _work_done(events),
                     "report": customer_report(session, ticket) if ticket else None}
 
     def complete_by_link(self, *, token: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -470,16 +476,23 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
             return {"name": name, "tier": tier}
 
     def ticket_diagram(self, *, ticket_id: int, actor: Actor) -> dict[str, Any]:
-        """The ticket's BPMN (the version it runs on) and where the case stands in it."""
+        """The ticket's BPMN (the version it runs on) and where the case stands in it; `called` holds the same
+        for each called process the case has entered that is drawn in a file of its own, in the order entered."""
         with self.uow(write=False) as session:
             ticket = session.get(Ticket, ticket_id)
             instance = session.get(Instance, ticket.instance_id) if ticket and ticket.instance_id else None
             if ticket is None or instance is None:
                 raise NotFound("no such ticket", ticket_id=ticket_id)
             version = session.get(ProcessVersion, instance.version_id)
-            file = repository.deployment_file(session, version.deployment_id, version.source_file) if version else None
             wf = self._load_case(session, instance, Effects())
-            return {"xml": file.content if file else "", **self.runtime.progress(wf)}
+            top, *called = self.runtime.progress(wf)
+
+            def xml(source_file: str) -> str:  # called files come from the same deployment as the version's spec
+                file = repository.deployment_file(session, version.deployment_id, source_file) if version else None
+                return file.content if file else ""
+
+            return {"xml": xml(version.source_file if version else top.source_file), **top.markers(),
+                    "called": [{**c.markers(), "xml": xml(c.source_file)} for c in called]}
 
     def list_customers(self) -> list[dict[str, Any]]:
         """All customers, by name."""
@@ -523,9 +536,17 @@ def _check_ticket_fields(*, channel: str, contact_email: str, title: str) -> Non
         raise ValidationFailed("the ticket has errors", errors)
 
 
-_WORK_FIELDS = {"answer": "答复 Answer", "resolution": "处理措施 Resolution", "root_cause": "原因 Root cause",
+_WORK_FIELDS = {"answer": "答复 Answer", "assessment_answer": "评估答复 Our assessment",
+                "resolution": "处理措施 Resolution", "root_cause": "原因 Root cause",
                 "findings": "调查结果 Findings", "corrective_action": "整改措施 Corrective action",
-                "preventive_action": "预防措施 Preventive action"}
+                "preventive_action": "预防措施 Preventive action", "release_version": "发布版本 Version"}
+
+
+def _quote_offer(events: Any) -> dict[str, Any] | None:
+    """The quote a quote-decision link shows (the same as the quote e-mail: queries.quote_offer)."""
+    from .queries import quote_offer
+
+    return quote_offer(events)
 
 
 def _work_done(events: Any) -> list[tuple[str, str]]:

@@ -3,9 +3,9 @@ page, its PDF and the JSON API show it, and only staff see them."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from email.header import decode_header, make_header
 from email.message import Message
-from datetime import timedelta
 
 from fastapi.testclient import TestClient
 

@@ -1,0 +1,26 @@
+"""Service documents for staff as PDF: the change and extension development service form
+(客户需求变更及扩展开发服务单)."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+
+from .deps import Facade
+from .pdf import change_service_form_pdf
+from .security import StaffActor, staff_actor
+
+router = APIRouter(dependencies=[Depends(staff_actor)])
+
+
+def pdf_response(content: bytes, filename: str) -> Response:
+    """A PDF shown in the browser, with an ASCII file name for saving it."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "-" for c in filename)
+    return Response(content, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{safe}"'})
+
+
+@router.get("/tickets/{ticket_id}/service-form.pdf")
+def change_service_form(ticket_id: int, facade: Facade, actor: StaffActor) -> Response:
+    """The change and extension development service form of a change ticket (FastAPI runs it in a thread)."""
+    record = facade.change_form(ticket_id=ticket_id, actor=actor)
+    return pdf_response(change_service_form_pdf(record), f"{record.get('number') or ticket_id}-service-form.pdf")
