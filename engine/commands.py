@@ -559,7 +559,8 @@ def _work_done(events: Any) -> list[tuple[str, str]]:
 
 
 def _summary(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v[:200] + "…" if isinstance(v, str) and len(v) > 200 else v) for k, v in data.items()}
+    """Form data as the timeline keeps it: whole, for the printed forms, but no essay beyond 4000 characters."""
+    return {k: (v[:4000] + "…" if isinstance(v, str) and len(v) > 4000 else v) for k, v in data.items()}
 
 
 def _link_closed() -> links.LinkError:
