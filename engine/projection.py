@@ -54,7 +54,7 @@ def _freeze(session: Session, ticket: Ticket, now: datetime) -> None:
     """The archived record (故障处理单): every step, who, when, SLA figures and sign-off, frozen."""
     from .queries import ticket_detail
 
-    ticket.closed_at = now
+    ticket.closed_at = ticket.closed_at or now
     session.flush()
     ticket.archive = {**ticket_detail(session, ticket), "frozen_at": now.isoformat()}
 
@@ -71,6 +71,8 @@ def _project_ticket(session: Session, ctx: SaveContext, ticket: Ticket, wf: Bpmn
     if "score" in data:
         ticket.survey_score = data["score"]
     ticket.status = _status(ticket, wf, effects, ready)
+    if ticket.status == "archived" and ticket.closed_at is None:
+        ticket.closed_at = ctx.now  # archived while a survey may still be open beside it: closed now
     ticket.updated_at = ctx.now
 
 
