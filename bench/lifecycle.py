@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -50,6 +51,7 @@ from api.demo import load_demo
 from api.worker import Worker
 from engine.clock import Clock
 from engine.commands import MAIN_PROCESS, Aftercare
+from engine.contracts import case_facts
 from engine.effects import CUSTOMER_LANE, Effects
 from engine.models import Instance, TimelineEvent
 from engine.scripting import calendar_functions, make_script_engine
@@ -189,10 +191,11 @@ class InMemory:
 
 def start_data(ticket_id: int, now: datetime) -> dict[str, Any]:
     """The data `Aftercare.create_ticket` puts on the start task."""
+    facts = case_facts(None, SimpleNamespace(tier="standard"), now.date())  # type: ignore[arg-type]
     return {"ticket_id": ticket_id, "ticket_number": f"AC-{now:%Y}-{ticket_id:06d}", "customer": TICKET["customer"],
-            "tier": "standard", "channel": TICKET["channel"], "title": TICKET["title"],
+            **facts, "channel": TICKET["channel"], "title": TICKET["title"],
             "description": TICKET["description"], "contact_name": TICKET["contact_name"],
-            "contact_email": TICKET["contact_email"], "created_at": now.isoformat()}
+            "contact_email": TICKET["contact_email"], "created_at": now.isoformat(), "origin_ticket": None}
 
 
 def ready_user_task(wf: BpmnWorkflow, name: str) -> Any:
@@ -366,23 +369,27 @@ def idle_tick(facade: Aftercare, samples: int) -> None:
     def baseline() -> Any:
         return facade.run_in_unit(lambda s: s.execute(text("SELECT 1")).scalar_one())
 
+    def scheduler_tick() -> int:
+        """What the worker does each tick: start due inspections, then fire due timers."""
+        return facade.start_due_inspections() + facade.fire_due_timers()
+
     loads_before = facade.runtime.loads
     for _ in range(20):
-        baseline(), facade.fire_due_timers()
+        baseline(), scheduler_tick()
     ticks: list[float] = []
     selects: list[float] = []
     fired: list[int] = []
     for _ in range(samples):
         selects.append(timed(baseline))
-        ticks.append(timed(lambda: fired.append(facade.fire_due_timers())))
+        ticks.append(timed(lambda: fired.append(scheduler_tick())))
     loads_after = facade.runtime.loads
     assert set(fired) == {0}, "a timer fired during the idle-tick measurement"
     with counting_sql(facade) as seen:
-        facade.fire_due_timers()
+        scheduler_tick()
     with counting_sql(facade) as seen_baseline:
         baseline()
     tick, select_one = median_ms(ticks), median_ms(selects)
-    print(f"idle tick (fire_due_timers, nothing due)  median {tick:.3f} ms  (p10-p90 {spread_ms(ticks)} ms)")
+    print(f"idle tick (inspections + timers, nothing due)  median {tick:.3f} ms  (p10-p90 {spread_ms(ticks)} ms)")
     print(f"baseline unit of work (SELECT 1)          median {select_one:.3f} ms  (p10-p90 {spread_ms(selects)} ms)")
     print(f"idle tick is {tick / select_one:.2f}x a SELECT 1 unit of work; median of {samples}, interleaved")
     print(f"runtime.loads before/after {samples + 20} idle ticks: {loads_before} / {loads_after} "
@@ -393,14 +400,15 @@ def idle_tick(facade: Aftercare, samples: int) -> None:
 
 
 def print_query_plan(facade: Aftercare, statements: list[tuple[str, Any]]) -> None:
-    """SQLite's plan for the tick's scan of the timer index."""
-    scans = [(sql, params) for sql, params in statements if "next_timer_at" in sql and sql.startswith("SELECT")]
-    if not scans or facade.db.dialect.name != "sqlite":
+    """SQLite's plans for the tick's scans of the inspection and timer indexes."""
+    if facade.db.dialect.name != "sqlite":
         return
-    sql, params = scans[0]
-    with facade.db.connect() as conn:
-        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
-    print("due-timer scan plan: " + "; ".join(str(row[-1]) for row in plan))
+    for column, label in (("next_inspection_at", "due-inspection scan plan"), ("next_timer_at", "due-timer scan plan")):
+        scans = [(sql, params) for sql, params in statements if column in sql and sql.startswith("SELECT")]
+        if scans:
+            with facade.db.connect() as conn:
+                plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {scans[0][0]}", scans[0][1]).fetchall()
+            print(f"{label}: " + "; ".join(str(row[-1]) for row in plan))
 
 
 # -- (e) timer delay ----------------------------------------------------------------------------------------
