@@ -40,6 +40,16 @@ def coerce(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def with_previous_answer(schema: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """The schema with the fields it marks `"x-prefill": true` defaulting to the step's previous answer
+    (a new quote round starts from the last round's items); the cached schema itself is left alone."""
+    props = schema.get("properties", {})
+    kept = {k: v for k, v in previous.items() if props.get(k, {}).get("x-prefill") and v not in (None, "", [])}
+    if not kept:
+        return schema
+    return {**schema, "properties": {**props, **{k: {**props[k], "default": v} for k, v in kept.items()}}}
+
+
 def _coerce_value(kind: Any, value: str) -> Any:
     text = value.strip()
     if kind == "boolean" and text.lower() in _TRUE | _FALSE:

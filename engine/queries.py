@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import repository
+from . import forms, repository
 from .errors import Forbidden, NotFound
 from .models import Contract, Customer, HumanTask, Instance, ProcessVersion, Ticket
 from .uow import UnitOfWork
@@ -67,6 +67,22 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
     }
 
 
+def quote_offer(events: Any) -> dict[str, Any] | None:
+    """The quote a customer is asked to decide on: the latest round the paid-service negotiation logged
+    (round, items, total, currency, valid until, why it is paid, the manager's note, the counter-offer it answers)."""
+    rounds = [e.data for e in events if e.kind == "quote_prepared"]
+    return dict(rounds[-1]) if rounds else None
+
+
+def _previous_answer(session: Session, row: HumanTask) -> dict[str, Any]:
+    """What was entered the last time this step of this case was completed (empty the first time)."""
+    if row.ticket_id is None:
+        return {}
+    answers = [e.data.get("data") or {} for e in repository.timeline(session, row.ticket_id)
+               if e.kind == "task_completed" and e.instance_id == row.instance_id and e.data.get("task") == row.bpmn_id]
+    return dict(answers[-1]) if answers else {}
+
+
 class ReadVerbs:
     """Read verbs of the facade."""
 
@@ -100,7 +116,7 @@ class ReadVerbs:
                 raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
             instance = session.get(Instance, row.instance_id)
             form = self._form(session, instance.version_id, row.form_key) if instance else {}  # type: ignore[attr-defined]
-            return {**task_dict(row), "form": form}
+            return {**task_dict(row), "form": forms.with_previous_answer(form, _previous_answer(session, row))}
 
     def ticket_for_mail(self, *, ticket_id: int) -> dict[str, Any]:
         """Ticket facts an e-mail template may use (no timeline)."""
@@ -110,6 +126,7 @@ class ReadVerbs:
                 return {}
             detail = ticket_detail(session, ticket)
             detail.pop("timeline")
+            detail["quote"] = quote_offer(repository.timeline(session, ticket.id))
             return detail
 
     def worklist(self, *, actor: Actor, query: Any) -> Any:

@@ -5,7 +5,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -121,6 +121,24 @@ class ReadyTask:
     assignee: str | None = None
 
 
+@dataclass
+class DiagramProgress:
+    """Where the case stands in one diagram file: element ids done, current and fired timers."""
+
+    process_id: str
+    name: str
+    source_file: str
+    runs: int = 0
+    done: set[str] = field(default_factory=set)
+    current: set[str] = field(default_factory=set)
+    fired: set[str] = field(default_factory=set)
+
+    def markers(self) -> dict[str, Any]:
+        """The JSON the diagram viewer reads: sorted ids per marker."""
+        return {"process_id": self.process_id, "name": self.name, "runs": self.runs, "done": sorted(self.done),
+                "current": sorted(self.current), "fired": sorted(self.fired)}
+
+
 class Runtime:
     """Runs workflows; one per process, shared by all units of work."""
 
@@ -213,22 +231,21 @@ class Runtime:
         dues = [_timer_due(t) for t in siblings if t.state == TaskState.WAITING]
         return min((d for d in dues if d is not None), default=None)
 
-    def progress(self, wf: BpmnWorkflow) -> dict[str, list[str]]:
-        """Diagram element ids that are done, current (ready or waiting on a person) and fired timers."""
-        done: set[str] = set()
-        current: set[str] = set()
-        fired: set[str] = set()
-        for task in _all_tasks(wf):
-            bpmn_id = getattr(task.task_spec, "bpmn_id", None)
-            if not bpmn_id:
-                continue
-            is_timer = isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition)
-            if task.state == TaskState.COMPLETED:
-                (fired if is_timer else done).add(bpmn_id)
-            elif task.state in (TaskState.READY, TaskState.STARTED) or (
-                    task.state == TaskState.WAITING and not is_timer):
-                current.add(bpmn_id)
-        return {"done": sorted(done - current), "current": sorted(current), "fired": sorted(fired)}
+    def progress(self, wf: BpmnWorkflow) -> list[DiagramProgress]:
+        """Where the case stands, one entry per diagram file it has entered: the top process's file first, then
+        each called process's file in the order first entered. A call activity is current while its child runs."""
+        diagrams: dict[str, DiagramProgress] = {}
+        for sub in [wf, *sorted(wf.subprocesses.values(), key=_entered_at)]:
+            spec = sub.spec
+            # A process drawn in a file already shown (fault_handling beside maintenance_request, an embedded
+            # subprocess, a second run of the same call) marks that diagram: one picture per file.
+            entry = diagrams.setdefault(spec.file or spec.name, DiagramProgress(
+                process_id=spec.name, name=spec.description or spec.name, source_file=spec.file or ""))
+            entry.runs += 1 if spec.name == entry.process_id else 0
+            _mark(entry, sub.tasks.values())
+        for entry in diagrams.values():
+            entry.done -= entry.current  # done in an earlier run (rework), current again now
+        return list(diagrams.values())
 
     def next_timer_at(self, wf: BpmnWorkflow) -> datetime | None:
         """The earliest due time of any waiting timer, for the indexed scheduler column."""
@@ -252,6 +269,26 @@ def _all_tasks(wf: BpmnWorkflow) -> list[Task]:
     for sub in wf.subprocesses.values():
         tasks.extend(sub.tasks.values())
     return tasks
+
+
+def _entered_at(sub: Any) -> float:
+    """When a called process was entered: the earliest state change of its tasks (its start ran on entry; wall
+    time, kept in the serialized state, so the order survives a reload where the subprocess dict order does not)."""
+    return min((t.last_state_change for t in sub.tasks.values()), default=0.0)
+
+
+def _mark(entry: DiagramProgress, tasks: Any) -> None:
+    """Add one (sub)workflow's tasks to a diagram's markers; a call activity waiting on its child is STARTED."""
+    for task in tasks:
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if not bpmn_id:
+            continue
+        is_timer = isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition)
+        if task.state == TaskState.COMPLETED:
+            (entry.fired if is_timer else entry.done).add(bpmn_id)
+        elif task.state in (TaskState.READY, TaskState.STARTED) or (
+                task.state == TaskState.WAITING and not is_timer):
+            entry.current.add(bpmn_id)
 
 
 def _waiting_timers(wf: BpmnWorkflow) -> list[Task]:

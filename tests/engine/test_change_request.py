@@ -1,7 +1,10 @@
 """Scenario tests of the change-request procedure (processes/change_request.bpmn), called from the maintenance
 request: entitlement by contract (entitlement.dmn), the price negotiation for paid changes, then scheduling,
-implementation and the customer's acceptance."""
+implementation and the customer's acceptance; a change not pursued is archived without an acceptance request."""
 from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -10,15 +13,25 @@ from engine.commands import Aftercare
 from tests.support import Desk
 
 HOSPITAL = {"customer": "青山医院", "contact_name": "李工", "contact_email": "it@qingshan-hospital.example"}
-QUOTE = {"items": [{"description": "报表开发", "amount": 8000}], "validity_days": 10}
-SCHEDULE = {"planned_start": "2026-12-01", "planned_end": "2026-12-04", "engineer": "engineer"}
-IMPLEMENTED = {"resolution": "已按要求调整并上线", "version": "3.4.1", "notes": "灰度一天"}
+SH = ZoneInfo("Asia/Shanghai")
+QUOTE = {"quote_items": [{"description": "报表开发", "quantity": 4, "unit_price": 2000}], "quote_validity_days": 10}
+SCHEDULE = {"planned_start": "2026-12-01", "planned_end": "2026-12-04", "change_engineer": "engineer"}
+IMPLEMENTED = {"resolution": "已按要求调整并上线", "release_version": "3.4.1", "implementation_notes": "灰度一天"}
 
 
-def assessment(kind: str, effort: float = 2) -> dict:
+def assessment(kind: str, effort: float = 2, decision: str = "implement") -> dict:
     """A complete change_assessment form for a change of `kind`."""
-    return {"change_kind": kind, "scope": "新增科室月度统计报表", "effort_days": effort, "impact": "仅报表模块",
-            "decision": "implement", "answer": "我们将按评估结果处理您的需求"}
+    return {"change_kind": kind, "change_scope": "新增科室月度统计报表", "effort_days": effort,
+            "change_impact": "仅报表模块", "affected_modules": "报表, 统计", "assessment_decision": decision,
+            "assessment_answer": "我们将按评估结果处理您的需求"}
+
+
+def outbox(facade: Aftercare) -> list[tuple[str, str, dict]]:
+    """(template, recipient, context) of every queued e-mail, oldest first."""
+    from engine.models import OutboxMessage
+
+    return facade.run_in_unit(lambda s: [(m.template, m.to_addr, dict(m.context)) for m in s.query(
+        OutboxMessage).order_by(OutboxMessage.id)])
 
 
 def through_link(facade: Aftercare, ticket_id: int, data: dict) -> None:
@@ -76,6 +89,8 @@ def test_the_assessment_needs_the_kind_of_change_and_the_effort(desk: Desk) -> N
     assert {e["field"] for e in info.value.errors} >= {"change_kind", "effort_days"}
     with pytest.raises(ValidationFailed):
         desk.complete(tid, "change_assessment", assessment("rewrite"))
+    with pytest.raises(ValidationFailed):  # the old generic names are no longer accepted
+        desk.complete(tid, "change_assessment", {**assessment("report"), "decision": "implement"})
     assert desk.names(tid) == ["change_assessment"]
 
 
@@ -125,7 +140,7 @@ def test_paid_enhancement_is_quoted_accepted_then_made(desk: Desk, facade: After
     assert desk.task(tid, "prepare_quote")["role"] == "manager"
     desk.complete(tid, "prepare_quote", QUOTE)
     assert desk.names(tid) == ["quote_decision"]
-    through_link(facade, tid, {"decision": "accept"})
+    through_link(facade, tid, {"quote_decision": "accept"})
     _schedule_and_implement(desk, tid)
     assert desk.names(tid) == ["customer_acceptance"]
     through_link(facade, tid, {"accepted": True})
@@ -136,15 +151,122 @@ def test_paid_enhancement_is_quoted_accepted_then_made(desk: Desk, facade: After
     assert "change_not_pursued" not in kinds
 
 
-def test_paid_change_declined_is_not_pursued_and_goes_to_acceptance(desk: Desk, facade: Aftercare) -> None:
+def _assert_archived_not_pursued(desk: Desk, facade: Aftercare, tid: int, outcome: str, reason_part: str) -> None:
+    """No acceptance request for work never done: the customer is told why, the ticket is archived."""
+    [event] = desk.events(tid, "change_not_pursued")
+    assert event["outcome"] == outcome and reason_part in event["reason"]
+    assert not [e for e in desk.events(tid, "task_opened") if e.get("task") in (
+        "schedule_change", "implement_change", "customer_acceptance", "callback")]
+    assert desk.names(tid) == []
+    ticket = desk.ticket(tid)
+    assert ticket["status"] == "archived" and ticket["archived"] and ticket["closed_at"]
+    assert ticket["sla"]["resolved_at"] and ticket["accepted_at"] is None
+    [archived] = desk.events(tid, "archived")
+    assert archived["outcome"] == "not_pursued"
+    to_customer = [(t, c) for t, to, c in outbox(facade) if to == HOSPITAL["contact_email"]]
+    templates = [t for t, _ in to_customer]
+    assert "acceptance_request" not in templates and "ticket_closed" not in templates
+    [(_, context)] = [(t, c) for t, c in to_customer if t == "service_not_pursued"]
+    assert reason_part in context["reason"]
+
+
+def test_paid_change_declined_is_not_pursued_and_archived(desk: Desk, facade: Aftercare) -> None:
     tid = _change(desk, **HOSPITAL)
     desk.complete(tid, "change_assessment", assessment("enhancement"))
     desk.complete(tid, "prepare_quote", QUOTE)
-    through_link(facade, tid, {"decision": "decline"})
-    assert [e["outcome"] for e in desk.events(tid, "change_not_pursued")] == ["declined"]
+    through_link(facade, tid, {"quote_decision": "decline"})
     kinds = _kinds(desk, tid)
     assert kinds.index("entitlement") < kinds.index("quote_declined") < kinds.index("change_not_pursued")
-    assert not [e for e in desk.events(tid, "task_opened") if e.get("task") in ("schedule_change",
-                                                                                "implement_change")]
+    _assert_archived_not_pursued(desk, facade, tid, "declined", "拒绝了报价")
+
+
+def test_paid_change_with_an_expired_quote_is_archived(desk: Desk, facade: Aftercare) -> None:
+    tid = _change(desk, **HOSPITAL)  # Monday 2026-11-23 10:00
+    desk.complete(tid, "change_assessment", assessment("enhancement"))
+    desk.complete(tid, "prepare_quote", {**QUOTE, "quote_validity_days": 3})
+    task = desk.task(tid, "quote_decision")
+    assert datetime.fromisoformat(task["due_at"]) == datetime(2026, 11, 26, 10, 0, tzinfo=SH)  # 3 working days
+    desk.travel_to(datetime(2026, 11, 26, 9, 59, tzinfo=SH))
+    assert desk.names(tid) == ["quote_decision"]
+    desk.travel_to(datetime(2026, 11, 26, 10, 0, 1, tzinfo=SH))
+    assert [e["round"] for e in desk.events(tid, "quote_expired")] == [1]
+    assert "报价到期 Quote expires" in [e["timer"] for e in desk.events(tid, "timer_fired")]
+    _assert_archived_not_pursued(desk, facade, tid, "expired", "报价已过有效期")
+
+
+def test_change_declined_by_the_product_team_is_archived_with_their_answer(desk: Desk, facade: Aftercare) -> None:
+    tid = _change(desk, **HOSPITAL)
+    answer = {**assessment("new_module", effort=40, decision="decline"),
+              "assessment_answer": "该需求与产品路线不符，建议使用第三方报表工具"}
+    desk.complete(tid, "change_assessment", answer)
+    assert not desk.events(tid, "entitlement") and not desk.events(tid, "quote_requested")
+    _assert_archived_not_pursued(desk, facade, tid, "assessment_declined", "建议使用第三方报表工具")
+
+
+def test_paid_change_accepted_after_a_counter_offer(desk: Desk, facade: Aftercare) -> None:
+    tid = _change(desk, **HOSPITAL)
+    desk.complete(tid, "change_assessment", assessment("enhancement", effort=5))
+    desk.complete(tid, "prepare_quote", {"quote_items": [{"description": "报表开发", "quantity": 5, "unit_price": 2000},
+                                                         {"description": "上线支持", "unit_price": 1500}],
+                                         "quote_validity_days": 10, "quote_note": "含税"})
+    through_link(facade, tid, {"quote_decision": "counter", "counter_offer": "上线支持我们自己做，开发按 4 人天"})
+    assert desk.names(tid) == ["prepare_quote"]
+    task = facade.get_task(task_id=desk.task(tid, "prepare_quote")["id"], actor=desk.actor("manager"))
+    previous = task["form"]["properties"]["quote_items"]["default"]  # round 2 starts from round 1's items
+    assert [(i["description"], i.get("quantity", 1), i["unit_price"]) for i in previous] == [
+        ("报表开发", 5, 2000), ("上线支持", 1, 1500)]
+    desk.complete(tid, "prepare_quote", {"quote_items": [{"description": "报表开发", "quantity": 4,
+                                                          "unit_price": 2000}], "quote_validity_days": 10})
+    through_link(facade, tid, {"quote_decision": "accept"})
+    rounds = desk.events(tid, "quote_prepared")
+    assert [(r["round"], r["amount"], r["currency"]) for r in rounds] == [(1, 11500, "CNY"), (2, 8000, "CNY")]
+    assert rounds[0]["reason"] == rounds[1]["reason"] == "已过质保期 Warranty has ended"
+    assert rounds[1]["counter_offer"] == "上线支持我们自己做，开发按 4 人天"
+    assert [e["note"] for e in desk.events(tid, "quote_counter_offer")] == ["上线支持我们自己做，开发按 4 人天"]
+    assert [t for t, to, _ in outbox(facade) if to == HOSPITAL["contact_email"]].count("quote_request") == 2
+    _schedule_and_implement(desk, tid)
+    assert desk.task(tid, "customer_acceptance")
+    through_link(facade, tid, {"accepted": True})
+    desk.complete(tid, "callback", {"recurred": False, "satisfaction": 5})
+    assert desk.ticket(tid)["status"] == "archived"
+    kinds = _kinds(desk, tid)
+    assert kinds.index("quote_counter_offer") < kinds.index("quote_accepted") < kinds.index("change_implemented")
+
+
+def test_the_named_engineer_gets_the_implementation(desk: Desk) -> None:
+    tid = _change(desk)
+    desk.complete(tid, "change_assessment", assessment("configuration"))
+    desk.complete(tid, "schedule_change", SCHEDULE)
+    assert desk.task(tid, "implement_change")["assignee"] == "engineer"
+
+
+def test_a_rejected_change_goes_back_to_the_engineer_not_to_a_new_quote(desk: Desk, facade: Aftercare) -> None:
+    tid = _change(desk, **HOSPITAL)
+    desk.complete(tid, "change_assessment", assessment("enhancement"))
+    desk.complete(tid, "prepare_quote", QUOTE)
+    through_link(facade, tid, {"quote_decision": "accept"})
+    _schedule_and_implement(desk, tid)
+    through_link(facade, tid, {"accepted": False, "reason": "报表缺少合计行"})
+    assert desk.names(tid) == ["implement_change"]
+    assert len(desk.events(tid, "quote_prepared")) == 1 and len(desk.events(tid, "entitlement")) == 1
+    desk.complete(tid, "implement_change", {"resolution": "已增加合计行"})
     assert desk.names(tid) == ["customer_acceptance"]
-    assert desk.ticket(tid)["sla"]["resolved_at"]
+    through_link(facade, tid, {"accepted": True})
+    assert "callback" in desk.names(tid)
+
+
+def test_the_change_resolve_deadline_fires_and_escalates(desk: Desk, facade: Aftercare) -> None:
+    tid = _change(desk)  # Monday 2026-11-23 10:00; a change is due in 10 working days (sla.dmn)
+    resolve_due = datetime.fromisoformat(desk.ticket(tid)["sla"]["resolve_due"]).astimezone(SH)
+    assert resolve_due == datetime(2026, 12, 7, 10, 0, tzinfo=SH)
+    desk.complete(tid, "change_assessment", assessment("configuration"))
+    desk.travel_to(datetime(2026, 12, 7, 9, 59, tzinfo=SH))
+    assert desk.ticket(tid)["sla"]["breaches"] == []
+    desk.travel_to(datetime(2026, 12, 7, 10, 0, 1, tzinfo=SH))
+    ticket = desk.ticket(tid)
+    assert [b["kind"] for b in ticket["sla"]["breaches"]] == ["resolve"]
+    assert "解决超时 Resolve due" in [e["timer"] for e in desk.events(tid, "timer_fired")]
+    [escalation] = desk.events(tid, "escalation")
+    assert (escalation["level"], escalation["roles"]) == (2, ["manager"])
+    assert ("escalation", "manager@aftercare.example") in [(t, to) for t, to, _ in outbox(facade)]
+    assert desk.names(tid) == ["schedule_change"]  # non-interrupting: the change carries on

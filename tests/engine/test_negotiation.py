@@ -18,10 +18,17 @@ from engine.effects import Effects
 
 SH = ZoneInfo("Asia/Shanghai")
 PROCESS = "paid_service_negotiation"
-SMALL = {"items": [{"description": "上门更换主板", "amount": 1200}, {"description": "备件", "amount": 800.5}],
-         "validity_days": 5, "note": ""}
-LARGE = {"items": [{"description": "整机更换", "amount": 48000}, {"description": "数据迁移", "amount": 6000}],
-         "validity_days": 5}
+SMALL = {"quote_items": [{"description": "上门更换主板", "unit_price": 1200},
+                         {"description": "备件", "quantity": 2, "unit_price": 400.25}],
+         "quote_validity_days": 5, "quote_note": "含税价"}
+LARGE = {"quote_items": [{"description": "整机更换", "quantity": 1, "unit_price": 48000},
+                         {"description": "数据迁移", "quantity": 3, "unit_price": 2000}],
+         "quote_validity_days": 5}
+
+
+def items(*rows: tuple[str, float]) -> list[dict[str, Any]]:
+    """quote_items with one unit each."""
+    return [{"description": d, "quantity": 1, "unit_price": p} for d, p in rows]
 
 
 def at(*args: int) -> datetime:
@@ -82,46 +89,56 @@ def test_deployed_with_both_lanes(facade: Aftercare, start: Any) -> None:
     n = start()
     assert n.open_tasks() == ["prepare_quote"]
     assert n.lane_of("prepare_quote") == "manager"
-    assert n.events("quote_requested") == [("quote_requested", {"subject": "服务器主板故障（保外）"})]
+    assert n.events("quote_requested") == [("quote_requested", {"subject": "服务器主板故障（保外）", "reason": ""})]
 
 
 def test_accepted_in_the_first_round(start: Any, clock: FakeClock) -> None:
-    n = start(quote_subject="更换主板")
+    n = start(quote_subject="更换主板", quote_reason="已过质保期 Warranty has ended")
     n.complete("prepare_quote", SMALL)
     assert n.open_tasks() == ["quote_decision"]  # below 50,000: no approval
     assert n.lane_of("quote_decision") == "customer"
     props = n._ready("quote_decision").task_spec.extensions["properties"]
     assert props["email_template"] == "quote_request" and props["due"] == "quote_valid_until"
-    n.complete("quote_decision", {"decision": "accept"})
+    n.complete("quote_decision", {"quote_decision": "accept"})
     data = n.data
     assert (data["quote_outcome"], data["quote_amount"], data["quote_round"]) == ("accepted", 2000.5, 1)
-    assert data["quote_subject"] == "更换主板"
+    assert (data["quote_subject"], data["quote_currency"]) == ("更换主板", "CNY")
     assert datetime.fromisoformat(data["quote_valid_until"]) == at(2026, 11, 30, 10, 0)  # 5 working days
     assert [k for k, _ in n.events()] == ["quote_requested", "quote_prepared", "quote_accepted"]
-    assert n.events("quote_prepared")[0][1] == {"round": 1, "amount": 2000.5}
-    assert n.events("quote_accepted")[0][1] == {"amount": 2000.5}
+    assert n.events("quote_prepared")[0][1] == {
+        "round": 1, "amount": 2000.5, "currency": "CNY", "subject": "更换主板",
+        "reason": "已过质保期 Warranty has ended", "note": "含税价", "counter_offer": "",
+        "valid_until": data["quote_valid_until"],
+        "items": [{"description": "上门更换主板", "quantity": 1, "unit_price": 1200, "amount": 1200},
+                  {"description": "备件", "quantity": 2, "unit_price": 400.25, "amount": 800.5}]}
+    assert n.events("quote_accepted")[0][1] == {"round": 1, "amount": 2000.5, "currency": "CNY"}
 
 
 def test_counter_offer_then_accepted_in_round_two(start: Any) -> None:
     n = start()
     n.complete("prepare_quote", SMALL)
-    n.complete("quote_decision", {"decision": "counter", "counter_offer": "备件我们自己提供，只付人工 1200 元"})
+    n.complete("quote_decision", {"quote_decision": "counter",
+                                  "counter_offer": "备件我们自己提供，只付人工 1200 元"})
     assert n.open_tasks() == ["prepare_quote"]
     assert n.events("quote_counter_offer") == [
         ("quote_counter_offer", {"round": 1, "note": "备件我们自己提供，只付人工 1200 元"})]
-    n.complete("prepare_quote", {"items": [{"description": "上门更换主板（客户自备备件）", "amount": 1200}],
-                                 "validity_days": 5})
+    n.complete("prepare_quote", {"quote_items": items(("上门更换主板（客户自备备件）", 1200)),
+                                 "quote_validity_days": 5})
     assert n.open_tasks() == ["quote_decision"]
-    n.complete("quote_decision", {"decision": "accept"})
+    n.complete("quote_decision", {"quote_decision": "accept"})
     data = n.data
     assert (data["quote_outcome"], data["quote_amount"], data["quote_round"]) == ("accepted", 1200, 2)
-    assert [d["round"] for _, d in n.events("quote_prepared")] == [1, 2]
+    rounds = [d for _, d in n.events("quote_prepared")]
+    assert [(d["round"], d["amount"]) for d in rounds] == [(1, 2000.5), (2, 1200)]
+    assert [d["counter_offer"] for d in rounds] == ["", "备件我们自己提供，只付人工 1200 元"]  # what round 2 answers
+    assert data["counter_offer"] == ""  # the old note does not ride along into the accepted quote
+    assert [d["note"] for d in rounds] == ["含税价", ""]  # nor does round 1's note to the customer
 
 
 def test_declined(start: Any) -> None:
     n = start()
     n.complete("prepare_quote", SMALL)
-    n.complete("quote_decision", {"decision": "decline"})
+    n.complete("quote_decision", {"quote_decision": "decline"})
     data = n.data
     assert (data["quote_outcome"], data["quote_round"]) == ("declined", 1)
     assert n.events("quote_declined") and not n.events("quote_accepted")
@@ -146,22 +163,23 @@ def test_above_50000_needs_approval_and_a_rejection_goes_back(start: Any) -> Non
     n.complete("prepare_quote", LARGE)  # 54,000
     assert n.open_tasks() == ["approve_quote"]
     assert n.lane_of("approve_quote") == "manager"
-    n.complete("approve_quote", {"approved": False, "comment": "数据迁移费用过高"})
+    n.complete("approve_quote", {"quote_approved": False, "quote_approval_note": "数据迁移费用过高"})
     assert n.open_tasks() == ["prepare_quote"]
-    assert n.events("quote_rejected_internally")
-    n.complete("prepare_quote", {"items": [{"description": "整机更换", "amount": 48000},
-                                           {"description": "数据迁移", "amount": 4000}], "validity_days": 5})
+    assert n.events("quote_rejected_internally") == [
+        ("quote_rejected_internally", {"round": 1, "note": "数据迁移费用过高"})]
+    n.complete("prepare_quote", {"quote_items": items(("整机更换", 48000), ("数据迁移", 4000)),
+                                 "quote_validity_days": 5})
     assert n.open_tasks() == ["approve_quote"]  # 52,000: still above the limit
-    n.complete("approve_quote", {"approved": True})
+    n.complete("approve_quote", {"quote_approved": True})
     assert n.open_tasks() == ["quote_decision"]
-    n.complete("quote_decision", {"decision": "accept"})
+    n.complete("quote_decision", {"quote_decision": "accept"})
     data = n.data
     assert (data["quote_outcome"], data["quote_amount"], data["quote_round"]) == ("accepted", 52000, 2)
 
 
 def test_exactly_50000_needs_no_approval(start: Any) -> None:
     n = start()
-    n.complete("prepare_quote", {"items": [{"description": "整机更换", "amount": 50000}], "validity_days": 5})
+    n.complete("prepare_quote", {"quote_items": items(("整机更换", 50000)), "quote_validity_days": 5})
     assert n.open_tasks() == ["quote_decision"]
 
 
@@ -174,19 +192,130 @@ def test_forms_check_what_the_diagram_reads() -> None:
 
     root = Path(__file__).resolve().parents[2] / "forms"
     prepare = json.loads((root / "prepare_quote.json").read_text(encoding="utf-8"))
-    posted = {"items-0-description": "上门更换主板", "items-0-amount": "1200", "items-1-description": "",
-              "items-1-amount": "", "items-2-description": "备件", "items-2-amount": "800.5", "validity_days": "14"}
-    data = forms.validate(prepare, forms.coerce(prepare, posted))
-    assert data["items"] == [{"description": "上门更换主板", "amount": 1200.0},
-                             {"description": "备件", "amount": 800.5}]
+    posted = {"quote_items-0-description": "上门更换主板", "quote_items-0-quantity": "",
+              "quote_items-0-unit_price": "1200",
+              "quote_items-1-description": "", "quote_items-1-quantity": "", "quote_items-1-unit_price": "",
+              "quote_items-2-description": "备件", "quote_items-2-quantity": "2", "quote_items-2-unit_price": "400.25",
+              "quote_validity_days": "14"}
+    data = forms.validate(prepare, forms.coerce(prepare, {k: v for k, v in posted.items() if v}))
+    assert data["quote_items"] == [{"description": "上门更换主板", "unit_price": 1200.0},
+                                   {"description": "备件", "quantity": 2.0, "unit_price": 400.25}]
     with pytest.raises(ValidationFailed):
-        forms.validate(prepare, forms.coerce(prepare, {"validity_days": "14"}))  # no item
+        forms.validate(prepare, forms.coerce(prepare, {"quote_validity_days": "14"}))  # no item
     with pytest.raises(ValidationFailed):
-        forms.validate(prepare, {"items": [{"description": "x", "amount": -1}], "validity_days": 14})
+        forms.validate(prepare, {"quote_items": [{"description": "x", "unit_price": -1}], "quote_validity_days": 14})
+    with pytest.raises(ValidationFailed):
+        forms.validate(prepare, {"quote_items": [{"description": "x", "quantity": 0, "unit_price": 1}],
+                                 "quote_validity_days": 14})
     decision = json.loads((root / "quote_decision.json").read_text(encoding="utf-8"))
     with pytest.raises(ValidationFailed) as info:
-        forms.validate(decision, {"decision": "counter"})
+        forms.validate(decision, {"quote_decision": "counter"})
     assert info.value.errors[0]["field"] == "counter_offer"
     with pytest.raises(ValidationFailed):
-        forms.validate(decision, {"decision": "maybe"})
-    forms.validate(decision, {"decision": "counter", "counter_offer": "1200 元"})
+        forms.validate(decision, {"quote_decision": "maybe"})
+    forms.validate(decision, {"quote_decision": "counter", "counter_offer": "1200 元"})
+    approve = json.loads((root / "approve_quote.json").read_text(encoding="utf-8"))
+    with pytest.raises(ValidationFailed) as info:
+        forms.validate(approve, {"quote_approved": False})  # sending it back needs a reason
+    assert info.value.errors[0]["field"] == "quote_approval_note"
+    forms.validate(approve, {"quote_approved": True})
+
+
+# -- called from a fault the engineer finds outside the contract (maintenance_request.bpmn, fault_handling) --------
+
+OUTSIDE = {"needs_paid_service": True, "paid_service_description": "更换客户自购的存储阵列硬盘（不在维保合同内）"}
+
+
+@pytest.fixture
+def desk(facade: Aftercare, clock: FakeClock) -> Any:
+    from tests.support import Desk
+
+    return Desk(facade, clock)
+
+
+def _by_link(facade: Aftercare, ticket_id: int, data: dict[str, Any]) -> None:
+    """Complete the customer's open step with the token its e-mail carries."""
+    from engine import links
+    from engine.models import CustomerLink
+
+    def token(session: Any) -> str:
+        link = session.query(CustomerLink).filter_by(ticket_id=ticket_id, used_at=None).order_by(
+            CustomerLink.created_at.desc()).first()
+        return links.token_for(facade.settings.secret_key, link)
+
+    facade.complete_by_link(token=facade.run_in_unit(token), data=data)
+
+
+def _customer_mail(facade: Aftercare) -> list[tuple[str, dict[str, Any]]]:
+    from engine.models import OutboxMessage
+
+    return facade.run_in_unit(lambda s: [(m.template, dict(m.context)) for m in s.query(OutboxMessage).filter_by(
+        to_addr="wang@demo-customer.example").order_by(OutboxMessage.id)])
+
+
+def _fault_outside_the_contract(desk: Any) -> int:
+    tid = desk.create(title="存储阵列报警", description="阵列两块硬盘亮红灯")
+    desk.triage(tid, severity=2)
+    desk.complete(tid, "engineer_response", {"contact_made": True, "diagnosis": "两块硬盘损坏"})
+    desk.complete(tid, "engineer_resolution", OUTSIDE)
+    return int(tid)
+
+
+def test_the_engineer_must_describe_the_paid_service(desk: Any) -> None:
+    from engine.errors import ValidationFailed
+
+    tid = desk.create()
+    desk.triage(tid, severity=2)
+    desk.complete(tid, "engineer_response", {"contact_made": True, "diagnosis": "d"})
+    with pytest.raises(ValidationFailed) as info:
+        desk.complete(tid, "engineer_resolution", {"needs_paid_service": True})
+    assert [e["field"] for e in info.value.errors] == ["paid_service_description"]
+    with pytest.raises(ValidationFailed) as info:  # within the contract: the resolution is needed as before
+        desk.complete(tid, "engineer_resolution", {"needs_paid_service": False})
+    assert {e["field"] for e in info.value.errors} == {"resolution", "outcome"}
+    assert desk.names(tid) == ["engineer_resolution"]
+
+
+def test_fault_outside_the_contract_is_quoted_and_then_handled(desk: Any, facade: Aftercare) -> None:
+    tid = _fault_outside_the_contract(desk)
+    [requested] = desk.events(tid, "paid_service_requested")
+    assert requested["description"] == OUTSIDE["paid_service_description"]
+    assert desk.names(tid) == ["prepare_quote"]
+    assert desk.task(tid, "prepare_quote")["role"] == "manager"
+    desk.complete(tid, "prepare_quote", {"quote_items": [{"description": "硬盘", "quantity": 2, "unit_price": 1800},
+                                                         {"description": "上门更换", "unit_price": 600}],
+                                         "quote_validity_days": 5})
+    [prepared] = desk.events(tid, "quote_prepared")
+    assert prepared["amount"] == 4200 and "超出合同服务范围" in prepared["reason"]
+    assert prepared["subject"] == OUTSIDE["paid_service_description"]
+    _by_link(facade, tid, {"quote_decision": "accept"})
+    assert desk.names(tid) == ["engineer_resolution"]  # accepted: the engineer carries on
+    desk.complete(tid, "engineer_resolution", {"resolution": "已更换两块硬盘并重建阵列", "outcome": "resolved"})
+    assert desk.names(tid) == ["customer_acceptance"]
+    kinds = [e["kind"] for e in desk.ticket(tid)["timeline"]]
+    assert kinds.index("paid_service_requested") < kinds.index("quote_accepted") < kinds.index("paid_service_agreed")
+    [agreed] = desk.events(tid, "paid_service_agreed")
+    assert (agreed["amount"], agreed["currency"]) == (4200, "CNY")
+
+
+@pytest.mark.parametrize("how", ["declined", "expired"])
+def test_fault_outside_the_contract_not_agreed_is_archived(desk: Any, facade: Aftercare, how: str) -> None:
+    tid = _fault_outside_the_contract(desk)  # Monday 2026-11-23 10:00
+    desk.complete(tid, "prepare_quote", {"quote_items": [{"description": "硬盘", "unit_price": 1800}],
+                                         "quote_validity_days": 2})
+    if how == "declined":
+        _by_link(facade, tid, {"quote_decision": "decline"})
+    else:
+        desk.travel_to(at(2026, 11, 25, 10, 0, 1))  # two working days later
+    assert [e["outcome"] for e in desk.events(tid, "paid_service_not_pursued")] == [how]
+    assert desk.names(tid) == []
+    ticket = desk.ticket(tid)
+    assert ticket["status"] == "archived" and ticket["archived"] and ticket["sla"]["resolved_at"]
+    assert [e["outcome"] for e in desk.events(tid, "archived")] == ["not_pursued"]
+    mail = _customer_mail(facade)
+    assert "acceptance_request" not in [t for t, _ in mail]
+    [(_, context)] = [(t, c) for t, c in mail if t == "service_not_pursued"]
+    assert "有偿服务" in context["reason"]
+    before = desk.ticket(tid)["timeline"]
+    desk.travel(days=30)  # the fault's timers (escalations, progress e-mails) ended with the case
+    assert desk.ticket(tid)["timeline"] == before
