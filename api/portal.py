@@ -17,6 +17,7 @@ from .templating import templates
 
 public_portal_router = APIRouter()
 FIELDS = ("organization", "contact_name", "contact_email", "title", "description")
+KINDS = ("request", "complaint")  # a complaint skips triage; a request is triaged by the service desk
 
 
 class RateLimiter:
@@ -64,11 +65,16 @@ async def submit(request: Request, facade: Facade) -> HTMLResponse:
     if not limiter.allow(request.client.host if request.client else "unknown"):
         errors = [{"field": "(form)", "message": "提交过于频繁，请稍后再试。Too many requests; please try later."}]
         return _portal(request, values, errors, status=429)
+    kind = str(form.get("kind", "request"))
+    values["kind"] = kind
     missing = [{"field": k, "message": "此项必填 this field is required"} for k in FIELDS if not values[k]]
+    if kind not in KINDS:
+        missing.append({"field": "kind", "message": "请选择类型 choose a request or a complaint"})
     if missing:
         return _portal(request, values, missing, status=422)
     try:
-        created = await run_in_threadpool(lambda: facade.submit_from_portal(**values))
+        created = await run_in_threadpool(lambda: facade.submit_from_portal(
+            **{k: values[k] for k in FIELDS}, complaint=kind == "complaint"))
     except ValidationFailed as exc:
         return _portal(request, values, exc.errors, status=422)
     return templates.TemplateResponse(request, "customer/submitted.html", {"ticket": created})

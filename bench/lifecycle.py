@@ -50,7 +50,7 @@ from api.app import create_app, prepare
 from api.demo import load_demo
 from api.worker import Worker
 from engine.clock import Clock
-from engine.commands import MAIN_PROCESS, Aftercare
+from engine.commands import MAIN_PROCESS, Aftercare, case_start_data
 from engine.contracts import case_facts
 from engine.effects import CUSTOMER_LANE, Effects
 from engine.models import Instance, TimelineEvent
@@ -192,10 +192,10 @@ class InMemory:
 def start_data(ticket_id: int, now: datetime) -> dict[str, Any]:
     """The data `Aftercare.create_ticket` puts on the start task."""
     facts = case_facts(None, SimpleNamespace(tier="standard"), now.date())  # type: ignore[arg-type]
-    return {"ticket_id": ticket_id, "ticket_number": f"AC-{now:%Y}-{ticket_id:06d}", "customer": TICKET["customer"],
-            **facts, "channel": TICKET["channel"], "title": TICKET["title"],
-            "description": TICKET["description"], "contact_name": TICKET["contact_name"],
-            "contact_email": TICKET["contact_email"], "created_at": now.isoformat(), "origin_ticket": None}
+    return case_start_data(ticket_id=ticket_id, number=f"AC-{now:%Y}-{ticket_id:06d}", customer=TICKET["customer"],
+                           facts=facts, channel=TICKET["channel"], title=TICKET["title"],
+                           description=TICKET["description"], contact_name=TICKET["contact_name"],
+                           contact_email=TICKET["contact_email"], now=now, origin=None)
 
 
 def ready_user_task(wf: BpmnWorkflow, name: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -168,9 +168,13 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
     # -- cases ------------------------------------------------------------------------------------------
 
     def create_ticket(self, *, customer: str, contact_name: str, contact_email: str, channel: str, title: str,
-                      description: str, actor: Actor) -> dict[str, Any]:
-        """Log a ticket and start its maintenance-request case."""
-        _check_ticket_fields(channel=channel, contact_email=contact_email, title=title)
+                      description: str, actor: Actor, category: str | None = None) -> dict[str, Any]:
+        """Log a ticket and start its maintenance-request case.
+
+        `category` is None (the service desk triages it) or "complaint": a complaint the customer files as such
+        skips triage and goes straight to the complaint procedure.
+        """
+        _check_ticket_fields(channel=channel, contact_email=contact_email, title=title, category=category)
         with self.uow() as session:
             cust = repository.customer_by_name(session, customer)
             if cust is None:
@@ -178,7 +182,7 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
                                                              "message": f"no customer named {customer!r}"}])
             ticket = self._start_case(session, process_id=MAIN_PROCESS, customer=cust, contact_name=contact_name,
                                       contact_email=contact_email, channel=channel, title=title,
-                                      description=description, actor=actor)
+                                      description=description, actor=actor, extra={"category": category})
             return {"id": ticket.id, "number": ticket.number, "status": ticket.status}
 
     def _start_case(self, session: Session, *, process_id: str, customer: Customer, contact_name: str,
@@ -201,10 +205,10 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
         session.add(ticket)
         session.flush()
         ticket.number = f"{prefix}-{today:%Y}-{ticket.id:06d}"
-        data = {"ticket_id": ticket.id, "ticket_number": ticket.number, "customer": customer.name, **facts,
-                "channel": channel, "title": title, "description": description,
-                "contact_name": contact_name, "contact_email": contact_email, "created_at": now.isoformat(),
-                "origin_ticket": origin.number if origin else None, **(extra or {})}
+        data = case_start_data(ticket_id=ticket.id, number=ticket.number, customer=customer.name, facts=facts,
+                               channel=channel, title=title, description=description, contact_name=contact_name,
+                               contact_email=contact_email, now=now, origin=origin.number if origin else None,
+                               extra=extra)
         effects = Effects()
         wf = self.runtime.start(version.spec_hash, data, self._script_engine(effects))
         instance = Instance(process_id=process_id, version_id=version.id, state="", status="running",
@@ -524,10 +528,22 @@ def _is_address(text: str) -> bool:
     return bool(local) and "." in domain and not domain.startswith(".") and not domain.endswith(".")
 
 
-def _check_ticket_fields(*, channel: str, contact_email: str, title: str) -> None:
+def case_start_data(*, ticket_id: int, number: str, customer: str, facts: dict[str, Any], channel: str, title: str,
+                    description: str, contact_name: str, contact_email: str, now: datetime, origin: str | None,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The variables every case starts with (the diagrams may read any of them)."""
+    return {"ticket_id": ticket_id, "ticket_number": number, "customer": customer, "category": None, **facts,
+            "channel": channel, "title": title, "description": description, "contact_name": contact_name,
+            "contact_email": contact_email, "created_at": now.isoformat(), "origin_ticket": origin, **(extra or {})}
+
+
+def _check_ticket_fields(*, channel: str, contact_email: str, title: str, category: str | None) -> None:
     errors = []
     if channel not in CHANNELS:
         errors.append({"field": "channel", "message": f"must be one of {', '.join(CHANNELS)}"})
+    if category not in (None, "complaint"):
+        errors.append({"field": "category", "message": "only a complaint is filed with its category; "
+                                                       "everything else is triaged 仅投诉可直接指定类别"})
     if not _is_address(contact_email):
         errors.append({"field": "contact_email", "message": "not an e-mail address 邮箱地址无效"})
     if not title.strip():

@@ -28,8 +28,11 @@ class PortalVerbs:
     create_ticket: Callable[..., dict[str, Any]]
 
     def submit_from_portal(self, *, organization: str, contact_name: str, contact_email: str, title: str,
-                           description: str) -> dict[str, Any]:
-        """A ticket from the public portal; the customer is found by its exact name, case-insensitively."""
+                           description: str, complaint: bool = False) -> dict[str, Any]:
+        """A ticket from the public portal; the customer is found by its exact name, case-insensitively.
+
+        A `complaint` skips triage and goes to the service manager's complaint procedure.
+        """
         customer = next((c for c in self.list_customers()
                          if c["name"].casefold() == organization.strip().casefold()), None)
         if customer is None:
@@ -39,7 +42,7 @@ class PortalVerbs:
                            "Organization not found: use the name on your contract, or call the service desk."}])
         created: dict[str, Any] = self.create_ticket(
             customer=customer["name"], contact_name=contact_name, contact_email=contact_email, channel="web",
-            title=title, description=description, actor=PORTAL)
+            title=title, description=description, actor=PORTAL, category="complaint" if complaint else None)
         return {**created, "status_token": links.status_token(self.settings.secret_key, created["id"])}
 
     def status_token(self, *, ticket_id: int) -> str:

@@ -33,6 +33,20 @@ def test_portal_ticket_is_acknowledged_with_number_and_status_link(client: TestC
     assert [t["name"] for t in facade.list_tasks(actor=admin)] == ["triage"]
 
 
+def test_portal_complaint_goes_to_the_service_manager(client: TestClient, facade: Aftercare) -> None:
+    limiter._hits.clear()
+    form = client.get("/portal")
+    assert 'name="kind" value="complaint"' in form.text
+    page = client.post("/portal", data={**FORM, "kind": "complaint", "title": "工程师未按时到场"})
+    assert page.status_code == 200
+    desk = Desk(facade, facade.clock)
+    tasks = facade.list_tasks(actor=desk.actor("admin"))
+    assert [(t["name"], t["role"]) for t in tasks] == [("complaint_investigation", "manager")]
+    wrong = client.post("/portal", data={**FORM, "kind": "praise"})
+    assert wrong.status_code == 422 and 'id="err-kind"' in wrong.text
+    limiter._hits.clear()
+
+
 def test_portal_validates_and_rate_limits(client: TestClient) -> None:
     limiter._hits.clear()
     missing = client.post("/portal", data={**FORM, "title": ""})

@@ -61,6 +61,20 @@ def test_complaint_goes_to_the_manager_who_is_told_by_mail(desk: Desk, facade: A
     assert desk.events(tid, "complaint_registered")
 
 
+def test_complaint_filed_as_such_skips_triage(desk: Desk, facade: Aftercare) -> None:
+    tid = desk.create(title="客服态度差", category="complaint")
+    assert desk.names(tid) == ["complaint_investigation"]  # no triage task, no triage timer
+    ticket = desk.ticket(tid)
+    assert ticket["category"] == "complaint" and not desk.events(tid, "escalation")
+    desk.travel(minutes=20)  # past the 15 minutes triage would have had
+    assert not desk.events(tid, "escalation") and "triage" not in desk.ticket(tid)["sla"]["breaches"]
+    from engine.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as info:  # other categories are the service desk's call
+        desk.create(category="fault")
+    assert [e["field"] for e in info.value.errors] == ["category"]
+
+
 def test_answer_in_time_then_satisfied_archives_without_callback(desk: Desk, facade: Aftercare) -> None:
     tid = _complaint(desk)
     desk.complete(tid, "complaint_investigation", ANSWER)
