@@ -1,11 +1,15 @@
 """Demo data: customers with realistic contracts, and one user per role named after it, password `demo`."""
 from __future__ import annotations
 
+import functools
 from datetime import date, timedelta
 from typing import Any
 
 from engine.commands import Aftercare
 from engine.effects import ROLES
+from engine.users import hash_password
+
+DEMO_PASSWORD = "demo"
 
 CUSTOMERS = (
     ("Demo Customer", "standard", "it@demo-customer.example"),
@@ -32,7 +36,14 @@ def load_demo(facade: Aftercare) -> None:
                              warranty_end=warranty, free_scope=scope, inspection_months=months,
                              sla_overrides=overrides)
     for role in ROLES:
-        facade.add_user(username=role, role=role, password="demo", email=f"{role}@aftercare.example")
+        facade.add_user(username=role, role=role, password=DEMO_PASSWORD, email=f"{role}@aftercare.example",
+                        password_hash=_demo_password_hash())
+
+
+@functools.cache
+def _demo_password_hash() -> str:
+    """One argon2 hash for every demo user: they share the password anyway, and argon2 is slow on purpose."""
+    return hash_password(DEMO_PASSWORD)
 
 
 def bring_first_inspection_forward(facade: Aftercare, number: str = "HT-2026-003",

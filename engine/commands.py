@@ -430,8 +430,11 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
     # -- users and customers ----------------------------------------------------------------------------
 
     def add_user(self, *, username: str, role: str, password: str, email: str | None = None,
-                 language: str = "zh-CN") -> dict[str, Any]:
-        """Create a staff user, or reset an existing one's role, password and e-mail."""
+                 language: str = "zh-CN", password_hash: str | None = None) -> dict[str, Any]:
+        """Create a staff user, or reset an existing one's role, password and e-mail.
+
+        `password_hash`, when given, is the argon2 hash of `password` made already (demo users share one).
+        """
         from .effects import ROLES
         if role not in ROLES:
             raise ValidationFailed("unknown role", [{"field": "role", "message": f"roles are {', '.join(ROLES)}"}])
@@ -440,7 +443,8 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
             if user is None:
                 user = User(username=username, created_at=self.clock.now(), failed_logins=0, active=True)
                 session.add(user)
-            user.role, user.password_hash, user.email, user.language = role, hash_password(password), email, language
+            user.role, user.email, user.language = role, email, language
+            user.password_hash = password_hash or hash_password(password)
             return {"username": username, "role": role, "email": email}
 
     def authenticate(self, *, username: str, password: str) -> Actor:

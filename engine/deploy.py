@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -83,17 +84,27 @@ def _check_flows(bundle: Bundle, name: str, text: str) -> None:
                 bundle.problem(name, flow.get("id"), flow.sourceline, message)
 
 
+@functools.lru_cache(maxsize=256)
+def _schema_error(text: str) -> tuple[str, str] | None:
+    """Where and why a form's text is no valid JSON Schema (checking against the meta-schema is slow: each text
+    is checked once per process)."""
+    try:
+        Draft202012Validator.check_schema(json.loads(text))
+    except SchemaError as exc:
+        return "/".join(str(p) for p in exc.path) or "(root)", exc.message
+    return None
+
+
 def _check_form(bundle: Bundle, name: str, text: str) -> None:
     try:
         schema = json.loads(text)
     except json.JSONDecodeError as exc:
         bundle.problem(name, None, exc.lineno, f"not valid JSON: {exc.msg}")
         return
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.path) or "(root)"
-        bundle.problem(name, where, None, f"not a valid JSON Schema at {where}: {exc.message}")
+    schema_error = _schema_error(text)
+    if schema_error is not None:
+        where, message = schema_error
+        bundle.problem(name, where, None, f"not a valid JSON Schema at {where}: {message}")
         return
     if schema.get("type") != "object":
         bundle.problem(name, None, None, 'a form schema must have "type": "object"')
