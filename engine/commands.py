@@ -269,7 +269,9 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
         session.refresh(row)
         if instance is None or row.state != "open":
             raise Conflict("this task is no longer open", task_id=row.id)
-        clean = forms.validate(*self._form_and_data(session, instance, row, data))
+        schema, coerced = self._form_and_data(session, instance, row, data)
+        staff = repository.active_staff(session) if forms.staff_fields(schema) else None
+        clean = forms.validate(schema, coerced, staff)
         effects = Effects()
         wf = self._load_case(session, instance, effects)
         task = self.runtime.ready_task(wf, row.id)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from .errors import ValidationFailed
+from .users import may_work_on
 
 _TRUE = {"true", "on", "1", "yes"}
 _FALSE = {"false", "off", "0", "no"}
@@ -67,15 +69,58 @@ def _coerce_value(kind: Any, value: str) -> Any:
     return value
 
 
-def validate(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    """`data` if it matches the schema, else ValidationFailed with one entry per field."""
+def staff_fields(schema: dict[str, Any]) -> dict[str, str]:
+    """Fields naming a staff user (`"x-user-role": "engineer"`), with the lane the user must be able to work in."""
+    return {name: str(prop["x-user-role"]) for name, prop in schema.get("properties", {}).items()
+            if prop.get("x-user-role")}
+
+
+def with_staff_options(schema: dict[str, Any], staff: Mapping[str, str]) -> dict[str, Any]:
+    """The schema with each staff field listing the users who may take its lane's tasks (`x-options`), so a form
+    offers a choice instead of a free-typed username; the cached schema itself is left alone."""
+    fields = staff_fields(schema)
+    if not fields:
+        return schema
+    props = schema["properties"]
+    return {**schema, "properties": {**props, **{
+        name: {**props[name], "x-options": sorted(u for u, role in staff.items() if may_work_on(role, lane))}
+        for name, lane in fields.items()}}}
+
+
+def validate(schema: dict[str, Any], data: dict[str, Any], staff: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`data` if it matches the schema and its rules, else ValidationFailed with one entry per field.
+
+    Rules beyond JSON Schema: `"x-not-before": "<field>"` (a date no earlier than another field's date) and
+    `"x-user-role": "<lane>"` (an active user, of `staff` {username: role}, who may work in that lane).
+    """
     validator = Draft202012Validator(schema)
     errors = []
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.path)):
         errors.append({"field": _field(error), "message": _message(error, schema)})
+    if not errors:
+        errors = _rule_errors(schema, data, staff or {})
     if errors:
         raise ValidationFailed("the form has errors", errors)
     return data
+
+
+def _rule_errors(schema: dict[str, Any], data: dict[str, Any], staff: Mapping[str, str]) -> list[dict[str, str]]:
+    props = schema.get("properties", {})
+    errors = []
+    for name, prop in props.items():
+        value = data.get(name)
+        if value in (None, ""):
+            continue
+        other = prop.get("x-not-before")
+        if other and data.get(other) not in (None, "") and str(value) < str(data[other]):
+            title = props.get(other, {})
+            errors.append({"field": name, "message": f"不能早于{title.get('title', other)} "
+                                                     f"Must not be before {title.get('x-title-en', other)}"})
+        lane = prop.get("x-user-role")
+        if lane and not (value in staff and may_work_on(staff[value], lane)):
+            errors.append({"field": name, "message": f"没有可处理此任务的用户 {value} "
+                                                     f"No active user {value} may take {lane} tasks"})
+    return errors
 
 
 def _field(error: Any) -> str:
@@ -91,12 +136,12 @@ def _field(error: Any) -> str:
 
 def _message(error: Any, schema: dict[str, Any]) -> str:
     if error.validator == "required":
-        return "this field is required 此项必填"
+        return "此项必填 This field is required"
     if error.validator == "additionalProperties":
-        return "this form has no such field 表单中没有此字段"
+        return "表单中没有此字段 This form has no such field"
     if error.validator in ("oneOf", "enum", "const"):
         prop = schema.get("properties", {}).get(_field(error), {})
         allowed = [str(o.get("const")) for o in prop.get("oneOf", [])] or [str(v) for v in prop.get("enum", [])]
         if allowed:
-            return f"must be one of {', '.join(allowed)} 取值无效"
+            return f"取值无效 Must be one of {', '.join(allowed)}"
     return str(error.message)

@@ -116,7 +116,10 @@ class ReadVerbs:
                 raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
             instance = session.get(Instance, row.instance_id)
             form = self._form(session, instance.version_id, row.form_key) if instance else {}  # type: ignore[attr-defined]
-            return {**task_dict(row), "form": forms.with_previous_answer(form, _previous_answer(session, row))}
+            form = forms.with_previous_answer(form, _previous_answer(session, row))
+            if forms.staff_fields(form):
+                form = forms.with_staff_options(form, repository.active_staff(session))
+            return {**task_dict(row), "form": form}
 
     def ticket_for_mail(self, *, ticket_id: int) -> dict[str, Any]:
         """Ticket facts an e-mail template may use (no timeline)."""

@@ -35,6 +35,12 @@ def user_by_name(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
 
 
+def active_staff(session: Session) -> dict[str, str]:
+    """Every active user's role, by username."""
+    rows = session.execute(select(User.username, User.role).where(User.active.is_(True))).all()
+    return {username: role for username, role in rows}
+
+
 def users_with_role(session: Session, role: str) -> Sequence[User]:
     """Active users of `role`."""
     return session.scalars(select(User).where(User.role == role, User.active.is_(True)).order_by(User.id)).all()

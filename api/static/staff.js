@@ -21,3 +21,40 @@
   tick();
   setInterval(tick, 1000);
 })();
+
+// Forms with rows (quote items): add a row, and a running total of quantity x unit price. Without this script the
+// form still works with the rows the server drew, and the engine computes the total itself.
+(function () {
+  function number(input) { var v = parseFloat(input && input.value); return isNaN(v) ? null : v; }
+  document.querySelectorAll('fieldset[data-rows]').forEach(function (set) {
+    var name = set.dataset.rows, button = set.querySelector('.add-row'), total = set.querySelector('.rows-total');
+    function rows() { return set.querySelectorAll('.row'); }
+    function sum() {
+      if (!total) return;
+      var amount = 0;
+      rows().forEach(function (row) {
+        var price = number(row.querySelector('[name$="-unit_price"]')), qty = number(row.querySelector('[name$="-quantity"]'));
+        if (price !== null) amount += price * (qty === null ? 1 : qty);
+      });
+      total.hidden = false;
+      total.querySelector('output').textContent = amount.toLocaleString('zh-CN', {minimumFractionDigits: 2, maximumFractionDigits: 2});
+    }
+    button.hidden = false;
+    button.addEventListener('click', function () {
+      var all = rows(), last = all[all.length - 1], index = all.length, copy = last.cloneNode(true);
+      copy.classList.remove('has-error');
+      copy.querySelectorAll('.error').forEach(function (e) { e.remove(); });
+      copy.querySelectorAll('.has-error').forEach(function (e) { e.classList.remove('has-error'); });
+      copy.querySelectorAll('.req').forEach(function (e) { e.remove(); });
+      copy.querySelectorAll('input, select').forEach(function (input) {
+        input.name = input.name.replace(new RegExp('^' + name + '-\\d+-'), name + '-' + index + '-');
+        input.id = 'f-' + input.name;
+        if (input.type === 'checkbox') input.checked = false; else input.value = '';
+      });
+      last.after(copy);
+      copy.querySelector('input, select').focus();
+    });
+    set.addEventListener('input', sum);
+    sum();
+  });
+})();

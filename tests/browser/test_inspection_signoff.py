@@ -39,7 +39,7 @@ def test_inspection_is_planned_performed_and_signed_from_the_email(page: Page, b
     expect(page.locator("#inspections")).to_contain_text("HT-2026-003")
     page.locator("#inspections a", has_text="XJ-").first.click()
     page.click(".open-tasks a:has-text(\"计划巡检\")")
-    page.fill("#f-engineer", "engineer")
+    page.select_option("#f-engineer", "engineer")
     page.fill("#f-visit_date", "2026-11-25")
     page.click("button[type=submit]")
     expect(page.locator(".notice.ok")).to_be_visible()

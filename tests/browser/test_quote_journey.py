@@ -83,6 +83,16 @@ def test_quote_counter_offered_then_accepted_from_the_emails(page: Page, browser
     page.fill("#f-quote_items-0-unit_price", "2000")
     page.fill("#f-quote_items-1-description", "上线部署与培训")
     page.fill("#f-quote_items-1-unit_price", "1500")
+    expect(page.locator(".rows-total")).to_have_text("合计: ¥11,500.00")  # the running total as you type
+    rows = page.locator("fieldset[data-rows] .row")
+    count = rows.count()
+    page.click("fieldset[data-rows] .add-row")
+    expect(rows).to_have_count(count + 1)
+    page.fill(f"#f-quote_items-{count}-description", "差旅")
+    page.fill(f"#f-quote_items-{count}-unit_price", "500")
+    expect(page.locator(".rows-total")).to_have_text("合计: ¥12,000.00")
+    page.fill(f"#f-quote_items-{count}-unit_price", "")  # an emptied added row is ignored like any empty row
+    page.fill(f"#f-quote_items-{count}-description", "")
     page.fill("#f-quote_note", "价格含税，报表开发按人天计。")
     submit(page)
 
@@ -130,7 +140,7 @@ def test_quote_counter_offered_then_accepted_from_the_emails(page: Page, browser
     work_on(page, ticket_url, "排期")
     page.fill("#f-planned_start", "2026-12-01")
     page.fill("#f-planned_end", "2026-12-04")
-    page.fill("#f-change_engineer", "engineer")
+    page.select_option("#f-change_engineer", "engineer")
     submit(page)
 
     login(page, live_url, "engineer")
