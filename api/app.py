@@ -74,6 +74,10 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
     _add_middleware(app, facade)
     _add_error_handlers(app)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        return RedirectResponse("/static/favicon.svg", status_code=301)
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}

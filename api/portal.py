@@ -67,7 +67,7 @@ async def submit(request: Request, facade: Facade) -> HTMLResponse:
         return _portal(request, values, errors, status=429)
     kind = str(form.get("kind", "request"))
     values["kind"] = kind
-    missing = [{"field": k, "message": "此项必填 this field is required"} for k in FIELDS if not values[k]]
+    missing = [{"field": k, "message": "此项必填 This field is required"} for k in FIELDS if not values[k]]
     if kind not in KINDS:
         missing.append({"field": "kind", "message": "请选择类型 choose a request or a complaint"})
     if missing:

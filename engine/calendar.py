@@ -1,5 +1,6 @@
 """Business calendars for SLA deadlines: Chinese working days 09:00-18:00 Asia/Shanghai, or 24x7."""
 
+import functools
 import logging
 import math
 import re
@@ -9,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+from lunardate import LunarDate
 
 logger = logging.getLogger("aftercare.calendar")
 
@@ -46,6 +48,22 @@ class BusinessCalendar(ABC):
         return f"<{type(self).__name__} {self.name!r}>"
 
 
+@functools.cache
+def statutory_holidays(year: int) -> frozenset[date]:
+    """The days off the law fixes for `year` (全国年节及纪念日放假办法, as amended for 2025 on): New Year's Day,
+    the Spring Festival eve and its first three days, Qingming, May 1-2, the Dragon Boat and Mid-Autumn festivals,
+    October 1-3. The State Council's yearly schedule adds bridge days and make-up workdays (调休) on top; those only
+    come from chinese_calendar or the operator's extra dates."""
+    new_year = LunarDate(year, 1, 1).to_solar_date()
+    [qingming] = [day for day, name in chinese_calendar.get_solar_terms(date(year, 4, 1), date(year, 4, 10))
+                  if name == "清明"]
+    days = {date(year, 1, 1), qingming, date(year, 5, 1), date(year, 5, 2),
+            LunarDate(year, 5, 5).to_solar_date(), LunarDate(year, 8, 15).to_solar_date(),
+            date(year, 10, 1), date(year, 10, 2), date(year, 10, 3)}
+    days |= {new_year + timedelta(days=n) for n in range(-1, 3)}
+    return frozenset(days)
+
+
 class WorkingCalendar(BusinessCalendar):
     """Chinese working days (public holidays and make-up workdays) from 09:00 to 18:00 Asia/Shanghai."""
 
@@ -77,7 +95,7 @@ class WorkingCalendar(BusinessCalendar):
             return bool(chinese_calendar.is_workday(day))
         except NotImplementedError:
             self._warn_uncovered(day.year)
-            return day.weekday() < 5
+            return day.weekday() < 5 and day not in statutory_holidays(day.year)
 
     def _warn_uncovered(self, year: int) -> None:
         """Log once per year that official holiday data is missing."""
@@ -86,7 +104,8 @@ class WorkingCalendar(BusinessCalendar):
         self._warned_years.add(year)
         logger.warning(
             "chinese_calendar has no holiday data for %d; calendar %r treats Monday-Friday as working days "
-            "for that year until official dates are added as extra holidays/workdays",
+            "except the statutory holidays (元旦, 春节, 清明, 劳动节, 端午, 中秋, 国庆) for that year, until the "
+            "official schedule with its make-up workdays is added (AFTERCARE_EXTRA_HOLIDAYS / _WORKDAYS)",
             year,
             self.name,
         )
@@ -155,6 +174,17 @@ class AroundTheClockCalendar(BusinessCalendar):
 _CALENDARS: dict[str, BusinessCalendar] = {
     cal.name: cal for cal in (WorkingCalendar(), AroundTheClockCalendar())
 }
+
+
+def configure(extra_holidays: Iterable[date] = (), extra_workdays: Iterable[date] = ()) -> None:
+    """Set the operator's own days off and make-up workdays on the shared `working` calendar (a year's official
+    schedule before chinese_calendar has it, or a company holiday)."""
+    holidays, workdays = frozenset(extra_holidays), frozenset(extra_workdays)
+    current = _CALENDARS["working"]
+    if isinstance(current, WorkingCalendar) and (current.extra_holidays, current.extra_workdays) == (
+            holidays, workdays):
+        return
+    _CALENDARS["working"] = WorkingCalendar(holidays, workdays)
 
 
 def get_calendar(name: str) -> BusinessCalendar:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from . import calendar as calendar_mod
 from . import clock as clock_mod
 from . import forms, links, outbox, repository
 from .attachments import AttachmentVerbs
@@ -63,6 +64,7 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
         self.settings = settings
         self.clock = clock or clock_mod.Clock()
         clock_mod.install(self.clock)
+        calendar_mod.configure(settings.extra_holidays, settings.extra_workdays)
         self.db = make_engine(settings.database_url)
         self.uow = UnitOfWork(self.db)
         self.runtime = Runtime()
@@ -178,8 +180,8 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
         with self.uow() as session:
             cust = repository.customer_by_name(session, customer)
             if cust is None:
-                raise ValidationFailed("unknown customer", [{"field": "customer",
-                                                             "message": f"no customer named {customer!r}"}])
+                raise ValidationFailed("unknown customer", [{
+                    "field": "customer", "message": f"没有名为 {customer} 的客户 No customer named {customer!r}"}])
             ticket = self._start_case(session, process_id=MAIN_PROCESS, customer=cust, contact_name=contact_name,
                                       contact_email=contact_email, channel=channel, title=title,
                                       description=description, actor=actor, extra={"category": category})
@@ -546,14 +548,14 @@ def case_start_data(*, ticket_id: int, number: str, customer: str, facts: dict[s
 def _check_ticket_fields(*, channel: str, contact_email: str, title: str, category: str | None) -> None:
     errors = []
     if channel not in CHANNELS:
-        errors.append({"field": "channel", "message": f"must be one of {', '.join(CHANNELS)}"})
+        errors.append({"field": "channel", "message": f"请选择渠道 Must be one of {', '.join(CHANNELS)}"})
     if category not in (None, "complaint"):
         errors.append({"field": "category", "message": "only a complaint is filed with its category; "
                                                        "everything else is triaged 仅投诉可直接指定类别"})
     if not _is_address(contact_email):
-        errors.append({"field": "contact_email", "message": "not an e-mail address 邮箱地址无效"})
+        errors.append({"field": "contact_email", "message": "邮箱地址无效 Not an e-mail address"})
     if not title.strip():
-        errors.append({"field": "title", "message": "this field is required"})
+        errors.append({"field": "title", "message": "此项必填 This field is required"})
     if errors:
         raise ValidationFailed("the ticket has errors", errors)
 

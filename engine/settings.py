@@ -1,10 +1,12 @@
 """Configuration from AFTERCARE_* environment variables."""
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "development-only-secret-change-me-0000"
 
@@ -27,6 +29,16 @@ class Settings(BaseSettings):
     scheduler_interval: float = 0.5
     link_valid_days: int = 14
     token_minutes: int = 720
+    extra_holidays: Annotated[list[date], NoDecode] = []  # days off beyond chinese_calendar's, e.g. next year's
+    extra_workdays: Annotated[list[date], NoDecode] = []  # make-up workdays (调休) beyond chinese_calendar's
+
+    @field_validator("extra_holidays", "extra_workdays", mode="before")
+    @classmethod
+    def _date_list(cls, value: Any) -> Any:
+        """Dates from the environment come comma-separated: 2027-02-09,2027-02-10."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _defaults_and_guard(self) -> Settings:

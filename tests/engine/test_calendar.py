@@ -14,6 +14,7 @@ from engine.calendar import (
     add_working_hours,
     get_calendar,
     point_at_fraction,
+    statutory_holidays,
     working_hours_between,
 )
 
@@ -295,11 +296,12 @@ def test_naive_datetimes_rejected_everywhere() -> None:
 # --- years not covered by chinese_calendar, admin overrides --------------------------------------
 
 
-def test_uncovered_year_falls_back_to_weekdays_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_uncovered_year_falls_back_to_weekdays_without_statutory_holidays_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     cal = WorkingCalendar()
     with caplog.at_level(logging.WARNING, logger="aftercare.calendar"):
-        # 2027-01-01 is a Friday; without official data it counts as a workday.
-        assert add_working_hours(sh(2026, 12, 31, 17), 2, cal) == sh(2027, 1, 1, 10)
+        # 2027-01-01 is a Friday and New Year's Day: a statutory holiday even without official data.
+        assert add_working_hours(sh(2026, 12, 31, 17), 2, cal) == sh(2027, 1, 4, 10)
+        assert add_working_hours(sh(2027, 1, 7, 17), 2, cal) == sh(2027, 1, 8, 10)  # other weekdays work
         assert add_working_hours(sh(2027, 1, 8, 17), 2, cal) == sh(2027, 1, 11, 10)
         assert working_hours_between(sh(2027, 1, 8, 9), sh(2027, 1, 12, 9), cal) == 18.0
     warnings = [r for r in caplog.records if r.name == "aftercare.calendar"]
@@ -327,3 +329,34 @@ def test_extra_dates_override_library_data() -> None:
 def test_date_cannot_be_both_holiday_and_workday() -> None:
     with pytest.raises(ValueError, match="2027-01-01"):
         WorkingCalendar(extra_holidays={date(2027, 1, 1)}, extra_workdays={date(2027, 1, 1)})
+
+
+@pytest.mark.parametrize("year", [2025, 2026])
+def test_statutory_holidays_agree_with_the_official_schedule(year: int) -> None:
+    import chinese_calendar
+
+    days = statutory_holidays(year)
+    assert len(days) == 13  # 1 + 4 + 1 + 2 + 1 + 1 + 3 days under the rules in force since 2025
+    assert [d for d in sorted(days) if chinese_calendar.is_workday(d)] == []
+
+
+def test_a_year_without_official_data_still_has_its_statutory_holidays(caplog: pytest.LogCaptureFixture) -> None:
+    cal = WorkingCalendar()
+    with caplog.at_level(logging.WARNING):
+        assert not cal.is_workday(date(2027, 1, 1))  # New Year's Day, a Friday
+        assert not cal.is_workday(date(2027, 2, 8))  # the third day of the Spring Festival (初三), a Monday
+        assert cal.is_workday(date(2027, 1, 4))
+    assert "2027" in caplog.text
+    # An inspection due on New Year's Eve afternoon plus one working day lands after the holiday weekend.
+    assert add_working_days(sh(2026, 12, 31, 14), 1, cal) == sh(2027, 1, 4, 14)
+
+
+def test_operators_add_next_years_schedule_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.settings import Settings
+
+    monkeypatch.setenv("AFTERCARE_EXTRA_HOLIDAYS", "2027-02-09, 2027-02-10")
+    monkeypatch.setenv("AFTERCARE_EXTRA_WORKDAYS", "2027-02-20")
+    settings = Settings()
+    assert settings.extra_holidays == [date(2027, 2, 9), date(2027, 2, 10)]
+    cal = WorkingCalendar(settings.extra_holidays, settings.extra_workdays)
+    assert not cal.is_workday(date(2027, 2, 9)) and cal.is_workday(date(2027, 2, 20))  # 2027-02-20 is a Saturday

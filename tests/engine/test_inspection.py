@@ -51,9 +51,10 @@ def _inspection_tickets(facade: Aftercare) -> list[Ticket]:
 
 
 def test_the_first_inspection_is_one_cadence_after_the_start_on_a_working_day(facade: Aftercare) -> None:
-    # HT-2025-018 starts 2025-07-01, quarterly: after 2026-11-23 the next date is 2027-01-01, a Friday
+    # HT-2025-018 starts 2025-07-01, quarterly: after 2026-11-23 the next date is 2027-01-01, New Year's Day,
+    # so the next working day, Monday 2027-01-04
     due = datetime.fromisoformat(_contract(facade, "HT-2025-018")["next_inspection_at"]).astimezone(SHANGHAI)
-    assert (due.date(), due.hour) == (date(2027, 1, 1), 9)
+    assert (due.date(), due.hour) == (date(2027, 1, 4), 9)
     # HT-2023-007 every six months from 2023-01-01: 2027-01-01 as well; HT-2026-003 from 2026-03-01: 2026-12-01
     due = datetime.fromisoformat(_contract(facade, "HT-2026-003")["next_inspection_at"]).astimezone(SHANGHAI)
     assert (due.date(), due.hour) == (date(2026, 12, 1), 9)
