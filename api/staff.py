@@ -12,7 +12,7 @@ from engine.errors import Conflict, Unauthorized, ValidationFailed
 from engine.users import Actor
 from engine.worklist import VIEWS, WorklistQuery
 
-from . import i18n
+from . import i18n, timeline
 from .deps import Facade
 from .security import StaffActor, check_csrf, csrf_token, staff_actor
 from .templating import templates
@@ -122,7 +122,8 @@ def ticket_page(ticket_id: int, request: Request, facade: Facade, actor: StaffAc
     """Everything about a ticket; prints as the fault handling form (故障处理单)."""
     ticket = facade.get_ticket(ticket_id=ticket_id, actor=actor)
     attachments = facade.list_attachments(ticket_id=ticket_id)
-    return page(request, "ticket", actor, ticket=ticket, done=bool(done), attachments=attachments)
+    entries = timeline.entries(ticket, facade.task_forms(ticket_id=ticket_id))
+    return page(request, "ticket", actor, ticket=ticket, timeline=entries, done=bool(done), attachments=attachments)
 
 
 @router.get("/tickets/{ticket_id}/diagram")

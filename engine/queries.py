@@ -1,6 +1,7 @@
 """Read side: what the task list, ticket page and API show, built from projections only."""
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -120,6 +121,18 @@ class ReadVerbs:
             if forms.staff_fields(form):
                 form = forms.with_staff_options(form, repository.active_staff(session))
             return {**task_dict(row), "form": form}
+
+    def task_forms(self, *, ticket_id: int) -> dict[str, dict[str, Any]]:
+        """The form schema of every step this ticket's case has reached, by task id (the timeline's field titles)."""
+        with self.uow(write=False) as session:
+            steps = session.execute(select(HumanTask.bpmn_id, HumanTask.form_key, Instance.version_id).distinct()
+                                    .join(Instance, Instance.id == HumanTask.instance_id)
+                                    .where(HumanTask.ticket_id == ticket_id, HumanTask.form_key.is_not(None))).all()
+            found: dict[str, dict[str, Any]] = {}
+            for bpmn_id, form_key, version_id in steps:
+                with contextlib.suppress(NotFound):  # a form missing from a deployment leaves its fields unlabelled
+                    found[bpmn_id] = self._form(session, version_id, form_key)  # type: ignore[attr-defined]
+            return found
 
     def ticket_for_mail(self, *, ticket_id: int) -> dict[str, Any]:
         """Ticket facts an e-mail template may use (no timeline)."""

@@ -104,5 +104,5 @@ def _row(task: HumanTask, ticket: Ticket, customer: str, now: datetime) -> dict[
     return {"id": task.id, "name": task.bpmn_id, "title": task.title, "role": task.role, "assignee": task.assignee,
             "due_at": due.isoformat() if due else None, "created_at": task.created_at.isoformat(),
             "ticket_id": ticket.id, "number": ticket.number, "ticket_title": ticket.title, "customer": customer,
-            "severity": ticket.severity, "status": ticket.status,
+            "category": ticket.category, "severity": ticket.severity, "status": ticket.status,
             "sla_state": sla_state(due, task.created_at, now)}

@@ -296,7 +296,8 @@ def test_naive_datetimes_rejected_everywhere() -> None:
 # --- years not covered by chinese_calendar, admin overrides --------------------------------------
 
 
-def test_uncovered_year_falls_back_to_weekdays_without_statutory_holidays_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_uncovered_year_keeps_weekdays_but_statutory_holidays_and_warns_once(
+        caplog: pytest.LogCaptureFixture) -> None:
     cal = WorkingCalendar()
     with caplog.at_level(logging.WARNING, logger="aftercare.calendar"):
         # 2027-01-01 is a Friday and New Year's Day: a statutory holiday even without official data.

@@ -1,0 +1,212 @@
+"""The ticket timeline as staff read it: a step's form fields under the form's titles, other events' details under
+translated labels, and every value in the reader's language (choices by their titles, yes/no, numbers without a
+trailing `.0` and with thousands separators, times left for the page to show in Beijing time, rows of items as a
+small table); empty values are left out."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .i18n import current, gettext
+
+# Keys the template shows in its own way, or that only matter to the machine.
+SHOWN_ELSEWHERE = frozenset({"at", "kind", "actor", "title", "timer", "breach", "level", "reason", "data", "subject",
+                             "to", "task", "role", "by", "template", "number", "channel", "roles", "ticket_id", "ref"})
+
+# English msgids (translated in the .po catalogs) for the keys events carry beside a form's fields.
+LABELS = {
+    "origin": "Opened from", "due": "Due", "due_at": "Due", "response_due": "Response due",
+    "resolve_due": "Resolution due", "calendar": "Calendar", "paused_hours": "Paused (hours)", "charge": "Charge",
+    "round": "Round", "amount": "Amount", "currency": "Currency", "items": "Quoted items", "quantity": "Quantity",
+    "unit_price": "Unit price", "valid_until": "Valid until", "note": "Note", "counter_offer": "Counter-offer",
+    "outcome": "Outcome", "description": "Details", "engineer": "Engineer", "visit_date": "Visit date",
+    "contract": "Contract", "risks": "Risks", "actions": "Actions needed", "signed_by": "Signed by",
+    "filename": "File", "size": "Size", "comment": "Comment", "error": "Error message", "message": "Message",
+}
+# Values of those keys that are codes, by key: English msgids.
+VALUES = {
+    "charge": {"free": "Free of charge", "paid": "Paid"},
+    "outcome": {"assessment_declined": "Declined after assessment", "declined": "Declined by the customer",
+                "expired": "Quote expired", "accepted": "Accepted", "not_pursued": "Not pursued"},
+    "calendar": {"working": "working", "24x7": "24x7"},
+    "currency": {"CNY": "CNY"},
+}
+# Event keys holding what a form field holds under another name (their titles and item columns come from it).
+ALIASES = {"items": "quote_items"}
+# Kinds whose reason is written by a diagram or decision table in both languages ("中文 English").
+BILINGUAL_REASONS = frozenset({"entitlement", "quote_requested", "quote_prepared", "change_not_pursued",
+                               "paid_service_not_pursued", "archived"})
+# Reasons diagrams write in English for the machine (msgids); any other reason is someone's own words, kept as is.
+MACHINE_REASONS = frozenset({
+    "awaiting customer acceptance", "triage overdue", "recurred", "resolve time 80 %", "resolve time exceeded",
+    "resolve time 150 %", "complaint not answered within one working day",
+    "inspection not planned within 5 working days", "inspection checklist overdue"})
+ESCALATION_LEVELS = {"manual": "Escalated by hand", "triage": "Supervisor told"}
+
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
+_BILINGUAL = re.compile(r"^(?P<zh>[^A-Za-z]*[\u3400-\u9fff][^A-Za-z]*?)\s+(?P<en>[A-Z][^\u3400-\u9fff]*)$")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One labelled detail of an entry: text, a UTC time the page shows in Beijing time, or a small table."""
+
+    label: str
+    text: str = ""
+    time: str = ""
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+
+
+def entries(ticket: dict[str, Any], forms: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ticket's timeline, each entry with its reason and escalation level in words and its details as fields;
+    `forms` are the schemas of the ticket's steps by task id (from the facade's `task_forms`)."""
+    known = _known_fields(forms)
+    return [{**e, "reason": _reason(e), "level_text": _level(e), "fields": _fields(e, forms, known)}
+            for e in ticket.get("timeline", [])]
+
+
+def _fields(event: dict[str, Any], forms: dict[str, dict[str, Any]], known: dict[str, Any]) -> list[Field]:
+    if event["kind"] == "task_completed":
+        return _form_fields(event.get("data") or {}, forms.get(event.get("task") or "", {}))
+    order = {k: i for i, k in enumerate(LABELS)}  # the labelled keys in a reading order, then the rest by name
+    keys = sorted((k for k in event if k not in SHOWN_ELSEWHERE), key=lambda k: (order.get(k, len(order)), k))
+    extra = {k: event[k] for k in keys}
+    if isinstance(extra.get("amount"), int | float) and extra.get("currency"):
+        extra["amount"] = f"{_number(extra['amount'])} {_value_text(extra.pop('currency'), {}, 'currency')}"
+    fields = []
+    for key, value in extra.items():
+        prop = known.get(ALIASES.get(key, key), {})
+        label = gettext(LABELS[key]) if key in LABELS else _title(prop, key)
+        fields.append(_field(label, value, prop, key))
+    return [f for f in fields if f is not None]
+
+
+def _form_fields(data: dict[str, Any], schema: dict[str, Any]) -> list[Field]:
+    """A completed form's fields in the form's order (fields it no longer has last), under their titles."""
+    props = schema.get("properties", {})
+    hidden = _conditions_not_met(schema, data)
+    keys = [k for k in props if k in data] + [k for k in data if k not in props]
+    fields = [_field(_title(props.get(k, {}), k), data[k], props.get(k, {}), k) for k in keys if k not in hidden]
+    return [f for f in fields if f is not None]
+
+
+def _field(label: str, value: Any, prop: dict[str, Any], key: str) -> Field | None:
+    if _empty(value):
+        return None
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        columns, rows = _table(value, prop.get("items", {}).get("properties", {}))
+        return Field(label, columns=columns, rows=rows) if rows else None
+    if isinstance(value, str) and _ISO_TIME.match(value):
+        return Field(label, time=value)
+    return Field(label, text=_value_text(value, prop, key))
+
+
+def _table(items: list[dict[str, Any]], props: dict[str, Any]) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """Rows of objects as columns (the item schema's order, then any others) and rows of formatted cells."""
+    present = {k for item in items for k, v in item.items() if not _empty(v)}
+    keys = [k for k in props if k in present] + sorted(present - set(props))
+    columns = tuple(gettext(LABELS[k]) if k not in props and k in LABELS else _title(props.get(k, {}), k)
+                    for k in keys)
+    rows = tuple(tuple("" if _empty(item.get(k)) else _value_text(item[k], props.get(k, {}), k) for k in keys)
+                 for item in items if any(not _empty(v) for v in item.values()))
+    return columns, rows
+
+
+def _value_text(value: Any, prop: dict[str, Any], key: str) -> str:
+    """One value as a reader wants it: a choice by its title, yes/no, a plain number, a list joined."""
+    if isinstance(value, bool):
+        words = prop.get("x-true") if value else prop.get("x-false")
+        return _in_language(str(words)) if words else gettext("Yes" if value else "No")
+    for option in prop.get("oneOf", []):
+        if option.get("const") == value and not isinstance(option.get("const"), bool):
+            return _title(option, str(value))
+    if isinstance(value, int | float):
+        return _number(value)
+    if isinstance(value, list):
+        return ", ".join(_value_text(v, prop.get("items", {}), key) for v in value if not _empty(v))
+    if isinstance(value, dict):
+        return "; ".join(f"{_humanize(k)}: {_value_text(v, {}, k)}" for k, v in value.items() if not _empty(v))
+    text = str(value)
+    if key == "size" and text.isdigit():
+        return _size(int(text))
+    codes = VALUES.get(key, {})
+    return gettext(codes[text]) if text in codes else text
+
+
+def _number(value: float) -> str:
+    """1234.0 → 1,234; 6.5 → 6.5; at most two decimals."""
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    return f"{_number(round(size / 1024, 1))} KB" if size < 1024 * 1024 else f"{_number(round(size / 1048576, 1))} MB"
+
+
+def _reason(event: dict[str, Any]) -> str:
+    """The reason in the reader's language: a diagram's bilingual text halved, a machine reason translated."""
+    reason = event.get("reason")
+    if _empty(reason):
+        return ""
+    text = str(reason)
+    if event["kind"] in BILINGUAL_REASONS:
+        return _in_language(text)
+    return gettext(text) if text in MACHINE_REASONS else text
+
+
+def _level(event: dict[str, Any]) -> str:
+    """An escalation's level and the roles told, in words."""
+    level = event.get("level")
+    if _empty(level):
+        return ""
+    if isinstance(level, int):
+        words = f"{gettext('Level')} {level}"
+    else:
+        words = gettext(ESCALATION_LEVELS.get(str(level), str(level)))
+    roles = [gettext(r) for r in event.get("roles") or []]
+    return f"{words} → {', '.join(roles)}" if roles else words
+
+
+def _known_fields(forms: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every field of the ticket's forms by name (first form wins), for events that repeat a form's field."""
+    known: dict[str, Any] = {}
+    for schema in forms.values():
+        for name, prop in schema.get("properties", {}).items():
+            known.setdefault(name, prop)
+    return known
+
+
+def _conditions_not_met(schema: dict[str, Any], data: dict[str, Any]) -> set[str]:
+    """Fields the schema asks for only under a condition (`if`/`then`) the data does not meet: a severity set
+    on a change request means nothing."""
+    condition = schema.get("if", {}).get("properties", {})
+    met = all(data.get(k) == p["const"] for k, p in condition.items() if isinstance(p, dict) and "const" in p)
+    return set() if met else set(schema.get("then", {}).get("required", [])) - set(schema.get("required", []))
+
+
+def _title(prop: dict[str, Any], key: str) -> str:
+    """A schema title (or a choice's) in the reader's language, else the key made readable."""
+    zh, en = prop.get("title"), prop.get("x-title-en")
+    title = (en or zh) if current() == "en" else (zh or en)
+    return str(title) if title else _humanize(key)
+
+
+def _humanize(key: str) -> str:
+    return key.replace("_", " ").strip().capitalize()
+
+
+def _in_language(text: str) -> str:
+    """The reader's half of a "中文 English" text; any other text whole."""
+    match = _BILINGUAL.match(text.strip())
+    if not match:
+        return text
+    return match["en"] if current() == "en" else match["zh"]
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
