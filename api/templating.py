@@ -52,7 +52,20 @@ def instructions(text: str | None, ticket: dict[str, Any] | None) -> Markup:
     return Markup("".join(html))
 
 
+_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
+
+
+def duration(value: Any) -> str:
+    """An ISO 8601 duration of the SLA tables in words: PT2H -> 2 小时 / 2 h; anything else as it is."""
+    match = _DURATION.match(str(value))
+    if not match or not any(match.groups()):
+        return str(value)
+    units = ("天", "小时", "分钟") if i18n.current() != "en" else (" d", " h", " min")
+    return " ".join(f"{n}{unit}" for n, unit in zip(match.groups(), units, strict=True) if n)
+
+
 templates.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
 templates.env.filters["local"] = local
+templates.env.filters["duration"] = duration
 templates.env.globals["instructions"] = instructions
 templates.env.globals["current_language"] = i18n.current

@@ -17,6 +17,7 @@ def test_manager_adds_a_contract_from_the_page(client: TestClient) -> None:
     csrf = _login(client, "manager")
     page = client.get("/admin/contracts")
     assert "HT-2025-018" in page.text and "质保期内" in page.text and "已过质保" in page.text
+    assert "解决 2小时" in page.text and "resolve_within" not in page.text  # the premium contract's override
     saved = client.post("/admin/contracts", data={
         "csrf": csrf, "number": "HT-2026-555", "customer": "青山医院", "tier": "premium",
         "starts_on": "2026-12-01", "ends_on": "2027-11-30", "warranty_end": "2027-11-30",
