@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from engine.commands import Aftercare
 from engine.errors import Conflict, Unauthorized, ValidationFailed
 from engine.users import Actor
 from engine.worklist import VIEWS, WorklistQuery
@@ -161,7 +162,13 @@ async def intake(request: Request, facade: Facade, actor: StaffActor,
 def contracts_page(request: Request, facade: Facade, actor: StaffActor, saved: int = 0) -> HTMLResponse:
     """Customers' contracts; managers and admins add and update them."""
     return page(request, "contracts", actor, contracts=facade.list_contracts(), customers=facade.list_customers(),
-                can_edit=actor.role in ("manager", "admin"), errors=[], saved=bool(saved))
+                change_kinds=_change_kinds(facade), can_edit=actor.role in ("manager", "admin"), errors=[],
+                saved=bool(saved))
+
+
+def _change_kinds(facade: Aftercare) -> list[str]:
+    """The kinds of change a contract's free-maintenance scope may list: the change assessment's choices."""
+    return facade.form_choices(process_id="change_request", form_key="change_assessment.json", field="change_kind")
 
 
 @router.post("/admin/contracts", response_model=None)
@@ -177,7 +184,8 @@ async def save_contract(request: Request, facade: Facade, actor: StaffActor) -> 
     except (ValidationFailed, ValueError) as exc:
         errors = exc.errors if isinstance(exc, ValidationFailed) else [{"field": "(form)", "message": str(exc)}]
         return page(request, "contracts", actor, status=422, contracts=facade.list_contracts(),
-                    customers=facade.list_customers(), can_edit=True, errors=errors, saved=False)
+                    customers=facade.list_customers(), change_kinds=_change_kinds(facade), can_edit=True,
+                    errors=errors, saved=False)
     return RedirectResponse("/admin/contracts?saved=1", 303)
 
 
@@ -192,5 +200,5 @@ def _contract_fields(form: Any) -> dict[str, Any]:
     return {"number": str(form.get("number", "")).strip(), "customer": str(form.get("customer", "")),
             "tier": str(form.get("tier", "standard")), "starts_on": starts, "ends_on": ends,
             "warranty_end": day("warranty_end"), "calendar": str(form.get("calendar", "working")),
-            "free_scope": [p.strip() for p in str(form.get("free_scope", "")).split(",") if p.strip()],
+            "free_scope": [p.strip() for v in form.getlist("free_scope") for p in str(v).split(",") if p.strip()],
             "inspection_months": int(str(form.get("inspection_months", "3")) or 3)}

@@ -122,6 +122,17 @@ class ReadVerbs:
                 form = forms.with_staff_options(form, repository.active_staff(session))
             return {**task_dict(row), "form": form}
 
+    def form_choices(self, *, process_id: str, form_key: str, field: str) -> list[str]:
+        """The choices (`oneOf` consts) a field offers in the newest deployed version of a process's form, e.g. the
+        kinds of change of the change assessment, which a contract's free-maintenance scope lists."""
+        with self.uow(write=False) as session:
+            version = repository.latest_version(session, process_id)
+            if version is None:
+                return []
+            form = self._form(session, version.id, form_key)  # type: ignore[attr-defined]
+            options = form.get("properties", {}).get(field, {}).get("oneOf", [])
+            return [str(o["const"]) for o in options if "const" in o]
+
     def task_forms(self, *, ticket_id: int) -> dict[str, dict[str, Any]]:
         """The form schema of every step this ticket's case has reached, by task id (the timeline's field titles)."""
         with self.uow(write=False) as session:

@@ -21,8 +21,11 @@ def test_manager_adds_a_contract_from_the_page(client: TestClient) -> None:
     saved = client.post("/admin/contracts", data={
         "csrf": csrf, "number": "HT-2026-555", "customer": "青山医院", "tier": "premium",
         "starts_on": "2026-12-01", "ends_on": "2027-11-30", "warranty_end": "2027-11-30",
-        "free_scope": "bugfix, report", "calendar": "working", "inspection_months": "6"})
+        "free_scope": ["bugfix", "report"], "calendar": "working", "inspection_months": "6"})
     assert saved.status_code == 200 and "合同已保存" in saved.text and "HT-2026-555" in saved.text
+    assert 'name="free_scope" value="new_module"' in page.text  # the change assessment's kinds, as checkboxes
+    row = re.search(r"HT-2026-555.*?</tr>", saved.text, re.S).group(0)
+    assert "缺陷修复, 报表" in row
     bad = client.post("/admin/contracts", data={"csrf": csrf, "number": "X", "customer": "青山医院",
                                                 "starts_on": "2026-12-01", "ends_on": "2026-01-01"})
     assert bad.status_code == 422 and "ends_on" in bad.text
