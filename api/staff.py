@@ -98,8 +98,9 @@ def _task_page(request: Request, facade: Facade, actor: Actor, task_id: str, val
     task = facade.get_task(task_id=task_id, actor=actor)
     ticket = facade.get_ticket(ticket_id=task["ticket_id"], actor=actor) if task["ticket_id"] else None
     attachments = facade.list_attachments(ticket_id=task["ticket_id"]) if task["ticket_id"] else []
+    variables = facade.task_variables(task_id=task_id, actor=actor)
     return page(request, "task", actor, status=status, task=task, ticket=ticket, values=values, errors=errors,
-                notice=notice, attachments=attachments)
+                notice=notice, attachments=attachments, variables=variables)
 
 
 @router.post("/tasks/{task_id}", response_model=None)

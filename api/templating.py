@@ -32,13 +32,15 @@ def local(value: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 _sandbox = SandboxedEnvironment(autoescape=False)
 
 
-def instructions(text: str | None, ticket: dict[str, Any] | None) -> Markup:
+def instructions(text: str | None, ticket: dict[str, Any] | None,
+                 variables: dict[str, Any] | None = None) -> Markup:
     """A task's instructions from the diagram: its Jinja placeholders filled from the ticket (sandboxed), the
-    section in the reader's language, and the little Markdown process owners use (## headings, **bold**)."""
+    section in the reader's language, and the little Markdown process owners use (## headings, **bold**).
+    `variables` are the case variables the task sees; they win over the ticket's fields of the same name."""
     if not text:
         return Markup("")
     ticket = ticket or {}
-    context = {"ticket_number": ticket.get("number"), **ticket}
+    context = {"ticket_number": ticket.get("number"), **ticket, **(variables or {})}
     with contextlib.suppress(Exception):  # a broken placeholder must not hide the instructions
         text = _sandbox.from_string(text).render(**context)
     sections = [s for s in re.split(r"(?m)^(?=## )", text) if s.strip()]

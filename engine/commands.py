@@ -560,9 +560,10 @@ def _check_ticket_fields(*, channel: str, contact_email: str, title: str, catego
         raise ValidationFailed("the ticket has errors", errors)
 
 
+# What the customer's acceptance and confirmation pages show of the work; a complaint's findings and corrective
+# action stay the service manager's internal record (the customer reads the answer written for them).
 _WORK_FIELDS = {"answer": "答复 Answer", "assessment_answer": "评估答复 Our assessment",
                 "resolution": "处理措施 Resolution", "root_cause": "原因 Root cause",
-                "findings": "调查结果 Findings", "corrective_action": "整改措施 Corrective action",
                 "preventive_action": "预防措施 Preventive action", "release_version": "发布版本 Version"}
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import forms, repository
-from .errors import Forbidden, NotFound
+from .effects import Effects
+from .errors import Conflict, Forbidden, NotFound
 from .models import Contract, Customer, HumanTask, Instance, ProcessVersion, Ticket
 from .uow import UnitOfWork
 from .users import Actor, may_work_on, visible_lanes
@@ -144,6 +145,24 @@ class ReadVerbs:
                 with contextlib.suppress(NotFound):  # a form missing from a deployment leaves its fields unlabelled
                     found[bpmn_id] = self._form(session, version_id, form_key)  # type: ignore[attr-defined]
             return found
+
+    def task_variables(self, *, task_id: str, actor: Actor) -> dict[str, Any]:
+        """The case variables as the open task sees them: what its instructions (from the diagram) are rendered
+        with. Reads the case itself, so only the task page asks for it, never the task list."""
+        with self.uow(write=False) as session:
+            row = session.get(HumanTask, task_id)
+            if row is None or row.state != "open":
+                raise NotFound("no such open task", task_id=task_id)
+            if not may_work_on(actor.role, row.role):
+                raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
+            instance = session.get(Instance, row.instance_id)
+            if instance is None:
+                return {}
+            wf = self._load_case(session, instance, Effects())  # type: ignore[attr-defined]
+            try:
+                return dict(self.runtime.ready_task(wf, task_id).data)  # type: ignore[attr-defined]
+            except Conflict:
+                return {}
 
     def ticket_for_mail(self, *, ticket_id: int) -> dict[str, Any]:
         """Ticket facts an e-mail template may use (no timeline)."""

@@ -47,6 +47,35 @@ def through_link(facade: Aftercare, ticket_id: int, data: dict) -> None:
     facade.complete_by_link(token=facade.run_in_unit(token), data=data)
 
 
+def task_variables(facade: Aftercare, task_id: str) -> dict:
+    """The case variables as the open task `task_id` sees them (what its instructions are rendered with)."""
+    from engine.effects import Effects
+    from engine.models import HumanTask, Instance
+
+    def read(session):
+        row = session.get(HumanTask, task_id)
+        wf = facade._load_case(session, session.get(Instance, row.instance_id), Effects())
+        return dict(facade.runtime.ready_task(wf, task_id).data)
+
+    return facade.run_in_unit(read)
+
+
+def task_instructions(desk: Desk, ticket_id: int, name: str, language: str = "zh-CN") -> str:
+    """The open task's instructions as its page shows them in `language`: its diagram's text rendered with the case
+    variables (api.templating.instructions), as HTML."""
+    from api import i18n
+    from api.templating import instructions
+
+    task = desk.task(ticket_id, name)
+    ticket = desk.ticket(ticket_id)
+    before = i18n.current()
+    i18n.activate(language)
+    try:
+        return str(instructions(task["instructions"], {**ticket, **task_variables(desk.facade, task["id"])}))
+    finally:
+        i18n.activate(before)
+
+
 @pytest.fixture
 def desk(facade: Aftercare, clock: FakeClock) -> Desk:
     return Desk(facade, clock)
@@ -270,3 +299,42 @@ def test_the_change_resolve_deadline_fires_and_escalates(desk: Desk, facade: Aft
     assert (escalation["level"], escalation["roles"]) == (2, ["manager"])
     assert ("escalation", "manager@aftercare.example") in [(t, to) for t, to, _ in outbox(facade)]
     assert desk.names(tid) == ["schedule_change"]  # non-interrupting: the change carries on
+
+
+def test_schedule_and_implementation_show_the_assessment_and_have_deadlines(desk: Desk, facade: Aftercare,
+                                                                           clock: FakeClock) -> None:
+    tid = _change(desk, **HOSPITAL)  # Monday 2026-11-23 10:00
+    desk.complete(tid, "change_assessment", assessment("enhancement", effort=5))
+    desk.complete(tid, "prepare_quote", QUOTE)
+    clock.set(datetime(2026, 11, 24, 15, 0, tzinfo=SH))  # the customer accepts on Tuesday afternoon
+    through_link(facade, tid, {"quote_decision": "accept"})
+    task = desk.task(tid, "schedule_change")
+    assert datetime.fromisoformat(task["due_at"]) == datetime(2026, 11, 26, 15, 0, tzinfo=SH)  # 2 working days
+    page = task_instructions(desk, tid, "schedule_change")
+    for shown in ("功能增强", "新增科室月度统计报表", "5 人天", "报表, 统计", "收费", "已过质保期 Warranty has ended",
+                  "CNY 8,000.00"):
+        assert shown in page, shown
+    english = task_instructions(desk, tid, "schedule_change", "en")
+    assert "enhancement" in english and "5 person-days" in english and "Warranty has ended" in english
+
+    desk.complete(tid, "schedule_change", SCHEDULE)
+    task = desk.task(tid, "implement_change")
+    assert datetime.fromisoformat(task["due_at"]) == datetime(2026, 12, 4, 18, 0, tzinfo=SH)  # the planned end
+    page = task_instructions(desk, tid, "implement_change")
+    for shown in ("功能增强", "5 人天", "已过质保期", "2026-12-01", "2026-12-04", "实施工程师 engineer"):
+        assert shown in page, shown
+    assert "驳回" not in page.split("</h3>", 1)[1].split("请按排期实施")[0]
+
+    desk.complete(tid, "implement_change", IMPLEMENTED)
+    through_link(facade, tid, {"accepted": False, "reason": "报表缺少合计行"})
+    task = desk.task(tid, "implement_change")  # rework: the planned end has passed, the ticket's deadline counts
+    assert task["due_at"] == desk.ticket(tid)["sla"]["resolve_due"]
+    page = task_instructions(desk, tid, "implement_change")
+    assert "客户驳回了验收" in page and "报表缺少合计行" in page and "2026-12-04" in page
+
+
+def test_a_free_change_says_why_it_is_free(desk: Desk) -> None:
+    tid = _change(desk)
+    desk.complete(tid, "change_assessment", assessment("configuration"))
+    page = task_instructions(desk, tid, "schedule_change")
+    assert "免费" in page and "质保期内且属于免费维护范围" in page and "CNY" not in page

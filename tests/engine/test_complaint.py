@@ -8,7 +8,8 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.commands import Aftercare
-from tests.support import Desk
+from tests.engine.test_change_request import task_instructions
+from tests.support import Desk, body
 
 SH = ZoneInfo("Asia/Shanghai")
 ANSWER = {"findings": "工程师未按约定时间到场", "answer": "非常抱歉，我们已调整排班并将优先处理您的工单",
@@ -108,6 +109,10 @@ def test_not_satisfied_reopens_the_investigation(desk: Desk, facade: Aftercare) 
     assert desk.names(tid) == ["complaint_investigation"]
     assert desk.events(tid, "reopened")[0]["reason"] == "希望给出赔偿方案"
     assert desk.ticket(tid)["status"] == "in_progress"
+    page = task_instructions(desk, tid, "complaint_investigation")
+    assert "客户第 1 次重新打开投诉" in page and "希望给出赔偿方案" in page
+    assert "我们上次的答复：" + ANSWER["answer"] in page
+    assert "希望给出赔偿方案" in task_instructions(desk, tid, "complaint_investigation", "en")
     desk.complete(tid, "complaint_investigation", {**ANSWER, "answer": "我们将减免本月服务费"})
     assert desk.names(tid) == ["complaint_confirmation"]
     assert [t for t, _ in outbox_templates(facade)].count("complaint_answer") == 2
@@ -142,3 +147,76 @@ def test_unanswered_confirmation_is_auto_confirmed_after_7_working_days(desk: De
     assert desk.events(tid, "auto_accepted")
     assert ticket["status"] == "archived" and ticket["auto_accepted"] is True and ticket["accepted_at"]
     assert desk.names(tid) == []
+
+
+def test_the_first_investigation_shows_no_reopen_reason(desk: Desk) -> None:
+    tid = _complaint(desk)
+    page = task_instructions(desk, tid, "complaint_investigation")
+    assert "约定 9 点到场，11 点仍未到" in page and "重新打开投诉" not in page
+
+
+def test_the_customer_sees_the_answer_not_the_internal_findings(desk: Desk, facade: Aftercare) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from engine import links
+    from engine.models import CustomerLink
+
+    tid = _complaint(desk)
+    desk.complete(tid, "complaint_investigation", ANSWER)
+
+    def token(session):
+        link = session.query(CustomerLink).filter_by(ticket_id=tid, used_at=None).one()
+        return links.token_for(facade.settings.secret_key, link)
+
+    with TestClient(create_app(facade, run_worker=False)) as client:
+        page = client.get(f"/c/{facade.run_in_unit(token)}")
+    assert page.status_code == 200
+    assert ANSWER["answer"] in page.text
+    assert ANSWER["findings"] not in page.text and "调查结果" not in page.text
+    assert ANSWER["corrective_action"] not in page.text
+
+
+def _sent(facade: Aftercare) -> None:
+    from api.mail import Mailer
+
+    mailer = Mailer(facade)
+    while mailer.send_pending():
+        pass
+
+
+def test_a_complaint_filed_as_such_is_acknowledged_as_a_complaint(desk: Desk, facade: Aftercare, smtp) -> None:
+    desk.create(title="客服态度差", category="complaint")
+    desk.create(title="系统无法登录")
+    _sent(facade)
+    complaint, request = smtp.to("wang@demo-customer.example")
+    text = body(complaint)
+    assert "我们已收到您的投诉" in smtp.subjects("wang@demo-customer.example")[0]
+    assert "服务经理将在 1 个工作日内调查并答复您" in text and "within one working day" in text
+    assert "15 分钟" not in text and "15 minutes" not in text
+    assert "15 分钟内完成分类定级" in body(request)
+
+
+def test_staff_mails_name_roles_not_role_ids(desk: Desk, facade: Aftercare, smtp) -> None:
+    facade.add_user(username="alice", role="manager", password="pw", email="alice@aftercare.example", language="en")
+    desk.create(title="客服态度差", category="complaint")
+    _sent(facade)
+    [arrived] = [m for m, s in zip(smtp.to("manager@aftercare.example"), smtp.subjects("manager@aftercare.example"),
+                                   strict=True) if "新任务" in s]
+    text = body(arrived)
+    assert "等待服务经理处理" in text and "服务经理 manager，您好" in text and "等待manager" not in text
+    [english] = [m for m, s in zip(smtp.to("alice@aftercare.example"), smtp.subjects("alice@aftercare.example"),
+                                   strict=True) if "New task" in s]
+    assert "in the service manager queue" in body(english) and "Hello alice (service manager)" in body(english)
+    assert not smtp.to("service_desk@aftercare.example")  # a complaint filed as such skips the service desk
+
+
+def test_an_escalation_names_the_role_it_goes_to(desk: Desk, facade: Aftercare, smtp) -> None:
+    tid = _complaint(desk)
+    desk.travel_to(at(2026, 11, 24, 10, 0, 1))  # the answer is late: escalated to the administrators
+    assert desk.events(tid, "escalation")
+    _sent(facade)
+    [mail] = [m for m, s in zip(smtp.to("admin@aftercare.example"), smtp.subjects("admin@aftercare.example"),
+                                strict=True) if "升级" in s]
+    text = body(mail)
+    assert "本升级通知发给管理员" in text and "goes to the administrator" in text and "admin，您好" in text

@@ -204,3 +204,73 @@ def test_late_plan_and_late_checklist_escalate(facade: Aftercare, clock: FakeClo
     assert [(e["level"], e["roles"], e["reason"]) for e in escalations][1:] == [
         (2, ["manager"], "inspection checklist overdue")]
     assert desk.names(ticket.id) == ["perform_inspection"]  # the task stays open
+
+
+def test_the_checklist_task_shows_the_planned_visit(facade: Aftercare, clock: FakeClock, desk: Desk) -> None:
+    from tests.engine.test_change_request import task_instructions
+
+    _due_now(facade, clock, "HT-2026-003")
+    facade.start_due_inspections()
+    [ticket] = _inspection_tickets(facade)
+    desk.complete(ticket.id, "plan_inspection", PLAN)
+    page = task_instructions(desk, ticket.id, "perform_inspection")
+    assert "华东电网信息中心" in page and "上门日期 <strong>2026-11-25</strong>" in page
+    assert "上午 9 点到机房" in page and "HT-2026-003" in page
+    english = task_instructions(desk, ticket.id, "perform_inspection", "en")
+    assert "visit on <strong>2026-11-25</strong>" in english
+
+
+def _mails_to(facade: Aftercare, smtp, address: str) -> list:
+    from api.mail import Mailer
+
+    mailer = Mailer(facade)
+    while mailer.send_pending():
+        pass
+    return smtp.to(address)
+
+
+def test_signoff_mail_puts_each_risk_on_its_own_line(facade: Aftercare, clock: FakeClock, desk: Desk, smtp) -> None:
+    from tests.support import body
+
+    _performed(facade, clock, desk)
+    [mail] = [m for m in _mails_to(facade, smtp, "ops@east-grid.example") if "系统巡检报告" in body(m)]
+    lines = body(mail).splitlines()
+    assert "巡检结论：系统总体运行正常，磁盘空间需尽快处理。" in lines
+    assert "发现风险 2 项：" in lines
+    assert "  - [高] 数据盘使用率 92%（将开维护工单跟进）" in lines
+    assert "  - [低] 备份保留期只有 7 天" in lines
+    link = lines.index("请点击下面的链接查看完整的《系统巡检报告》并签字确认：")
+    assert lines[link - 1] == "" and lines[link - 2] == "  - [低] 备份保留期只有 7 天"
+    assert "Conclusion: 系统总体运行正常，磁盘空间需尽快处理。" in lines
+    assert "Risks found: 2" in lines
+    assert "  - [High] 数据盘使用率 92% (a maintenance request will follow it up)" in lines
+    assert "  - [Low] 备份保留期只有 7 天" in lines
+    please = lines.index("Please read the full system inspection report and sign it at this link:")
+    assert lines[please - 1] == ""
+
+
+def test_a_risk_ticket_names_its_severity_and_the_inspection(facade: Aftercare, clock: FakeClock, desk: Desk,
+                                                             smtp) -> None:
+    import json
+    from pathlib import Path
+
+    from tests.support import body
+
+    tid = _performed(facade, clock, desk)
+    through_link(facade, tid, {"signed_by": "周主任", "signoff_confirmed": True})
+    inspection = desk.ticket(tid)["number"]
+    [risk_ticket] = facade.run_in_unit(lambda s: s.query(Ticket).filter_by(origin_ticket_id=tid).all())
+    form = json.loads((Path(__file__).resolve().parents[2] / "forms" / "inspection_checklist.json").read_text())
+    high = next(o for o in form["properties"]["risks"]["items"]["properties"]["severity"]["oneOf"]
+                if o["const"] == "high")
+    assert f"严重程度 Severity: {high['title']} {high['x-title-en']}" in risk_ticket.description
+    assert "Severity: high" not in risk_ticket.description
+    assert inspection in risk_ticket.description and "扩容或清理归档日志" in risk_ticket.description
+    assert risk_ticket.severity is None  # the risk's severity is not the ticket's 1-3 (triage sets that)
+    mails = _mails_to(facade, smtp, "ops@east-grid.example")
+    [ack] = [m for m, subject in zip(mails, smtp.subjects("ops@east-grid.example"), strict=True)
+             if risk_ticket.number in subject]
+    text = body(ack)
+    assert f"系统巡检 {inspection} 中发现了一项需要处理的风险" in text
+    assert f"inspection {inspection} found a risk" in text
+    assert "我们已收到您的服务请求" not in text

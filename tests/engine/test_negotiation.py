@@ -319,3 +319,69 @@ def test_fault_outside_the_contract_not_agreed_is_archived(desk: Any, facade: Af
     before = desk.ticket(tid)["timeline"]
     desk.travel(days=30)  # the fault's timers (escalations, progress e-mails) ended with the case
     assert desk.ticket(tid)["timeline"] == before
+
+
+# -- what the manager's tasks show, and when they are due ---------------------------------------------------------
+
+def _instructions(n: Negotiation, name: str, language: str = "zh-CN") -> str:
+    """The task's instructions rendered with the variables it sees, as its page shows them."""
+    from api import i18n
+    from api.templating import instructions
+
+    task = n._ready(name)
+    i18n.activate(language)
+    try:
+        return str(instructions(task.task_spec.extensions["instructionsForEndUser"],
+                                {**task.data, "number": task.data["ticket_number"]}))
+    finally:
+        i18n.activate("zh-CN")
+
+
+def _due(facade: Aftercare, n: Negotiation, name: str) -> datetime | None:
+    [task] = [t for t in facade.runtime.ready_tasks(n.wf) if t.bpmn_id == name]
+    return task.due_at
+
+
+def test_each_round_is_due_one_working_day_after_it_opens(facade: Aftercare, start: Any, clock: FakeClock) -> None:
+    clock.set(at(2026, 11, 27, 16, 0))  # Friday afternoon
+    n = start(quote_reason="已过质保期 Warranty has ended")
+    assert _due(facade, n, "prepare_quote") == at(2026, 11, 30, 16, 0)  # Monday: one working day, weekend skipped
+    clock.set(at(2026, 11, 30, 11, 0))
+    assert _due(facade, n, "prepare_quote") == at(2026, 11, 30, 16, 0)  # fixed when the task opened
+    n.complete("prepare_quote", LARGE)
+    assert _due(facade, n, "approve_quote") == at(2026, 12, 1, 11, 0)
+    n.complete("approve_quote", {"quote_approved": False, "quote_approval_note": "数据迁移费用过高"})
+    assert _due(facade, n, "prepare_quote") == at(2026, 12, 1, 11, 0)  # a new round, a new deadline
+
+
+def test_round_two_shows_the_counter_offer_and_the_last_amount(start: Any) -> None:
+    n = start(quote_reason="已过质保期 Warranty has ended")
+    first = _instructions(n, "prepare_quote")
+    assert "已过质保期" in first and "上一轮（" not in first and "客户的还价：" not in first
+    n.complete("prepare_quote", SMALL)
+    n.complete("quote_decision", {"quote_decision": "counter", "counter_offer": "备件我们自己提供，只付人工 1200 元"})
+    page = _instructions(n, "prepare_quote")
+    assert "第 1 轮" in page and "CNY 2,000.50" in page and "客户未接受并还价" in page
+    assert "备件我们自己提供，只付人工 1200 元" in page and "已过质保期 Warranty has ended" in page
+    english = _instructions(n, "prepare_quote", "en")
+    assert "round 1" in english and "CNY 2,000.50" in english and "只付人工 1200 元" in english
+
+
+def test_the_approver_sees_the_items_the_reason_and_a_rejection_comes_back(start: Any) -> None:
+    n = start(quote_reason="新模块开发为扩展开发 A new module is extension development")
+    n.complete("prepare_quote", LARGE)
+    page = _instructions(n, "approve_quote")
+    assert "CNY 54,000.00" in page and "整机更换 1 × 48,000.00 = 48,000.00" in page
+    assert "数据迁移 3 × 2,000.00 = 6,000.00" in page and "新模块开发为扩展开发" in page
+    n.complete("approve_quote", {"quote_approved": False, "quote_approval_note": "数据迁移费用过高"})
+    page = _instructions(n, "prepare_quote")
+    assert "审批未通过" in page and "数据迁移费用过高" in page and "CNY 54,000.00" in page
+    assert "客户的还价：" not in page
+
+
+def test_a_fault_quote_says_why_the_work_is_paid(desk: Any) -> None:
+    from tests.engine.test_change_request import task_instructions
+
+    tid = _fault_outside_the_contract(desk)
+    page = task_instructions(desk, tid, "prepare_quote")
+    assert "超出合同服务范围" in page and OUTSIDE["paid_service_description"] in page
