@@ -12,6 +12,14 @@
       [['done', d.done], ['current', d.current], ['fired', d.fired]].forEach(function (pair) {
         pair[1].forEach(function (id) { if (registry.get(id)) { canvas.addMarker(id, 'mark-' + pair[0]); } });
       });
+      // A big diagram fitted whole is too small to read: show the part where the case is (drag to pan,
+      // scroll to zoom).
+      var focus = (d.current || []).concat((d.done || []).slice().reverse())
+        .map(function (id) { return registry.get(id); }).filter(Boolean)[0];
+      if (focus && canvas.zoom() < 0.55) {
+        canvas.zoom(0.75);
+        canvas.scrollToElement(focus, {top: 120, bottom: 120, left: 240, right: 240});
+      }
       container.dataset.ready = 'true';
     }).catch(function (err) { container.textContent = String(err); });
   }
