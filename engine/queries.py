@@ -111,11 +111,7 @@ class ReadVerbs:
     def get_task(self, *, task_id: str, actor: Actor) -> dict[str, Any]:
         """One open task with its form schema."""
         with self.uow(write=False) as session:
-            row = session.get(HumanTask, task_id)
-            if row is None or row.state != "open":
-                raise NotFound("no such open task", task_id=task_id)
-            if not may_work_on(actor.role, row.role):
-                raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
+            row = _open_task_for(session, task_id, actor)
             instance = session.get(Instance, row.instance_id)
             form = self._form(session, instance.version_id, row.form_key) if instance else {}  # type: ignore[attr-defined]
             form = forms.with_previous_answer(form, _previous_answer(session, row))
@@ -150,11 +146,7 @@ class ReadVerbs:
         """The case variables as the open task sees them: what its instructions (from the diagram) are rendered
         with. Reads the case itself, so only the task page asks for it, never the task list."""
         with self.uow(write=False) as session:
-            row = session.get(HumanTask, task_id)
-            if row is None or row.state != "open":
-                raise NotFound("no such open task", task_id=task_id)
-            if not may_work_on(actor.role, row.role):
-                raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
+            row = _open_task_for(session, task_id, actor)
             instance = session.get(Instance, row.instance_id)
             if instance is None:
                 return {}
@@ -181,3 +173,13 @@ class ReadVerbs:
 
         with self.uow(write=False) as session:
             return worklist(session, actor, query, self.clock.now())  # type: ignore[attr-defined]
+
+
+def _open_task_for(session: Session, task_id: str, actor: Actor) -> HumanTask:
+    """An open task `actor` may work on; NotFound or Forbidden otherwise."""
+    row = session.get(HumanTask, task_id)
+    if row is None or row.state != "open":
+        raise NotFound("no such open task", task_id=task_id)
+    if not may_work_on(actor.role, row.role):
+        raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
+    return row

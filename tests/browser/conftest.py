@@ -1,6 +1,7 @@
 """Browser fixtures: the real app served by uvicorn on a free port, and Debian's Chromium driven by Playwright."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -61,3 +62,10 @@ def login(page: Page, base: str, username: str) -> None:
     page.fill("#password", "demo")
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
+
+
+def link_from(text: str) -> str:
+    """The customer link (/c/<token>) in an e-mail's text."""
+    match = re.search(r"http://\S+/c/\S+", text)
+    assert match, text
+    return match.group(0)

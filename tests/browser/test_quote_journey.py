@@ -9,7 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from engine.commands import Aftercare
-from tests.browser.conftest import login
+from tests.browser.conftest import link_from, login
 from tests.support import SmtpSink, body
 
 CUSTOMER = "青山医院"
@@ -27,12 +27,6 @@ def wait_for_mail(smtp: SmtpSink, subject_part: str, count: int = 1, timeout: fl
             return body(found[count - 1])
         time.sleep(0.1)
     raise AssertionError(f"no mail #{count} {subject_part!r}; got {smtp.subjects(CONTACT)}")
-
-
-def link_from(text: str) -> str:
-    match = re.search(r"http://\S+/c/\S+", text)
-    assert match, text
-    return match.group(0)
 
 
 def work_on(page: Page, ticket_url: str, task_title: str) -> None:

@@ -7,7 +7,7 @@ import time
 from playwright.sync_api import Browser, Page, expect
 
 from engine.commands import Aftercare
-from tests.browser.conftest import login
+from tests.browser.conftest import link_from, login
 from tests.support import SmtpSink, body
 
 CONTACT = "chen@demo-customer.example"
@@ -23,12 +23,6 @@ def wait_for_mail(smtp: SmtpSink, subject_part: str, timeout: float = 10) -> str
             return body(found[-1])
         time.sleep(0.1)
     raise AssertionError(f"no mail {subject_part!r}; got {smtp.subjects(CONTACT)}")
-
-
-def link_from(text: str) -> str:
-    match = re.search(r"http://\S+/c/\S+", text)
-    assert match, text
-    return match.group(0)
 
 
 def open_task(page: Page, base: str, title: str) -> None:
