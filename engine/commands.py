@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from . import calendar as calendar_mod
@@ -70,6 +73,7 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
         self.runtime = Runtime()
         self.runtime.library.loader = self._load_spec
         self._forms: dict[tuple[int, str], dict[str, Any]] = {}
+        self._cases = CaseCache()
 
     def migrate(self) -> None:
         """Create or upgrade the schema."""
@@ -88,13 +92,31 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
                            actor=actor, link_valid_days=self.settings.link_valid_days,
                            completed_task_id=completed_task_id)
 
-    def _load_case(self, session: Session, instance: Instance, effects: Effects) -> Any:
-        """Deserialize a case; its spec is read in this same transaction (a second connection could deadlock
-        against the write lock this one holds)."""
+    def _load_case(self, session: Session, instance: Instance, effects: Effects, *, for_update: bool = True) -> Any:
+        """The case's workflow, to run in this unit of work.
+
+        A unit that holds the instance's row lock (`for_update`) takes the workflow this process left in memory
+        when it last committed the same version of the row: deserializing is the biggest cost of a step. The
+        entry is removed while in use and put back only after the unit commits (`_remember`), so a unit that fails
+        half-way can never leave a half-run workflow behind. Anything else deserializes the stored state; its
+        spec is read in this same transaction (a second connection could deadlock against the write lock).
+        """
+        if for_update:
+            wf = self._cases.take(instance.id, instance.lock_version, instance.state)
+            if wf is not None:
+                wf.script_engine = self._script_engine(effects)
+                self.runtime.loads += 1
+                return wf
         version = session.get(ProcessVersion, instance.version_id)
         if version is not None:
             self.runtime.library.ensure(version.spec_hash, lambda: repository.spec_json(session, version.spec_hash))
         return self.runtime.load(instance.state, self._script_engine(effects))
+
+    def _remember(self, session: Session, instance: Instance, wf: Any) -> None:
+        """Keep `wf` for the next unit of work on this instance once this one has committed."""
+        def committed(_session: Session) -> None:
+            self._cases.put(instance.id, instance.lock_version, instance.state, wf)
+        sa_event.listen(session, "after_commit", committed, once=True)
 
     def _script_engine(self, effects: Effects) -> Any:
         return make_script_engine({**calendar_functions(self.clock.now), **effects.functions()})
@@ -230,6 +252,7 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
               effects: Effects, fired: list[str]) -> None:
         """Save the case, then what its scripts asked for beyond it: inspection reports, linked tickets."""
         save_case(session, ctx, instance, ticket, wf, effects, fired)
+        self._remember(session, instance, wf)
         if ticket is None:
             return
         if instance.process_id == INSPECTION_PROCESS:
@@ -496,7 +519,7 @@ class Aftercare(ReadVerbs, AttachmentVerbs, PortalVerbs, ContractVerbs, Inspecti
             if ticket is None or instance is None:
                 raise NotFound("no such ticket", ticket_id=ticket_id)
             version = session.get(ProcessVersion, instance.version_id)
-            wf = self._load_case(session, instance, Effects())
+            wf = self._load_case(session, instance, Effects(), for_update=False)
             top, *called = self.runtime.progress(wf)
 
             def xml(source_file: str) -> str:  # called files come from the same deployment as the version's spec
@@ -534,6 +557,30 @@ def _is_address(text: str) -> bool:
         return False
     local, domain = address.split("@")
     return bool(local) and "." in domain and not domain.startswith(".") and not domain.endswith(".")
+
+
+class CaseCache:
+    """Workflows of recently committed cases by instance id, each valid for the row version and stored state it
+    was committed as (a state changed behind the ORM's back is a miss, too); the oldest dropped beyond `size`."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._entries: OrderedDict[int, tuple[tuple[int, int], Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, instance_id: int, version: int, state: str) -> Any:
+        """Remove and return the workflow of `instance_id` if it is the one committed as `version` and `state`."""
+        with self._lock:
+            entry = self._entries.pop(instance_id, None)
+        return entry[1] if entry is not None and entry[0] == (version, hash(state)) else None
+
+    def put(self, instance_id: int, version: int, state: str, wf: Any) -> None:
+        """Keep `wf` as the workflow committed as row `version` with `state`."""
+        with self._lock:
+            self._entries[instance_id] = ((version, hash(state)), wf)
+            self._entries.move_to_end(instance_id)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
 
 
 def case_start_data(*, ticket_id: int, number: str, customer: str, facts: dict[str, Any], channel: str, title: str,

@@ -150,7 +150,7 @@ class ReadVerbs:
             instance = session.get(Instance, row.instance_id)
             if instance is None:
                 return {}
-            wf = self._load_case(session, instance, Effects())  # type: ignore[attr-defined]
+            wf = self._load_case(session, instance, Effects(), for_update=False)  # type: ignore[attr-defined]
             try:
                 return dict(self.runtime.ready_task(wf, task_id).data)  # type: ignore[attr-defined]
             except Conflict:
