@@ -50,6 +50,11 @@ def current() -> str:
     return _current.get()
 
 
+def translate(message: str, language: str) -> str:
+    """`message` in `language`, whatever the current request's language (e-mails follow their recipient's)."""
+    return _load(language).get(message, message)
+
+
 def gettext(message: str) -> str:
     """Translate `message` (an English msgid) into the request's language."""
     return _load(_current.get()).get(message, message)

@@ -17,6 +17,8 @@ from engine.commands import Aftercare
 from engine.outbox import Envelope
 from engine.users import SYSTEM
 
+from . import i18n
+
 log = logging.getLogger("aftercare.mail")
 TEMPLATES = Path(__file__).parent / "templates" / "email"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -34,6 +36,14 @@ def local_time(value: str | None) -> str:
     return datetime.fromisoformat(value).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") + " (北京时间 UTC+8)"
 
 
+def role_name(role: str, lang: str = "zh") -> str:
+    """A role as staff read it, from the web app's catalogs: 服务经理 / service manager."""
+    if lang == "zh":
+        return i18n.translate(role, "zh-CN")
+    name = i18n.translate(role, "en")
+    return name[:1].lower() + name[1:]
+
+
 class Mailer:
     """Sends what the outbox holds; each message is claimed, sent and marked in its own unit of work."""
 
@@ -43,6 +53,7 @@ class Mailer:
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["local"] = local_time
         self.env.filters["status"] = lambda value: STATUS.get(value, value)
+        self.env.globals["role_name"] = role_name
 
     def render(self, envelope: Envelope) -> EmailMessage:
         """The e-mail for one outbox row: subject from the template's first line, body from the rest."""
