@@ -80,8 +80,8 @@ def _filtered(actor: Actor, query: WorklistQuery, now: datetime) -> Any:
             stmt = stmt.where(or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.name))
     if query.role:
         stmt = stmt.where(HumanTask.role == query.role)
-    if query.severity:
-        stmt = stmt.where(Ticket.severity == query.severity)
+    if query.severity:  # a severity is a fault's: other tickets may carry one from triage, meaning nothing
+        stmt = stmt.where(Ticket.severity == query.severity, Ticket.category == "fault")
     if query.customer:
         stmt = stmt.where(Customer.name.contains(query.customer))
     if query.breached:

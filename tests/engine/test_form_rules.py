@@ -42,3 +42,13 @@ def test_schedule_offers_the_engineers_and_refuses_bad_dates_and_unknown_users(d
     desk.complete(tid, "schedule_change", {"planned_start": "2026-12-01", "planned_end": "2026-12-01",
                                            "change_engineer": "engineer"})
     assert desk.task(tid, "implement_change")["assignee"] == "engineer"
+
+
+def test_the_severity_filter_lists_faults_only(desk: Desk, facade: Aftercare) -> None:
+    from engine.worklist import WorklistQuery
+
+    fault = desk.create(title="报表导出失败")
+    desk.triage(fault, category="fault", severity=2)
+    _at_scheduling(desk)  # a change, triaged with severity 2 left on the form: no fault of severity 2
+    rows = facade.worklist(actor=desk.actor("manager"), query=WorklistQuery(view="all", severity=2)).rows
+    assert [r["ticket_id"] for r in rows] == [fault]
