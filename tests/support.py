@@ -128,3 +128,21 @@ class Desk:
     def triage(self, ticket_id: int, category: str = "fault", severity: int = 2, onsite: bool = False) -> None:
         """Triage as the service desk."""
         self.complete(ticket_id, "triage", {"category": category, "severity": severity, "onsite": onsite})
+
+
+def customer_token(facade: Any, ticket_id: int) -> str:
+    """The token of the ticket's newest unused customer link, as the latest e-mail carries it."""
+    from engine import links
+    from engine.models import CustomerLink
+
+    def token(session: Any) -> str:
+        link = session.query(CustomerLink).filter_by(ticket_id=ticket_id, used_at=None).order_by(
+            CustomerLink.created_at.desc()).first()
+        return links.token_for(facade.settings.secret_key, link)
+
+    return str(facade.run_in_unit(token))
+
+
+def complete_as_customer(facade: Any, ticket_id: int, data: dict[str, Any]) -> None:
+    """Complete the customer's open step through the link of the latest e-mail."""
+    facade.complete_by_link(token=customer_token(facade, ticket_id), data=data)

@@ -15,8 +15,8 @@ from api.pdf import change_service_form_pdf, inspection_report_pdf
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.errors import NotFound
-from tests.engine.test_change_request import HOSPITAL, assessment, through_link
-from tests.support import Desk
+from tests.engine.test_change_request import HOSPITAL, assessment
+from tests.support import Desk, complete_as_customer
 
 ITEMS = [{"description": "科室月度报表开发", "quantity": 5, "unit_price": 2000},
          {"description": "上线部署与培训 Deployment and training", "unit_price": 1500.5}]
@@ -72,11 +72,11 @@ def _paid_change_accepted(desk: Desk, facade: Aftercare) -> int:
     tid = _change(desk, **HOSPITAL)
     desk.complete(tid, "change_assessment", assessment("enhancement", effort=5))
     desk.complete(tid, "prepare_quote", {"quote_items": ITEMS, "quote_validity_days": 10, "quote_note": "含税"})
-    through_link(facade, tid, {"quote_decision": "accept"})
+    complete_as_customer(facade, tid, {"quote_decision": "accept"})
     desk.complete(tid, "schedule_change", {"planned_start": "2026-12-01", "planned_end": "2026-12-04",
                                            "change_engineer": "engineer"})
     desk.complete(tid, "implement_change", {"resolution": "已按要求开发并上线科室月度报表", "release_version": "3.4.1"})
-    through_link(facade, tid, {"accepted": True})
+    complete_as_customer(facade, tid, {"accepted": True})
     desk.complete(tid, "callback", {"recurred": False, "satisfaction": 5})
     assert desk.ticket(tid)["status"] == "archived"
     return tid

@@ -4,7 +4,6 @@ languages; severity and on-site only for faults."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +11,7 @@ from fastapi.testclient import TestClient
 from api import i18n, timeline
 from engine.clock import FakeClock
 from engine.commands import Aftercare
-from tests.support import Desk
+from tests.support import Desk, complete_as_customer
 
 HOSPITAL = {"customer": "青山医院", "contact_name": "李工", "contact_email": "it@qingshan-hospital.example"}
 ASSESSMENT = {"change_kind": "enhancement", "change_scope": "新增科室月度统计报表", "effort_days": 6,
@@ -29,17 +28,6 @@ def _login(client: TestClient, username: str) -> None:
     client.post("/login", data={"username": username, "password": "demo", "csrf": csrf, "next": "/"})
 
 
-def _as_customer(facade: Aftercare, ticket_id: int, data: dict[str, Any]) -> None:
-    """Complete the customer's open step through the link the latest e-mail carries."""
-    from engine import links
-    from engine.models import CustomerLink
-
-    def token(session: Any) -> str:
-        link = session.query(CustomerLink).filter_by(ticket_id=ticket_id, used_at=None).order_by(
-            CustomerLink.created_at.desc()).first()
-        return links.token_for(facade.settings.secret_key, link)
-
-    facade.complete_by_link(token=facade.run_in_unit(token), data=data)
 
 
 def _paid_change(facade: Aftercare, clock: FakeClock) -> int:
@@ -49,9 +37,9 @@ def _paid_change(facade: Aftercare, clock: FakeClock) -> int:
     desk.triage(tid, category="change", severity=3)
     desk.complete(tid, "change_assessment", ASSESSMENT)
     desk.complete(tid, "prepare_quote", ROUND_1)
-    _as_customer(facade, tid, {"quote_decision": "counter", "counter_offer": "开发按 4 人天"})
+    complete_as_customer(facade, tid, {"quote_decision": "counter", "counter_offer": "开发按 4 人天"})
     desk.complete(tid, "prepare_quote", ROUND_2)
-    _as_customer(facade, tid, {"quote_decision": "accept"})
+    complete_as_customer(facade, tid, {"quote_decision": "accept"})
     desk.complete(tid, "schedule_change", {"planned_start": "2026-12-01", "planned_end": "2026-12-04",
                                            "change_engineer": "engineer"})
     desk.complete(tid, "implement_change", {"resolution": "已上线", "release_version": "3.4.1"})

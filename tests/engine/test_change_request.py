@@ -10,7 +10,7 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.commands import Aftercare
-from tests.support import Desk
+from tests.support import Desk, complete_as_customer
 
 HOSPITAL = {"customer": "青山医院", "contact_name": "李工", "contact_email": "it@qingshan-hospital.example"}
 SH = ZoneInfo("Asia/Shanghai")
@@ -34,17 +34,6 @@ def outbox(facade: Aftercare) -> list[tuple[str, str, dict]]:
         OutboxMessage).order_by(OutboxMessage.id)])
 
 
-def through_link(facade: Aftercare, ticket_id: int, data: dict) -> None:
-    """Complete the customer's open step with the token the latest e-mail carries."""
-    from engine import links
-    from engine.models import CustomerLink
-
-    def token(session):  # the token as the e-mail carries it
-        link = session.query(CustomerLink).filter_by(ticket_id=ticket_id, used_at=None).order_by(
-            CustomerLink.created_at.desc()).first()
-        return links.token_for(facade.settings.secret_key, link)
-
-    facade.complete_by_link(token=facade.run_in_unit(token), data=data)
 
 
 def task_variables(facade: Aftercare, task_id: str) -> dict:
@@ -135,9 +124,9 @@ def test_free_configuration_change_in_warranty_to_archive(desk: Desk, facade: Af
     ticket = desk.ticket(tid)
     assert ticket["status"] == "awaiting_acceptance"
     assert ticket["sla"]["responded_at"] and ticket["sla"]["resolved_at"]
-    through_link(facade, tid, {"accepted": True})
+    complete_as_customer(facade, tid, {"accepted": True})
     assert desk.names(tid) == ["callback", "satisfaction_survey"]
-    through_link(facade, tid, {"score": 5})
+    complete_as_customer(facade, tid, {"score": 5})
     desk.complete(tid, "callback", {"recurred": False, "satisfaction": 5})
     ticket = desk.ticket(tid)
     assert ticket["status"] == "archived" and ticket["archived"] and ticket["accepted_at"]
@@ -169,10 +158,10 @@ def test_paid_enhancement_is_quoted_accepted_then_made(desk: Desk, facade: After
     assert desk.task(tid, "prepare_quote")["role"] == "manager"
     desk.complete(tid, "prepare_quote", QUOTE)
     assert desk.names(tid) == ["quote_decision"]
-    through_link(facade, tid, {"quote_decision": "accept"})
+    complete_as_customer(facade, tid, {"quote_decision": "accept"})
     _schedule_and_implement(desk, tid)
     assert desk.names(tid) == ["customer_acceptance"]
-    through_link(facade, tid, {"accepted": True})
+    complete_as_customer(facade, tid, {"accepted": True})
     desk.complete(tid, "callback", {"recurred": False, "satisfaction": 4})
     assert desk.ticket(tid)["status"] == "archived"
     kinds = _kinds(desk, tid)
@@ -203,7 +192,7 @@ def test_paid_change_declined_is_not_pursued_and_archived(desk: Desk, facade: Af
     tid = _change(desk, **HOSPITAL)
     desk.complete(tid, "change_assessment", assessment("enhancement"))
     desk.complete(tid, "prepare_quote", QUOTE)
-    through_link(facade, tid, {"quote_decision": "decline"})
+    complete_as_customer(facade, tid, {"quote_decision": "decline"})
     kinds = _kinds(desk, tid)
     assert kinds.index("entitlement") < kinds.index("quote_declined") < kinds.index("change_not_pursued")
     _assert_archived_not_pursued(desk, facade, tid, "declined", "拒绝了报价")
@@ -238,7 +227,8 @@ def test_paid_change_accepted_after_a_counter_offer(desk: Desk, facade: Aftercar
     desk.complete(tid, "prepare_quote", {"quote_items": [{"description": "报表开发", "quantity": 5, "unit_price": 2000},
                                                          {"description": "上线支持", "unit_price": 1500}],
                                          "quote_validity_days": 10, "quote_note": "含税"})
-    through_link(facade, tid, {"quote_decision": "counter", "counter_offer": "上线支持我们自己做，开发按 4 人天"})
+    complete_as_customer(facade, tid, {"quote_decision": "counter",
+                                       "counter_offer": "上线支持我们自己做，开发按 4 人天"})
     assert desk.names(tid) == ["prepare_quote"]
     task = facade.get_task(task_id=desk.task(tid, "prepare_quote")["id"], actor=desk.actor("manager"))
     previous = task["form"]["properties"]["quote_items"]["default"]  # round 2 starts from round 1's items
@@ -246,7 +236,7 @@ def test_paid_change_accepted_after_a_counter_offer(desk: Desk, facade: Aftercar
         ("报表开发", 5, 2000), ("上线支持", 1, 1500)]
     desk.complete(tid, "prepare_quote", {"quote_items": [{"description": "报表开发", "quantity": 4,
                                                           "unit_price": 2000}], "quote_validity_days": 10})
-    through_link(facade, tid, {"quote_decision": "accept"})
+    complete_as_customer(facade, tid, {"quote_decision": "accept"})
     rounds = desk.events(tid, "quote_prepared")
     assert [(r["round"], r["amount"], r["currency"]) for r in rounds] == [(1, 11500, "CNY"), (2, 8000, "CNY")]
     assert rounds[0]["reason"] == rounds[1]["reason"] == "已过质保期 Warranty has ended"
@@ -255,7 +245,7 @@ def test_paid_change_accepted_after_a_counter_offer(desk: Desk, facade: Aftercar
     assert [t for t, to, _ in outbox(facade) if to == HOSPITAL["contact_email"]].count("quote_request") == 2
     _schedule_and_implement(desk, tid)
     assert desk.task(tid, "customer_acceptance")
-    through_link(facade, tid, {"accepted": True})
+    complete_as_customer(facade, tid, {"accepted": True})
     desk.complete(tid, "callback", {"recurred": False, "satisfaction": 5})
     assert desk.ticket(tid)["status"] == "archived"
     kinds = _kinds(desk, tid)
@@ -273,14 +263,14 @@ def test_a_rejected_change_goes_back_to_the_engineer_not_to_a_new_quote(desk: De
     tid = _change(desk, **HOSPITAL)
     desk.complete(tid, "change_assessment", assessment("enhancement"))
     desk.complete(tid, "prepare_quote", QUOTE)
-    through_link(facade, tid, {"quote_decision": "accept"})
+    complete_as_customer(facade, tid, {"quote_decision": "accept"})
     _schedule_and_implement(desk, tid)
-    through_link(facade, tid, {"accepted": False, "reason": "报表缺少合计行"})
+    complete_as_customer(facade, tid, {"accepted": False, "reason": "报表缺少合计行"})
     assert desk.names(tid) == ["implement_change"]
     assert len(desk.events(tid, "quote_prepared")) == 1 and len(desk.events(tid, "entitlement")) == 1
     desk.complete(tid, "implement_change", {"resolution": "已增加合计行"})
     assert desk.names(tid) == ["customer_acceptance"]
-    through_link(facade, tid, {"accepted": True})
+    complete_as_customer(facade, tid, {"accepted": True})
     assert "callback" in desk.names(tid)
 
 
@@ -307,7 +297,7 @@ def test_schedule_and_implementation_show_the_assessment_and_have_deadlines(desk
     desk.complete(tid, "change_assessment", assessment("enhancement", effort=5))
     desk.complete(tid, "prepare_quote", QUOTE)
     clock.set(datetime(2026, 11, 24, 15, 0, tzinfo=SH))  # the customer accepts on Tuesday afternoon
-    through_link(facade, tid, {"quote_decision": "accept"})
+    complete_as_customer(facade, tid, {"quote_decision": "accept"})
     task = desk.task(tid, "schedule_change")
     assert datetime.fromisoformat(task["due_at"]) == datetime(2026, 11, 26, 15, 0, tzinfo=SH)  # 2 working days
     page = task_instructions(desk, tid, "schedule_change")
@@ -326,7 +316,7 @@ def test_schedule_and_implementation_show_the_assessment_and_have_deadlines(desk
     assert "驳回" not in page.split("</h3>", 1)[1].split("请按排期实施")[0]
 
     desk.complete(tid, "implement_change", IMPLEMENTED)
-    through_link(facade, tid, {"accepted": False, "reason": "报表缺少合计行"})
+    complete_as_customer(facade, tid, {"accepted": False, "reason": "报表缺少合计行"})
     task = desk.task(tid, "implement_change")  # rework: the planned end has passed, the ticket's deadline counts
     assert task["due_at"] == desk.ticket(tid)["sla"]["resolve_due"]
     page = task_instructions(desk, tid, "implement_change")

@@ -9,7 +9,7 @@ import pytest
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from tests.engine.test_change_request import task_instructions
-from tests.support import Desk, body
+from tests.support import Desk, body, complete_as_customer, customer_token
 
 SH = ZoneInfo("Asia/Shanghai")
 ANSWER = {"findings": "工程师未按约定时间到场", "answer": "非常抱歉，我们已调整排班并将优先处理您的工单",
@@ -28,16 +28,6 @@ def outbox_templates(facade: Aftercare) -> list[tuple[str, str]]:
         OutboxMessage.id)])
 
 
-def confirm_through_link(facade: Aftercare, ticket_id: int, data: dict) -> None:
-    from engine import links
-    from engine.models import CustomerLink
-
-    def token(session):  # the token as the e-mail carries it
-        link = session.query(CustomerLink).filter_by(ticket_id=ticket_id, used_at=None).order_by(
-            CustomerLink.created_at.desc()).first()
-        return links.token_for(facade.settings.secret_key, link)
-
-    facade.complete_by_link(token=facade.run_in_unit(token), data=data)
 
 
 @pytest.fixture
@@ -86,7 +76,7 @@ def test_answer_in_time_then_satisfied_archives_without_callback(desk: Desk, fac
     assert desk.ticket(tid)["status"] == "awaiting_acceptance"
     assert ("complaint_answer", "wang@demo-customer.example") in outbox_templates(facade)
     assert desk.events(tid, "complaint_answered")
-    confirm_through_link(facade, tid, {"satisfied": True})
+    complete_as_customer(facade, tid, {"satisfied": True})
     ticket = desk.ticket(tid)
     assert ticket["status"] == "archived" and ticket["closed_at"] and ticket["archived"]
     assert desk.names(tid) == []
@@ -103,9 +93,9 @@ def test_not_satisfied_reopens_the_investigation(desk: Desk, facade: Aftercare) 
     tid = _complaint(desk)
     desk.complete(tid, "complaint_investigation", ANSWER)
     with pytest.raises(ValidationFailed) as info:
-        confirm_through_link(facade, tid, {"satisfied": False})
+        complete_as_customer(facade, tid, {"satisfied": False})
     assert info.value.errors[0]["field"] == "comment"
-    confirm_through_link(facade, tid, {"satisfied": False, "comment": "希望给出赔偿方案"})
+    complete_as_customer(facade, tid, {"satisfied": False, "comment": "希望给出赔偿方案"})
     assert desk.names(tid) == ["complaint_investigation"]
     assert desk.events(tid, "reopened")[0]["reason"] == "希望给出赔偿方案"
     assert desk.ticket(tid)["status"] == "in_progress"
@@ -116,7 +106,7 @@ def test_not_satisfied_reopens_the_investigation(desk: Desk, facade: Aftercare) 
     desk.complete(tid, "complaint_investigation", {**ANSWER, "answer": "我们将减免本月服务费"})
     assert desk.names(tid) == ["complaint_confirmation"]
     assert [t for t, _ in outbox_templates(facade)].count("complaint_answer") == 2
-    confirm_through_link(facade, tid, {"satisfied": True, "comment": "接受"})
+    complete_as_customer(facade, tid, {"satisfied": True, "comment": "接受"})
     assert desk.ticket(tid)["status"] == "archived"
     assert desk.names(tid) == []
 
@@ -159,18 +149,12 @@ def test_the_customer_sees_the_answer_not_the_internal_findings(desk: Desk, faca
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from engine import links
-    from engine.models import CustomerLink
 
     tid = _complaint(desk)
     desk.complete(tid, "complaint_investigation", ANSWER)
 
-    def token(session):
-        link = session.query(CustomerLink).filter_by(ticket_id=tid, used_at=None).one()
-        return links.token_for(facade.settings.secret_key, link)
-
     with TestClient(create_app(facade, run_worker=False)) as client:
-        page = client.get(f"/c/{facade.run_in_unit(token)}")
+        page = client.get(f"/c/{customer_token(facade, tid)}")
     assert page.status_code == 200
     assert ANSWER["answer"] in page.text
     assert ANSWER["findings"] not in page.text and "调查结果" not in page.text

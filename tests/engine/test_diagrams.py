@@ -8,7 +8,7 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.commands import Aftercare
-from tests.support import Desk
+from tests.support import Desk, complete_as_customer
 
 HOSPITAL = {"customer": "青山医院", "contact_name": "李工", "contact_email": "it@qingshan-hospital.example"}
 ANSWER = {"findings": "工程师未按约定时间到场", "answer": "非常抱歉，我们已调整排班",
@@ -34,17 +34,6 @@ def called(desk: Desk, tid: int) -> dict[str, dict[str, Any]]:
     return {c["process_id"]: c for c in diagram(desk, tid)["called"]}
 
 
-def through_link(facade: Aftercare, ticket_id: int, data: dict[str, Any]) -> None:
-    """Complete the customer's open step with the token of the newest unused link."""
-    from engine import links
-    from engine.models import CustomerLink
-
-    def token(session: Any) -> str:
-        link = session.query(CustomerLink).filter_by(ticket_id=ticket_id, used_at=None).order_by(
-            CustomerLink.created_at.desc()).first()
-        return links.token_for(facade.settings.secret_key, link)
-
-    facade.complete_by_link(token=facade.run_in_unit(token), data=data)
 
 
 def deployed(facade: Aftercare, name: str) -> str:
@@ -106,7 +95,7 @@ def test_a_finished_case_shows_the_called_steps_done(desk: Desk, facade: Afterca
     tid = desk.create(title="工程师未按时到场", description="约定 9 点到场，11 点仍未到")
     desk.triage(tid, category="complaint")
     desk.complete(tid, "complaint_investigation", ANSWER)
-    through_link(facade, tid, {"satisfied": True})
+    complete_as_customer(facade, tid, {"satisfied": True})
     assert desk.ticket(tid)["status"] == "archived"
     d = diagram(desk, tid)
     assert d["current"] == [] and "handle_complaint" in d["done"]
@@ -121,7 +110,7 @@ def test_a_declined_quote_finishes_both_called_diagrams(desk: Desk, facade: Afte
     desk.triage(tid, category="change")
     desk.complete(tid, "change_assessment", PAID_ASSESSMENT)
     desk.complete(tid, "prepare_quote", QUOTE)
-    through_link(facade, tid, {"quote_decision": "decline"})
+    complete_as_customer(facade, tid, {"quote_decision": "decline"})
     change, negotiation = diagram(desk, tid)["called"]
     assert negotiation["current"] == [] and {"quote_decision", "quote_declined_end"} <= set(negotiation["done"])
     assert "approve_quote" not in negotiation["done"]  # only the path taken
@@ -135,7 +124,8 @@ def test_a_process_entered_twice_shows_once_with_both_runs(desk: Desk, facade: A
     desk.complete(tid, "change_assessment", {**PAID_ASSESSMENT, "change_kind": "bugfix"})
     desk.complete(tid, "schedule_change", {"planned_start": "2026-12-01"})
     desk.complete(tid, "implement_change", {"resolution": "已修复合计"})
-    through_link(facade, tid, {"accepted": False, "reason": "合计仍然错误"})  # rework: the change is called again
+    # rework: the change is called again
+    complete_as_customer(facade, tid, {"accepted": False, "reason": "合计仍然错误"})
     assert desk.names(tid) == ["implement_change"]
     d = diagram(desk, tid)
     assert d["current"] == ["handle_change"] and "customer_acceptance" in d["done"]

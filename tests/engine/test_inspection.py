@@ -11,8 +11,7 @@ from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.models import Contract, Inspection, Ticket
 from tests.conftest import SHANGHAI
-from tests.engine.test_change_request import through_link
-from tests.support import Desk
+from tests.support import Desk, complete_as_customer
 
 PLAN = {"engineer": "engineer", "visit_date": "2026-11-25", "visit_notes": "上午 9 点到机房"}
 CHECKLIST = {
@@ -154,7 +153,7 @@ def test_signed_report_opens_a_ticket_for_each_risk_marked_for_action(facade: Af
     assert [r["description"] for r in report["risks"]] == ["数据盘使用率 92%", "备份保留期只有 7 天"]
     assert report["signed_by"] is None and report["engineer"] == "engineer"
 
-    through_link(facade, tid, {"signed_by": "周主任", "signoff_confirmed": True, "signoff_comment": "同意"})
+    complete_as_customer(facade, tid, {"signed_by": "周主任", "signoff_confirmed": True, "signoff_comment": "同意"})
 
     ticket = desk.ticket(tid)
     assert ticket["status"] == "archived" and ticket["archived"]
@@ -175,7 +174,7 @@ def test_signing_needs_a_name_and_the_confirmation(facade: Aftercare, clock: Fak
 
     tid = _performed(facade, clock, desk)
     with pytest.raises(ValidationFailed) as failed:
-        through_link(facade, tid, {"signed_by": "", "signoff_confirmed": False})
+        complete_as_customer(facade, tid, {"signed_by": "", "signoff_confirmed": False})
     assert {e["field"] for e in failed.value.errors} >= {"signed_by", "signoff_confirmed"}
     assert desk.names(tid) == ["customer_signoff"]
 
@@ -257,7 +256,7 @@ def test_a_risk_ticket_names_its_severity_and_the_inspection(facade: Aftercare, 
     from tests.support import body
 
     tid = _performed(facade, clock, desk)
-    through_link(facade, tid, {"signed_by": "周主任", "signoff_confirmed": True})
+    complete_as_customer(facade, tid, {"signed_by": "周主任", "signoff_confirmed": True})
     inspection = desk.ticket(tid)["number"]
     [risk_ticket] = facade.run_in_unit(lambda s: s.query(Ticket).filter_by(origin_ticket_id=tid).all())
     form = json.loads((Path(__file__).resolve().parents[2] / "forms" / "inspection_checklist.json").read_text())

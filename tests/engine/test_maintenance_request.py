@@ -9,7 +9,7 @@ import pytest
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.errors import Conflict
-from tests.support import Desk
+from tests.support import Desk, complete_as_customer
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -35,16 +35,6 @@ def desk(facade: Aftercare, clock: FakeClock) -> Desk:
     return Desk(facade, clock)
 
 
-def accept_through_link(facade: Aftercare, ticket_id: int, data: dict) -> None:
-    from engine import links
-    from engine.models import CustomerLink
-
-    def token(session):  # the token as the e-mail carries it
-        link = session.query(CustomerLink).filter_by(ticket_id=ticket_id, used_at=None).order_by(
-            CustomerLink.created_at.desc()).first()
-        return links.token_for(facade.settings.secret_key, link)
-
-    facade.complete_by_link(token=facade.run_in_unit(token), data=data)
 
 
 def test_question_path_to_archive(desk: Desk, facade: Aftercare) -> None:
@@ -55,9 +45,9 @@ def test_question_path_to_archive(desk: Desk, facade: Aftercare) -> None:
     desk.complete(tid, "answer_question", {"answer": "在报表菜单中选择导出"})
     assert desk.names(tid) == ["customer_acceptance"]
     assert desk.ticket(tid)["status"] == "awaiting_acceptance"
-    accept_through_link(facade, tid, {"accepted": True})
+    complete_as_customer(facade, tid, {"accepted": True})
     assert desk.names(tid) == ["callback", "satisfaction_survey"]
-    accept_through_link(facade, tid, {"score": 5})
+    complete_as_customer(facade, tid, {"score": 5})
     desk.complete(tid, "callback", {"recurred": False, "satisfaction": 5, "comment": "满意"})
     ticket = desk.ticket(tid)
     assert ticket["status"] == "archived" and ticket["closed_at"] and ticket["archived"]
@@ -175,11 +165,11 @@ def _resolve_fault(desk: Desk, tid: int) -> None:
 def test_rejection_sends_the_fault_back_to_handling(desk: Desk, facade: Aftercare) -> None:
     tid = desk.create()
     _resolve_fault(desk, tid)
-    accept_through_link(facade, tid, {"accepted": False, "reason": "问题仍然存在"})
+    complete_as_customer(facade, tid, {"accepted": False, "reason": "问题仍然存在"})
     assert desk.names(tid) == ["engineer_resolution"]  # responded already: straight to resolution
     assert desk.events(tid, "rejected")[0]["reason"] == "问题仍然存在"
     desk.complete(tid, "engineer_resolution", {"resolution": "更换驱动后修复", "outcome": "resolved"})
-    accept_through_link(facade, tid, {"accepted": True})
+    complete_as_customer(facade, tid, {"accepted": True})
     assert "callback" in desk.names(tid)
     assert [t for t, _ in outbox_templates(facade)].count("acceptance_request") == 2
 
@@ -190,7 +180,7 @@ def test_rejection_needs_a_reason(desk: Desk, facade: Aftercare) -> None:
     tid = desk.create()
     _resolve_fault(desk, tid)
     with pytest.raises(ValidationFailed) as info:
-        accept_through_link(facade, tid, {"accepted": False})
+        complete_as_customer(facade, tid, {"accepted": False})
     assert info.value.errors[0]["field"] == "reason"
     assert desk.names(tid) == ["customer_acceptance"]
 
@@ -213,7 +203,7 @@ def test_acceptance_reminder_after_3_and_auto_accept_after_7_working_days(desk: 
 def test_callback_recurrence_reopens_the_ticket(desk: Desk, facade: Aftercare) -> None:
     tid = desk.create()
     _resolve_fault(desk, tid)
-    accept_through_link(facade, tid, {"accepted": True})
+    complete_as_customer(facade, tid, {"accepted": True})
     desk.complete(tid, "callback", {"recurred": True, "satisfaction": 2, "comment": "又出现了"})
     assert desk.events(tid, "reopened")  # at once: the open survey does not hold the rework up
     assert "engineer_resolution" in desk.names(tid)
@@ -224,7 +214,7 @@ def test_callback_recurrence_reopens_the_ticket(desk: Desk, facade: Aftercare) -
 def test_callback_overdue_after_24_hours(desk: Desk, facade: Aftercare) -> None:
     tid = desk.create()
     _resolve_fault(desk, tid)
-    accept_through_link(facade, tid, {"accepted": True})
+    complete_as_customer(facade, tid, {"accepted": True})
     desk.travel(hours=24, seconds=1)
     assert "callback" in [b["kind"] for b in desk.ticket(tid)["sla"]["breaches"]]
     assert ("callback_overdue", "manager@aftercare.example") in outbox_templates(facade)
@@ -246,7 +236,7 @@ def test_resolve_clock_pauses_while_the_customer_decides(desk: Desk, facade: Aft
     desk.complete(tid, "engineer_resolution", {"resolution": "已修复", "outcome": "resolved"})
     assert due(desk.ticket(tid), "resolve_due") == at(2026, 11, 26, 10, 0)
     clock.set(at(2026, 11, 24, 10, 0))  # the customer rejects a working day later
-    accept_through_link(facade, tid, {"accepted": False, "reason": "仍然报错"})
+    complete_as_customer(facade, tid, {"accepted": False, "reason": "仍然报错"})
     ticket = desk.ticket(tid)
     assert due(ticket, "resolve_due") == at(2026, 11, 27, 10, 0)  # moved by the 9 working hours of waiting
     assert desk.events(tid, "sla_paused") and desk.events(tid, "sla_resumed")[0]["paused_hours"] == 9
@@ -266,7 +256,7 @@ def test_after_a_long_scheduler_outage_one_progress_update_not_a_burst(desk: Des
 def test_archived_once_the_callback_is_done_even_while_the_survey_is_open(desk: Desk, facade: Aftercare) -> None:
     tid = desk.create()
     _resolve_fault(desk, tid)
-    accept_through_link(facade, tid, {"accepted": True})
+    complete_as_customer(facade, tid, {"accepted": True})
     desk.complete(tid, "callback", {"recurred": False, "satisfaction": 4})
     assert desk.ticket(tid)["status"] == "archived" and desk.names(tid) == ["satisfaction_survey"]
     desk.travel(hours=24, seconds=1)

@@ -15,6 +15,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.effects import Effects
+from tests.support import complete_as_customer
 
 SH = ZoneInfo("Asia/Shanghai")
 PROCESS = "paid_service_negotiation"
@@ -233,17 +234,6 @@ def desk(facade: Aftercare, clock: FakeClock) -> Any:
     return Desk(facade, clock)
 
 
-def _by_link(facade: Aftercare, ticket_id: int, data: dict[str, Any]) -> None:
-    """Complete the customer's open step with the token its e-mail carries."""
-    from engine import links
-    from engine.models import CustomerLink
-
-    def token(session: Any) -> str:
-        link = session.query(CustomerLink).filter_by(ticket_id=ticket_id, used_at=None).order_by(
-            CustomerLink.created_at.desc()).first()
-        return links.token_for(facade.settings.secret_key, link)
-
-    facade.complete_by_link(token=facade.run_in_unit(token), data=data)
 
 
 def _customer_mail(facade: Aftercare) -> list[tuple[str, dict[str, Any]]]:
@@ -288,7 +278,7 @@ def test_fault_outside_the_contract_is_quoted_and_then_handled(desk: Any, facade
     [prepared] = desk.events(tid, "quote_prepared")
     assert prepared["amount"] == 4200 and "超出合同服务范围" in prepared["reason"]
     assert prepared["subject"] == OUTSIDE["paid_service_description"]
-    _by_link(facade, tid, {"quote_decision": "accept"})
+    complete_as_customer(facade, tid, {"quote_decision": "accept"})
     assert desk.names(tid) == ["engineer_resolution"]  # accepted: the engineer carries on
     desk.complete(tid, "engineer_resolution", {"resolution": "已更换两块硬盘并重建阵列", "outcome": "resolved"})
     assert desk.names(tid) == ["customer_acceptance"]
@@ -304,7 +294,7 @@ def test_fault_outside_the_contract_not_agreed_is_archived(desk: Any, facade: Af
     desk.complete(tid, "prepare_quote", {"quote_items": [{"description": "硬盘", "unit_price": 1800}],
                                          "quote_validity_days": 2})
     if how == "declined":
-        _by_link(facade, tid, {"quote_decision": "decline"})
+        complete_as_customer(facade, tid, {"quote_decision": "decline"})
     else:
         desk.travel_to(at(2026, 11, 25, 10, 0, 1))  # two working days later
     assert [e["outcome"] for e in desk.events(tid, "paid_service_not_pursued")] == [how]
