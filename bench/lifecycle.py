@@ -50,9 +50,10 @@ from api.app import create_app, prepare
 from api.demo import load_demo
 from api.worker import Worker
 from engine.clock import Clock
-from engine.commands import MAIN_PROCESS, Aftercare, case_start_data
+from engine.commands import Aftercare
 from engine.contracts import case_facts
 from engine.effects import CUSTOMER_LANE, Effects
+from engine.kernel import MAIN_PROCESS, case_start_data
 from engine.models import Instance, TimelineEvent
 from engine.scripting import calendar_functions, make_script_engine
 from engine.settings import Settings

@@ -1,20 +1,13 @@
 """Attachments: files staff add to a ticket (screenshots, logs), stored in the database beside it."""
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import defer
-
-from .clock import Clock
-from .errors import NotFound, ValidationFailed
-from .models import Attachment, Ticket, TimelineEvent
+from .errors import ValidationFailed
+from .models import Attachment
 from .queries import iso
-from .uow import UnitOfWork
-from .users import Actor
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_NAME = 255
@@ -67,42 +60,3 @@ def attachment_dict(row: Attachment, *, with_data: bool = False) -> dict[str, An
     return result
 
 
-class AttachmentVerbs:
-    """Attachment verbs of the facade."""
-
-    uow: UnitOfWork
-    clock: Clock
-
-    def add_attachment(self, *, ticket_id: int, filename: str, content_type: str | None, data: bytes,
-                       actor: Actor) -> dict[str, Any]:
-        """Store a file with a ticket and note it on the timeline."""
-        check_size(data)
-        with self.uow() as session:
-            ticket = session.get(Ticket, ticket_id)
-            if ticket is None:
-                raise NotFound("no such ticket", ticket_id=ticket_id)
-            now = self.clock.now()
-            row = Attachment(ticket_id=ticket.id, filename=clean_filename(filename), size=len(data),
-                             content_type=clean_content_type(content_type), data=data, uploaded_by=actor.name,
-                             sha256=hashlib.sha256(data).hexdigest(), created_at=now)
-            session.add(row)
-            session.add(TimelineEvent(ticket_id=ticket.id, instance_id=ticket.instance_id, at=now,
-                                      kind="attachment_added", actor=actor.name,
-                                      data={"filename": row.filename, "size": row.size}))
-            session.flush()
-            return attachment_dict(row)
-
-    def list_attachments(self, *, ticket_id: int) -> list[dict[str, Any]]:
-        """A ticket's attachments, oldest first, without their bytes."""
-        query = (select(Attachment).options(defer(Attachment.data, raiseload=True))
-                 .where(Attachment.ticket_id == ticket_id).order_by(Attachment.created_at, Attachment.id))
-        with self.uow(write=False) as session:
-            return [attachment_dict(row) for row in session.scalars(query)]
-
-    def get_attachment(self, *, attachment_id: int) -> dict[str, Any]:
-        """One attachment with its bytes."""
-        with self.uow(write=False) as session:
-            row = session.get(Attachment, attachment_id)
-            if row is None:
-                raise NotFound("no such attachment", attachment_id=attachment_id)
-            return attachment_dict(row, with_data=True)

@@ -1,19 +1,16 @@
 """Read side: what the task list, ticket page and API show, built from projections only."""
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import forms, repository
-from .effects import Effects
-from .errors import Conflict, Forbidden, NotFound
+from . import repository
+from .errors import Forbidden, NotFound
 from .models import Contract, Customer, HumanTask, Instance, ProcessVersion, Ticket
-from .uow import UnitOfWork
-from .users import Actor, may_work_on, visible_lanes
+from .users import Actor, may_work_on
 
 
 def iso(value: datetime | None) -> str | None:
@@ -76,7 +73,7 @@ def quote_offer(events: Any) -> dict[str, Any] | None:
     return dict(rounds[-1]) if rounds else None
 
 
-def _previous_answer(session: Session, row: HumanTask) -> dict[str, Any]:
+def previous_answer(session: Session, row: HumanTask) -> dict[str, Any]:
     """What was entered the last time this step of this case was completed (empty the first time)."""
     if row.ticket_id is None:
         return {}
@@ -85,97 +82,7 @@ def _previous_answer(session: Session, row: HumanTask) -> dict[str, Any]:
     return dict(answers[-1]) if answers else {}
 
 
-class ReadVerbs:
-    """Read verbs of the facade."""
-
-    uow: UnitOfWork
-
-    def get_ticket(self, *, ticket_id: int, actor: Actor) -> dict[str, Any]:
-        """One ticket in full."""
-        with self.uow(write=False) as session:
-            ticket = session.get(Ticket, ticket_id)
-            if ticket is None:
-                raise NotFound("no such ticket", ticket_id=ticket_id)
-            return ticket_detail(session, ticket)
-
-    def list_tasks(self, *, actor: Actor, role: str | None = None,
-                   ticket_id: int | None = None) -> list[dict[str, Any]]:
-        """Open tasks the actor may work on, optionally narrowed to a role or a ticket."""
-        lanes = visible_lanes(actor.role)
-        if role is not None:
-            lanes = [role] if lanes is None or role in lanes else []
-        with self.uow(write=False) as session:
-            rows = repository.open_tasks(session, roles=lanes, ticket_id=ticket_id)
-            return [task_dict(r) for r in rows]
-
-    def get_task(self, *, task_id: str, actor: Actor) -> dict[str, Any]:
-        """One open task with its form schema."""
-        with self.uow(write=False) as session:
-            row = _open_task_for(session, task_id, actor)
-            instance = session.get(Instance, row.instance_id)
-            form = self._form(session, instance.version_id, row.form_key) if instance else {}  # type: ignore[attr-defined]
-            form = forms.with_previous_answer(form, _previous_answer(session, row))
-            if forms.staff_fields(form):
-                form = forms.with_staff_options(form, repository.active_staff(session))
-            return {**task_dict(row), "form": form}
-
-    def form_choices(self, *, process_id: str, form_key: str, field: str) -> list[str]:
-        """The choices (`oneOf` consts) a field offers in the newest deployed version of a process's form, e.g. the
-        kinds of change of the change assessment, which a contract's free-maintenance scope lists."""
-        with self.uow(write=False) as session:
-            version = repository.latest_version(session, process_id)
-            if version is None:
-                return []
-            form = self._form(session, version.id, form_key)  # type: ignore[attr-defined]
-            options = form.get("properties", {}).get(field, {}).get("oneOf", [])
-            return [str(o["const"]) for o in options if "const" in o]
-
-    def task_forms(self, *, ticket_id: int) -> dict[str, dict[str, Any]]:
-        """The form schema of every step this ticket's case has reached, by task id (the timeline's field titles)."""
-        with self.uow(write=False) as session:
-            steps = session.execute(select(HumanTask.bpmn_id, HumanTask.form_key, Instance.version_id).distinct()
-                                    .join(Instance, Instance.id == HumanTask.instance_id)
-                                    .where(HumanTask.ticket_id == ticket_id, HumanTask.form_key.is_not(None))).all()
-            found: dict[str, dict[str, Any]] = {}
-            for bpmn_id, form_key, version_id in steps:
-                with contextlib.suppress(NotFound):  # a form missing from a deployment leaves its fields unlabelled
-                    found[bpmn_id] = self._form(session, version_id, form_key)  # type: ignore[attr-defined]
-            return found
-
-    def task_variables(self, *, task_id: str, actor: Actor) -> dict[str, Any]:
-        """The case variables as the open task sees them: what its instructions (from the diagram) are rendered
-        with. Reads the case itself, so only the task page asks for it, never the task list."""
-        with self.uow(write=False) as session:
-            row = _open_task_for(session, task_id, actor)
-            instance = session.get(Instance, row.instance_id)
-            if instance is None:
-                return {}
-            wf = self._load_case(session, instance, Effects(), for_update=False)  # type: ignore[attr-defined]
-            try:
-                return dict(self.runtime.ready_task(wf, task_id).data)  # type: ignore[attr-defined]
-            except Conflict:
-                return {}
-
-    def ticket_for_mail(self, *, ticket_id: int) -> dict[str, Any]:
-        """Ticket facts an e-mail template may use (no timeline)."""
-        with self.uow(write=False) as session:
-            ticket = session.get(Ticket, ticket_id)
-            if ticket is None:
-                return {}
-            detail = ticket_detail(session, ticket)
-            detail.pop("timeline")
-            detail["quote"] = quote_offer(repository.timeline(session, ticket.id))
-            return detail
-
-    def worklist(self, *, actor: Actor, query: Any) -> Any:
-        """A page of the staff task list."""
-        from .worklist import worklist
-
-        with self.uow(write=False) as session:
-            return worklist(session, actor, query, self.clock.now())  # type: ignore[attr-defined]
-
-
-def _open_task_for(session: Session, task_id: str, actor: Actor) -> HumanTask:
+def open_task_for(session: Session, task_id: str, actor: Actor) -> HumanTask:
     """An open task `actor` may work on; NotFound or Forbidden otherwise."""
     row = session.get(HumanTask, task_id)
     if row is None or row.state != "open":

@@ -10,29 +10,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from .clock import Clock
-from .errors import NotFound
 from .models import Ticket
 from .queries import ticket_detail
-from .uow import UnitOfWork
-from .users import Actor
 
 QUOTE_OUTCOMES = {"quote_accepted": "accepted", "quote_declined": "declined", "quote_expired": "expired"}
-
-
-class RecordVerbs:
-    """Service-record verbs of the facade (mixed into Aftercare)."""
-
-    uow: UnitOfWork
-    clock: Clock
-
-    def change_form(self, *, ticket_id: int, actor: Actor) -> dict[str, Any]:
-        """The change and extension development service form (客户需求变更及扩展开发服务单) of a change ticket."""
-        with self.uow(write=False) as session:
-            ticket = session.get(Ticket, ticket_id)
-            if ticket is None or ticket.category != "change":
-                raise NotFound("no change request for this ticket", ticket_id=ticket_id)
-            return {**change_record(session, ticket), "generated_at": self.clock.now().isoformat()}
 
 
 def change_record(session: Session, ticket: Ticket) -> dict[str, Any]:

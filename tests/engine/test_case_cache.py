@@ -5,9 +5,10 @@ from typing import Any
 
 import pytest
 
-from engine import commands
+from engine import kernel as commands
 from engine.clock import FakeClock
-from engine.commands import Aftercare, CaseCache
+from engine.commands import Aftercare
+from engine.kernel import CaseCache
 from tests.support import Desk
 
 

@@ -43,7 +43,7 @@ def task_variables(facade: Aftercare, task_id: str) -> dict:
 
     def read(session):
         row = session.get(HumanTask, task_id)
-        wf = facade._load_case(session, session.get(Instance, row.instance_id), Effects())
+        wf = facade.kernel.load_case(session, session.get(Instance, row.instance_id), Effects())
         return dict(facade.runtime.ready_task(wf, task_id).data)
 
     return facade.run_in_unit(read)

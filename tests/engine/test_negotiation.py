@@ -44,7 +44,7 @@ class Negotiation:
         spec_hash = next(p["spec_hash"] for p in facade.list_processes() if p["process_id"] == PROCESS)
         spec, subs = facade.runtime.library.get(spec_hash)
         self.effects = Effects()
-        self.wf = BpmnWorkflow(spec, subs, script_engine=facade._script_engine(self.effects))
+        self.wf = BpmnWorkflow(spec, subs, script_engine=facade.kernel.script_engine(self.effects))
         self.wf.get_next_task(state=TaskState.READY).data.update(data)
         self.wf.do_engine_steps()
 

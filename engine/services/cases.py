@@ -1,0 +1,165 @@
+"""Cases and tasks: open a ticket, complete and claim tasks, fire due timers, show where a case stands."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from email.utils import parseaddr
+from typing import Any
+
+from .. import repository
+from ..effects import Effects
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..kernel import MAIN_PROCESS
+from ..models import HumanTask, Instance, ProcessVersion, Ticket
+from ..projection import event
+from ..queries import task_dict
+from ..users import SYSTEM, Actor, may_work_on
+from .base import Service
+
+log = logging.getLogger("aftercare.engine")
+CHANNELS = ("web", "phone", "email", "wechat")
+
+
+class CaseService(Service):
+    """The verbs that move cases: every surface completes tasks through `complete_task`."""
+
+    def create_ticket(self, *, customer: str, contact_name: str, contact_email: str, channel: str, title: str,
+                      description: str, actor: Actor, category: str | None = None) -> dict[str, Any]:
+        """Log a ticket and start its maintenance-request case.
+
+        `category` is None (the service desk triages it) or "complaint": a complaint the customer files as such
+        skips triage and goes straight to the complaint procedure.
+        """
+        _check_ticket_fields(channel=channel, contact_email=contact_email, title=title, category=category)
+        with self.uow() as session:
+            cust = repository.customer_by_name(session, customer)
+            if cust is None:
+                raise ValidationFailed("unknown customer", [{
+                    "field": "customer", "message": f"没有名为 {customer} 的客户 No customer named {customer!r}"}])
+            ticket = self.kernel.start_case(session, process_id=MAIN_PROCESS, customer=cust, contact_name=contact_name,
+                                      contact_email=contact_email, channel=channel, title=title,
+                                      description=description, actor=actor, extra={"category": category})
+            return {"id": ticket.id, "number": ticket.number, "status": ticket.status}
+
+    def complete_task(self, *, task_id: str, data: dict[str, Any], actor: Actor) -> dict[str, Any]:
+        """Complete an open task with form data, as `actor`; the one path for staff, customers and the API."""
+        with self.uow() as session:
+            row = session.get(HumanTask, task_id)
+            if row is None:
+                raise NotFound("no such task", task_id=task_id)
+            if actor.kind == "staff" and not may_work_on(actor.role, row.role):
+                raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
+            return self.kernel.complete(session, row, data, actor)
+
+    def fire_due_timers(self, *, limit: int = 100) -> int:
+        """Fire every due timer, each instance in its own unit of work; the number of instances handled."""
+        with self.uow(write=False) as session:
+            due = repository.due_instance_ids(session, self.clock.now(), limit)
+        fired = 0
+        for instance_id in due:
+            try:
+                fired += self._fire_instance(instance_id)
+            except Conflict:
+                continue  # busy with someone else's unit of work: the next tick picks it up
+            except Exception as exc:  # one broken case must not stop every case due after it
+                try:
+                    self._park_failed_instance(instance_id, f"{type(exc).__name__}: {exc}")
+                except Exception:
+                    log.exception("could not park instance %s", instance_id)
+        return fired
+
+    def _fire_instance(self, instance_id: int) -> int:
+        with self.uow() as session:
+            instance = repository.lock_instance(session, instance_id, skip_locked=True)
+            now = self.clock.now()
+            if instance is None or instance.status != "running" or instance.next_timer_at is None \
+                    or instance.next_timer_at > now:
+                return 0  # another worker has it, or it moved on since the scan
+            effects = Effects()
+            wf = self.kernel.load_case(session, instance, effects)
+            fired = self.runtime.advance(wf)
+            ticket = repository.ticket_by_instance(session, instance.id)
+            self.kernel.save(session, self.kernel.ctx(SYSTEM), instance, ticket, wf, effects, fired)
+            return 1
+
+    def _park_failed_instance(self, instance_id: int, error: str) -> None:
+        log.error("timer of instance %s failed: %s", instance_id, error)
+        with self.uow() as session:
+            instance = repository.lock_instance(session, instance_id)
+            if instance is None:
+                return
+            now = self.clock.now()
+            instance.error = error
+            instance.next_timer_at = now + timedelta(minutes=5)  # retry later instead of every tick
+            event(session, repository.ticket_by_instance(session, instance_id), instance, now, "error", "system",
+                  {"message": error})
+
+    def claim_task(self, *, task_id: str, actor: Actor, release: bool = False) -> dict[str, Any]:
+        """Take an open task as mine (or give it back to the role's queue)."""
+        with self.uow() as session:
+            row = session.get(HumanTask, task_id)
+            if row is None:
+                raise NotFound("no such task", task_id=task_id)
+            if not may_work_on(actor.role, row.role):
+                raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
+            repository.lock_instance(session, row.instance_id)  # two claims, or a claim and a completion, queue
+            session.refresh(row)
+            if row.state != "open":
+                raise Conflict("this task is no longer open", task_id=task_id)
+            if release:
+                if row.assignee not in (None, actor.name) and actor.role not in ("manager", "admin"):
+                    raise Forbidden(f"the task belongs to {row.assignee}")
+                row.assignee = None
+            elif row.assignee not in (None, actor.name):
+                raise Conflict(f"{row.assignee} has already taken this task", task_id=task_id)
+            else:
+                row.assignee = actor.name
+            ticket = session.get(Ticket, row.ticket_id) if row.ticket_id else None
+            instance = session.get(Instance, row.instance_id)
+            if instance is not None:
+                event(session, ticket, instance, self.clock.now(), "task_released" if release else "task_claimed",
+                      actor.name, {"task": row.bpmn_id, "title": row.title})
+            return task_dict(row)
+
+    def ticket_diagram(self, *, ticket_id: int, actor: Actor) -> dict[str, Any]:
+        """The ticket's BPMN (the version it runs on) and where the case stands in it; `called` holds the same
+        for each called process the case has entered that is drawn in a file of its own, in the order entered."""
+        with self.uow(write=False) as session:
+            ticket = session.get(Ticket, ticket_id)
+            instance = session.get(Instance, ticket.instance_id) if ticket and ticket.instance_id else None
+            if ticket is None or instance is None:
+                raise NotFound("no such ticket", ticket_id=ticket_id)
+            version = session.get(ProcessVersion, instance.version_id)
+            wf = self.kernel.load_case(session, instance, Effects(), for_update=False)
+            top, *called = self.runtime.progress(wf)
+
+            def xml(source_file: str) -> str:  # called files come from the same deployment as the version's spec
+                file = repository.deployment_file(session, version.deployment_id, source_file) if version else None
+                return file.content if file else ""
+
+            return {"xml": xml(version.source_file if version else top.source_file), **top.markers(),
+                    "called": [{**c.markers(), "xml": xml(c.source_file)} for c in called]}
+
+
+def _is_address(text: str) -> bool:
+    """One plain address: no display name, no list, no header-breaking characters."""
+    name, address = parseaddr(text)
+    if name or address != text.strip() or any(c in text for c in ",;\r\n<>\"") or address.count("@") != 1:
+        return False
+    local, domain = address.split("@")
+    return bool(local) and "." in domain and not domain.startswith(".") and not domain.endswith(".")
+
+
+def _check_ticket_fields(*, channel: str, contact_email: str, title: str, category: str | None) -> None:
+    errors = []
+    if channel not in CHANNELS:
+        errors.append({"field": "channel", "message": f"请选择渠道 Must be one of {', '.join(CHANNELS)}"})
+    if category not in (None, "complaint"):
+        errors.append({"field": "category", "message": "only a complaint is filed with its category; "
+                                                       "everything else is triaged 仅投诉可直接指定类别"})
+    if not _is_address(contact_email):
+        errors.append({"field": "contact_email", "message": "邮箱地址无效 Not an e-mail address"})
+    if not title.strip():
+        errors.append({"field": "title", "message": "此项必填 This field is required"})
+    if errors:
+        raise ValidationFailed("the ticket has errors", errors)

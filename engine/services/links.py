@@ -1,0 +1,77 @@
+"""Customer links: what a signed e-mail link shows, and completing the customer's step behind it."""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import links, repository
+from ..errors import Conflict
+from ..inspections import customer_report
+from ..models import HumanTask, Instance, Ticket
+from ..queries import quote_offer, task_dict, ticket_brief
+from ..users import Actor
+from .base import Service
+
+
+class CustomerLinkService(Service):
+    """Customers act without an account, through single-use links bound to one task."""
+
+    def open_link(self, *, token: str) -> dict[str, Any]:
+        """What a customer link shows: the task, its form and the ticket; LinkError when unusable."""
+        with self.uow(write=False) as session:
+            link = links.resolve(session, secret=self.settings.secret_key, token=token, now=self.clock.now())
+            row = session.get(HumanTask, link.task_id)
+            if row is None or row.state != "open":
+                raise _link_closed()
+            ticket = session.get(Ticket, link.ticket_id) if link.ticket_id else None
+            instance = session.get(Instance, link.instance_id)
+            schema = self.kernel.form(session, instance.version_id, row.form_key) if instance else {}
+            events = repository.timeline(session, ticket.id) if ticket else []
+            quote = quote_offer(events) if "quote_decision" in schema.get("properties", {}) else None
+            return {"task": task_dict(row), "form": schema, "ticket": ticket_brief(session, ticket) if ticket else None,
+                    "expires_at": link.expires_at.isoformat(), "quote": quote,
+                    "work": [] if quote else _work_done(events),
+                    "report": customer_report(session, ticket) if ticket else None}
+
+    def complete_by_link(self, *, token: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Complete the customer's task behind a link; the link is spent only if the task completes."""
+        with self.uow() as session:
+            now = self.clock.now()
+            link = links.resolve(session, secret=self.settings.secret_key, token=token, now=now)
+            row = session.get(HumanTask, link.task_id)
+            if row is None or row.state != "open":
+                raise _link_closed()
+            ticket = session.get(Ticket, link.ticket_id) if link.ticket_id else None
+            actor = Actor(ticket.contact_name if ticket else "customer", "customer", "customer")
+            try:
+                result = self.kernel.complete(session, row, data, actor)
+            except Conflict:
+                raise _link_closed() from None
+            link.used_at = now
+            return result
+
+    def link_token(self, *, link_id: str) -> str | None:
+        """The token of a link, for rendering an e-mail (needs the secret, so the outbox holds only the id)."""
+        with self.uow(write=False) as session:
+            link = session.get(links.CustomerLink, link_id)
+            return links.token_for(self.settings.secret_key, link) if link else None
+
+
+# What the customer's acceptance and confirmation pages show of the work; a complaint's findings and corrective
+# action stay the service manager's internal record (the customer reads the answer written for them).
+_WORK_FIELDS = {"answer": "答复 Answer", "assessment_answer": "评估答复 Our assessment",
+                "resolution": "处理措施 Resolution", "root_cause": "原因 Root cause",
+                "preventive_action": "预防措施 Preventive action", "release_version": "发布版本 Version"}
+
+
+def _work_done(events: Any) -> list[tuple[str, str]]:
+    """What staff told the customer they did: the latest value of each customer-facing field."""
+    latest: dict[str, str] = {}
+    for e in events:
+        if e.kind == "task_completed":
+            latest.update({k: str(v) for k, v in (e.data.get("data") or {}).items() if k in _WORK_FIELDS and v})
+    return [(label, latest[key]) for key, label in _WORK_FIELDS.items() if key in latest]
+
+
+def _link_closed() -> links.LinkError:
+    return links.LinkError("closed", "此步骤已完成，无需再次操作。"
+                                     "This step is already done; nothing more is needed from this link.")
