@@ -253,12 +253,16 @@ class Runtime:
         return min((d for d in dues if d is not None), default=None)
 
     def case_data(self, wf: BpmnWorkflow) -> dict[str, Any]:
-        """Variables across all tasks, the most recently changed value winning."""
+        """Variables across all tasks, the most recently changed value winning.
+
+        A task counts only with what it changed from its parent: a timer that fires hours later carries the copy
+        of the data it was armed with, and must not put back values changed since (the first response time)."""
         tasks = sorted(_all_tasks(wf), key=lambda t: t.last_state_change)
         merged: dict[str, Any] = {}
         for task in tasks:
             if task.state in (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING, TaskState.STARTED):
-                merged.update(task.data)
+                base = task.parent.data if task.parent is not None else {}
+                merged.update({k: v for k, v in task.data.items() if k not in base or base[k] != v})
         if wf.is_completed():
             merged.update(wf.data)
         return merged

@@ -146,6 +146,19 @@ def test_progress_update_every_four_hours_while_the_fault_is_open(desk: Desk, fa
     assert [t for t, _ in outbox_templates(facade)].count("progress_update") == 3
 
 
+def test_the_response_time_stays_when_timers_armed_before_it_fire(desk: Desk, clock: FakeClock) -> None:
+    tid = desk.create()
+    desk.triage(tid, severity=2)
+    desk.travel(minutes=30)
+    desk.complete(tid, "engineer_response", {"contact_made": True, "diagnosis": "连接池耗尽"})
+    responded = desk.ticket(tid)["sla"]["responded_at"]
+    assert responded == "2026-11-23T02:30:00+00:00"
+    for _ in range(5):  # progress updates, the 80 % warning and the resolve breach fire meanwhile
+        desk.travel(hours=5)
+    assert len(desk.events(tid, "progress_update")) == 5 and desk.events(tid, "escalation")
+    assert desk.ticket(tid)["sla"]["responded_at"] == responded
+
+
 def test_manual_escalation_moves_the_fault_to_the_experts(desk: Desk, facade: Aftercare) -> None:
     tid = desk.create()
     desk.triage(tid, severity=3)
