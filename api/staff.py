@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.commands import Aftercare
 from engine.errors import Conflict, Unauthorized, ValidationFailed
+from engine.kernel import MAIN_PROCESS
 from engine.users import Actor
 from engine.worklist import VIEWS, WorklistQuery
 
@@ -122,10 +123,40 @@ async def complete(task_id: str, request: Request, facade: Facade, actor: StaffA
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_page(ticket_id: int, request: Request, facade: Facade, actor: StaffActor, done: int = 0) -> HTMLResponse:
     """Everything about a ticket; prints as the fault handling form (故障处理单)."""
+    return _ticket_page(request, facade, actor, ticket_id, done=bool(done))
+
+
+def _ticket_page(request: Request, facade: Aftercare, actor: Actor, ticket_id: int, *, done: bool = False,
+                 start_errors: list[Any] | None = None, status: int = 200) -> HTMLResponse:
     ticket = facade.get_ticket(ticket_id=ticket_id, actor=actor)
     attachments = facade.list_attachments(ticket_id=ticket_id)
     entries = timeline.entries(ticket, facade.task_forms(ticket_id=ticket_id))
-    return page(request, "ticket", actor, ticket=ticket, timeline=entries, done=bool(done), attachments=attachments)
+    return page(request, "ticket", actor, status=status, ticket=ticket, timeline=entries, done=done,
+                attachments=attachments, procedures=_procedures(facade, actor, "ticket"),
+                start_errors=start_errors or [])
+
+
+@router.post("/tickets/{ticket_id}/procedures/{process_id}", response_model=None)
+async def start_from_ticket(ticket_id: int, process_id: str, request: Request, facade: Facade,
+                            actor: StaffActor) -> Response:
+    """Start a procedure for the ticket's customer and contact, linked to the ticket; then show the new ticket."""
+    form = await request.form()
+    check_csrf(request, form)
+    title, description = str(form.get("title", "")), str(form.get("description", ""))
+    try:
+        created = await run_in_threadpool(lambda: facade.start_procedure(
+            process_id=process_id, actor=actor, customer="", contact_name="", contact_email="", title=title,
+            description=description, origin_ticket_id=ticket_id))
+    except ValidationFailed as exc:
+        errors = exc.errors
+        return await run_in_threadpool(lambda: _ticket_page(request, facade, actor, ticket_id, start_errors=errors,
+                                                            status=422))
+    return RedirectResponse(f"/tickets/{created['id']}", 303)
+
+
+def _procedures(facade: Aftercare, actor: Actor, where: str) -> list[dict[str, Any]]:
+    """The procedures `actor` may start from `where`, each with its name in the reader's language (`label`)."""
+    return [{**p, "label": timeline.in_language(p["name"])} for p in facade.startable(actor=actor, where=where)]
 
 
 @router.get("/tickets/{ticket_id}/diagram")
@@ -136,25 +167,39 @@ def ticket_diagram(ticket_id: int, facade: Facade, actor: StaffActor) -> dict[st
 
 @router.get("/intake", response_class=HTMLResponse)
 def intake_form(request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
-    """Log a phone call, WeChat message or e-mail as a ticket."""
-    return page(request, "intake", actor, customers=facade.list_customers(), values={"channel": "phone"}, errors=[])
+    """Log a phone call, WeChat message or e-mail as a ticket (a maintenance request unless another procedure
+    is chosen)."""
+    return page(request, "intake", actor, customers=facade.list_customers(), values={"channel": "phone"}, errors=[],
+                procedures=_procedures(facade, actor, "intake"))
 
 
 @router.post("/intake", response_model=None)
 async def intake(request: Request, facade: Facade, actor: StaffActor,
                  customer: Annotated[str, Form()] = "", contact_name: Annotated[str, Form()] = "",
                  contact_email: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "",
-                 title: Annotated[str, Form()] = "", description: Annotated[str, Form()] = "") -> Response:
+                 title: Annotated[str, Form()] = "", description: Annotated[str, Form()] = "",
+                 process_id: Annotated[str, Form()] = "") -> Response:
     """Create the ticket; errors come back on their fields."""
     check_csrf(request, await request.form())
     values = {"customer": customer, "contact_name": contact_name, "contact_email": contact_email,
               "channel": channel, "title": title, "description": description}
     try:
-        created = await run_in_threadpool(lambda: facade.create_ticket(**values, actor=actor))
+        created = await run_in_threadpool(lambda: _start_from_intake(facade, actor, process_id, values))
     except ValidationFailed as exc:
-        customers = await run_in_threadpool(facade.list_customers)
-        return page(request, "intake", actor, status=422, customers=customers, values=values, errors=exc.errors)
+        customers, procedures = await run_in_threadpool(
+            lambda: (facade.list_customers(), _procedures(facade, actor, "intake")))
+        return page(request, "intake", actor, status=422, customers=customers, procedures=procedures,
+                    values={**values, "process_id": process_id}, errors=exc.errors)
     return RedirectResponse(f"/tickets/{created['id']}", 303)
+
+
+def _start_from_intake(facade: Aftercare, actor: Actor, process_id: str, values: dict[str, str]) -> dict[str, Any]:
+    """The maintenance request exactly as always, or the other procedure chosen on the intake page."""
+    if process_id in ("", MAIN_PROCESS):
+        return facade.create_ticket(**values, actor=actor)
+    return facade.start_procedure(process_id=process_id, actor=actor, customer=values["customer"],
+                                  contact_name=values["contact_name"], contact_email=values["contact_email"],
+                                  channel=values["channel"], title=values["title"], description=values["description"])
 
 
 

@@ -12,7 +12,8 @@ from .i18n import current, gettext
 
 # Keys the template shows in its own way, or that only matter to the machine.
 SHOWN_ELSEWHERE = frozenset({"at", "kind", "actor", "title", "timer", "breach", "level", "reason", "data", "subject",
-                             "to", "task", "role", "by", "template", "number", "channel", "roles", "ticket_id", "ref"})
+                             "to", "task", "role", "by", "template", "number", "channel", "roles", "ticket_id", "ref",
+                             "process_id"})
 
 # English msgids (translated in the .po catalogs) for the keys events carry beside a form's fields.
 LABELS = {
@@ -23,6 +24,7 @@ LABELS = {
     "outcome": "Outcome", "description": "Details", "engineer": "Engineer", "visit_date": "Visit date",
     "contract": "Contract", "risks": "Risks", "actions": "Actions needed", "signed_by": "Signed by",
     "filename": "File", "size": "Size", "comment": "Comment", "error": "Error message", "message": "Message",
+    "procedure": "Procedure", "version": "Version",
 }
 # Values of those keys that are codes, by key: English msgids.
 VALUES = {
@@ -34,6 +36,8 @@ VALUES = {
 }
 # Event keys holding what a form field holds under another name (their titles and item columns come from it).
 ALIASES = {"items": "quote_items"}
+# Keys whose values are a diagram's "中文 English" text (a procedure's name): the reader's half is shown.
+BILINGUAL_VALUES = frozenset({"procedure"})
 # Kinds whose reason is written by a diagram or decision table in both languages ("中文 English").
 BILINGUAL_REASONS = frozenset({"entitlement", "quote_requested", "quote_prepared", "change_not_pursued",
                                "paid_service_not_pursued", "archived"})
@@ -118,7 +122,7 @@ def _value_text(value: Any, prop: dict[str, Any], key: str) -> str:
     """One value as a reader wants it: a choice by its title, yes/no, a plain number, a list joined."""
     if isinstance(value, bool):
         words = prop.get("x-true") if value else prop.get("x-false")
-        return _in_language(str(words)) if words else gettext("Yes" if value else "No")
+        return in_language(str(words)) if words else gettext("Yes" if value else "No")
     for option in prop.get("oneOf", []):
         if option.get("const") == value and not isinstance(option.get("const"), bool):
             return _title(option, str(value))
@@ -131,6 +135,8 @@ def _value_text(value: Any, prop: dict[str, Any], key: str) -> str:
     text = str(value)
     if key == "size" and text.isdigit():
         return _size(int(text))
+    if key in BILINGUAL_VALUES:
+        return in_language(text)
     codes = VALUES.get(key, {})
     return gettext(codes[text]) if text in codes else text
 
@@ -155,7 +161,7 @@ def _reason(event: dict[str, Any]) -> str:
         return ""
     text = str(reason)
     if event["kind"] in BILINGUAL_REASONS:
-        return _in_language(text)
+        return in_language(text)
     return gettext(text) if text in MACHINE_REASONS else text
 
 
@@ -200,7 +206,7 @@ def _humanize(key: str) -> str:
     return key.replace("_", " ").strip().capitalize()
 
 
-def _in_language(text: str) -> str:
+def in_language(text: str) -> str:
     """The reader's half of a "中文 English" text; any other text whole."""
     match = _BILINGUAL.match(text.strip())
     if not match:

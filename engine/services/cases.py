@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from email.utils import parseaddr
 from typing import Any
 
 from .. import repository
@@ -13,11 +12,12 @@ from ..kernel import MAIN_PROCESS
 from ..models import HumanTask, Instance, ProcessVersion, Ticket
 from ..projection import event
 from ..queries import task_dict
+from ..ticket_fields import CHANNELS as CHANNELS  # the facade names the channels from here
+from ..ticket_fields import field_errors
 from ..users import SYSTEM, Actor, may_work_on
 from .base import Service
 
 log = logging.getLogger("aftercare.engine")
-CHANNELS = ("web", "phone", "email", "wechat")
 
 
 class CaseService(Service):
@@ -141,25 +141,10 @@ class CaseService(Service):
                     "called": [{**c.markers(), "xml": xml(c.source_file)} for c in called]}
 
 
-def _is_address(text: str) -> bool:
-    """One plain address: no display name, no list, no header-breaking characters."""
-    name, address = parseaddr(text)
-    if name or address != text.strip() or any(c in text for c in ",;\r\n<>\"") or address.count("@") != 1:
-        return False
-    local, domain = address.split("@")
-    return bool(local) and "." in domain and not domain.startswith(".") and not domain.endswith(".")
-
-
 def _check_ticket_fields(*, channel: str, contact_email: str, title: str, category: str | None) -> None:
-    errors = []
-    if channel not in CHANNELS:
-        errors.append({"field": "channel", "message": f"请选择渠道 Must be one of {', '.join(CHANNELS)}"})
+    errors = field_errors(channel=channel, contact_email=contact_email, title=title)
     if category not in (None, "complaint"):
         errors.append({"field": "category", "message": "only a complaint is filed with its category; "
                                                        "everything else is triaged 仅投诉可直接指定类别"})
-    if not _is_address(contact_email):
-        errors.append({"field": "contact_email", "message": "邮箱地址无效 Not an e-mail address"})
-    if not title.strip():
-        errors.append({"field": "title", "message": "此项必填 This field is required"})
     if errors:
         raise ValidationFailed("the ticket has errors", errors)
