@@ -25,14 +25,18 @@ from .documents import router as documents_router
 from .inspections import router as inspections_router
 from .json_api import error_response, router, token_router
 from .portal import public_portal_router
+from .procedures_api import router as procedures_router
 from .security import SESSION_COOKIE, CsrfFailed, LoginRequired
 from .staff import page, public_staff_router
 from .staff import router as staff_router
+from .workbench import router as workbench_router
+from .workbench_api import router as workbench_api_router
 from .worker import Worker
 
 DEPLOYER = Actor("startup", "process_owner")
 STATIC = Path(__file__).parent / "static"
-BPMN_JS = Path(__file__).resolve().parent.parent / "node_modules" / "bpmn-js" / "dist"
+NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
+VENDOR = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "dmn-js": NODE_MODULES / "dmn-js" / "dist"}
 
 
 def prepare(facade: Aftercare) -> None:
@@ -65,12 +69,15 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
                   description="After-sales service desk run by BPMN diagrams.")
     app.state.facade = facade
     for r in (token_router, router, public_customer_router, public_staff_router, staff_router, attachments_router,
-              public_portal_router, admin_api_router, inspections_router):
+              public_portal_router, admin_api_router, inspections_router, workbench_api_router,
+              workbench_router):
         app.include_router(r)
     app.include_router(documents_router)
+    app.include_router(procedures_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    if BPMN_JS.is_dir():  # installed from npm by `make`; without it the ticket page simply shows no diagram
-        app.mount("/vendor/bpmn-js", StaticFiles(directory=BPMN_JS), name="bpmn-js")
+    for name, folder in VENDOR.items():  # installed from npm by `make`; without them no diagram is drawn
+        if folder.is_dir():
+            app.mount(f"/vendor/{name}", StaticFiles(directory=folder), name=name)
     _add_middleware(app, facade)
     _add_error_handlers(app)
 

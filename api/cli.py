@@ -77,6 +77,8 @@ def _deploy(args: argparse.Namespace) -> None:
     versions = facade.deploy_directory(directory=args.directory or facade.settings.processes_dir, actor=DEPLOYER)
     for v in versions:
         print(f"{v['process_id']} version {v['version']}")
+    if not versions:
+        print("nothing new: the directory's files are deployed already (a file changed since is deployed again)")
 
 
 def _users_add(args: argparse.Namespace) -> None:

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
-from engine.errors import AftercareError, Forbidden
+from engine.errors import AftercareError, InvalidProcess
 
 from .deps import ApiActor, Facade, api_actor, issue_token
 
@@ -32,11 +31,11 @@ class TaskCompletion(BaseModel):
 
 def error_response(exc: AftercareError) -> JSONResponse:
     """The JSON shape of a domain error."""
+    if isinstance(exc, InvalidProcess):  # the contract's bare list of located problems
+        return JSONResponse(exc.problems, status_code=exc.status)
     body: dict[str, Any] = {"detail": exc.message}
     if hasattr(exc, "errors"):
         body["errors"] = exc.errors
-    if hasattr(exc, "problems"):
-        body["detail"] = exc.problems
     return JSONResponse(body, status_code=exc.status)
 
 
@@ -83,19 +82,3 @@ def complete_task(task_id: str, body: TaskCompletion, facade: Facade, actor: Api
 def list_processes(facade: Facade) -> list[dict[str, Any]]:
     """The newest version of every procedure."""
     return facade.list_processes()
-
-
-@router.post("/processes", status_code=201)
-async def deploy(request: Request, facade: Facade, actor: ApiActor,
-                 files: Annotated[list[UploadFile], File()]) -> list[dict[str, Any]]:
-    """Deploy diagrams, decision tables and forms (process owners)."""
-    if actor.role not in ("process_owner", "admin"):
-        raise Forbidden("only process owners may deploy procedures")
-    texts: dict[str, str] = {}
-    for upload in files:
-        try:
-            texts[upload.filename or "unnamed"] = (await upload.read()).decode("utf-8")
-        except UnicodeDecodeError:
-            raise HTTPException(422, [{"file": upload.filename, "element_id": None, "line": None,
-                                       "message": "not UTF-8 text"}]) from None
-    return await run_in_threadpool(lambda: facade.deploy(files=texts, actor=actor))

@@ -14,10 +14,13 @@ from .services.deployments import DeploymentService
 from .services.inspections import InspectionService
 from .services.links import CustomerLinkService
 from .services.mailing import OutboxService
+from .services.migrations import MigrationService
 from .services.people import PeopleService
 from .services.portal import PortalService
+from .services.procedures import ProcedureService
 from .services.reads import ReadService
 from .services.records import RecordService
+from .services.replay import ReplayService
 from .settings import Settings
 
 __all__ = ["CHANNELS", "Aftercare", "case_start_data"]
@@ -77,3 +80,17 @@ class Aftercare:
         self.deployments = deployments = DeploymentService(kernel)
         self.deploy, self.deploy_directory, self.list_processes = deployments.deploy, \
             deployments.deploy_directory, deployments.list_processes
+        self.check_files, self.versions, self.version_files = deployments.check, deployments.versions, \
+            deployments.version_files
+        self.rollback, self.compare_versions, self.current_files = deployments.rollback, deployments.compare, \
+            deployments.current_files
+        self.form_preview, self.workbench_overview = deployments.form_preview, deployments.overview
+
+        self.migrations = migrations = MigrationService(kernel)
+        self.migrate_cases = migrations.migrate_cases
+
+        self.replays = replays = ReplayService(kernel)
+        self.replay_sla = replays.replay_sla
+
+        self.procedures = procedures = ProcedureService(kernel)
+        self.startable, self.start_procedure = procedures.startable, procedures.start_procedure

@@ -97,6 +97,7 @@ class Deployment(Base):
     __tablename__ = "deployment"
     id: Mapped[int] = mapped_column(primary_key=True)
     actor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
 
 
@@ -108,6 +109,15 @@ class DeploymentFile(Base):
     name: Mapped[str] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64))
     content: Mapped[str] = mapped_column(Text)
+
+
+class DirectoryFile(Base):
+    """A file of the processes directory as last deployed from there (so a start deploys only what changed)."""
+
+    __tablename__ = "directory_file"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime]
 
 
 class ProcessSpec(Base):
@@ -133,6 +143,7 @@ class ProcessVersion(Base):
 
 class Instance(Base):
     __tablename__ = "instance"
+    __table_args__ = (Index("ix_instance_version_status", "version_id", "status"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     process_id: Mapped[str] = mapped_column(String(100))
     version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"))

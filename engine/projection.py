@@ -177,8 +177,9 @@ def _project_tasks(session: Session, ctx: SaveContext, instance: Instance, ticke
             row.completed_by = ctx.actor.name if done else None
     for task in ready:
         existing = rows.get(task.id)
-        if existing is not None:
-            existing.due_at = task.due_at
+        if existing is not None:  # the same step; after a migration, as the new version draws it
+            existing.due_at, existing.title, existing.form_key = task.due_at, task.title, task.form_key
+            existing.instructions, existing.role = task.instructions, task.lane or existing.role
             continue
         _open_task(session, ctx, instance, ticket, task)
 

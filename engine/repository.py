@@ -9,7 +9,9 @@ from sqlalchemy.orm import Session
 
 from .models import (
     Customer,
+    Deployment,
     DeploymentFile,
+    DirectoryFile,
     HumanTask,
     Instance,
     ProcessSpec,
@@ -125,3 +127,44 @@ def timeline(session: Session, ticket_id: int) -> Sequence[TimelineEvent]:
     """A ticket's events in order."""
     return session.scalars(select(TimelineEvent).where(TimelineEvent.ticket_id == ticket_id)
                            .order_by(TimelineEvent.at, TimelineEvent.id)).all()
+
+
+def versions_of(session: Session, process_id: str) -> Sequence[tuple[ProcessVersion, Deployment]]:
+    """Every version of a process with the deployment that made it, newest first."""
+    query = select(ProcessVersion, Deployment).join(Deployment, Deployment.id == ProcessVersion.deployment_id)
+    return session.execute(query.where(ProcessVersion.process_id == process_id)
+                           .order_by(ProcessVersion.version.desc())).tuples().all()
+
+
+def version_of(session: Session, process_id: str, version: int) -> ProcessVersion | None:
+    """One version of a process."""
+    return session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == process_id,
+                                                       ProcessVersion.version == version))
+
+
+def running_cases_by_version(session: Session) -> dict[int, int]:
+    """How many cases run on each process version (by version row id)."""
+    rows = session.execute(select(Instance.version_id, func.count()).where(Instance.status == "running")
+                           .group_by(Instance.version_id)).all()
+    return {version_id: count for version_id, count in rows}
+
+
+def running_instance_ids(session: Session, version_id: int) -> list[int]:
+    """The running cases of one process version, oldest first."""
+    return list(session.scalars(select(Instance.id).where(Instance.version_id == version_id,
+                                                          Instance.status == "running").order_by(Instance.id)))
+
+
+def directory_hashes(session: Session) -> dict[str, str]:
+    """The content hash of each file of the processes directory when it was last deployed from there."""
+    return {row.name: row.sha256 for row in session.scalars(select(DirectoryFile))}
+
+
+def remember_directory(session: Session, hashes: dict[str, str], now: datetime) -> None:
+    """Record the directory's files just deployed."""
+    for name, sha in hashes.items():
+        row = session.get(DirectoryFile, name)
+        if row is None:
+            session.add(DirectoryFile(name=name, sha256=sha, seen_at=now))
+        else:
+            row.sha256, row.seen_at = sha, now

@@ -24,11 +24,13 @@ def env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Settings:
 def test_users_add_demo_and_deploy(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["users", "add", "alice", "--role", "engineer", "--password", "s3cret!", "--email",
                  "alice@example.com"]) == 0
+    assert main(["deploy"]) == 0  # `users` deployed the directory already: nothing new, no version
+    assert "nothing new" in capsys.readouterr().out
     assert main(["demo"]) == 0
-    assert main(["deploy"]) == 0
-    assert "maintenance_request version 1" in capsys.readouterr().out
     facade = Aftercare(env)
     try:
+        assert {"maintenance_request": 1}.items() <= {p["process_id"]: p["version"]
+                                                      for p in facade.list_processes()}.items()
         assert facade.authenticate(username="alice", password="s3cret!").role == "engineer"
         assert facade.authenticate(username="engineer", password="demo").role == "engineer"
         with pytest.raises(Unauthorized):

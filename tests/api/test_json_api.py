@@ -120,8 +120,8 @@ def test_deploy_422_lists_problems(client: TestClient) -> None:
                            files=[("files", ("mini.bpmn", bad.encode(), "application/xml")),
                                   ("files", ("mini.json", (FIXTURES / "mini.json").read_bytes(), "application/json"))])
     assert response.status_code == 422
-    problem = response.json()["detail"][0]
-    assert set(problem) == {"file", "element_id", "line", "message"}
+    problem = response.json()[0]  # the contract's bare list
+    assert set(problem) == {"file", "element_id", "line", "message", "message_zh"}
     assert problem["file"] == "mini.bpmn" and problem["element_id"] == "done" and problem["line"]
 
 

@@ -1,0 +1,82 @@
+"""Which files a procedure is made of: its diagram, the diagrams of the processes it calls, the decision tables
+and the forms they name. Read from the files' XML, so it works for any stored deployment without parsing specs."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+@dataclass
+class FileIndex:
+    """What each file of a deployment defines and names."""
+
+    processes: dict[str, str] = field(default_factory=dict)  # process id -> file
+    decisions: dict[str, str] = field(default_factory=dict)  # decision id -> file
+    calls: dict[str, set[str]] = field(default_factory=dict)  # file -> called process ids
+    uses: dict[str, set[str]] = field(default_factory=dict)  # file -> decision ids and form file names
+
+
+def index(files: dict[str, str]) -> FileIndex:
+    """Index every .bpmn and .dmn file; a file that does not parse defines nothing."""
+    found = FileIndex()
+    for name, text in sorted(files.items()):
+        root = _root(text)
+        if root is None:
+            continue
+        if name.endswith(".dmn"):
+            for decision in root.iter("{*}decision"):
+                found.decisions.setdefault(decision.get("id") or "", name)
+        elif name.endswith(".bpmn"):
+            for process in root.iter(f"{{{BPMN}}}process"):
+                found.processes.setdefault(process.get("id") or "", name)
+            found.calls[name] = {c.get("calledElement") or "" for c in root.iter(f"{{{BPMN}}}callActivity")}
+            found.uses[name] = _uses(root)
+    return found
+
+
+def files_of(files: dict[str, str], process_id: str) -> dict[str, str]:
+    """The files `process_id` is made of, out of a deployment's `files` (name -> text)."""
+    idx = index(files)
+    start = idx.processes.get(process_id)
+    if start is None:
+        return {}
+    wanted, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        todo.extend(idx.processes[p] for p in idx.calls.get(name, ()) if p in idx.processes)
+        for used in idx.uses.get(name, ()):
+            wanted.add(idx.decisions.get(used, used))
+    return {name: files[name] for name in sorted(wanted) if name in files}
+
+
+def content_hash(files: dict[str, str]) -> str:
+    """One hash for a set of files: equal files give equal hashes, whatever their order."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(f"{name}\0{hashlib.sha256(files[name].encode()).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def _uses(root: etree._Element) -> set[str]:
+    """Decision ids and form files a diagram names."""
+    used = {el.text.strip() for el in root.iter(f"{{{SPIFF}}}calledDecisionId") if el.text}
+    for prop in root.iter(f"{{{SPIFF}}}property"):
+        if prop.get("name") in ("formJsonSchemaFilename", "formUiSchemaFilename") and prop.get("value"):
+            used.add(prop.get("value") or "")
+    return used
+
+
+def _root(text: str) -> etree._Element | None:
+    try:
+        return etree.fromstring(text.encode(), _PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        return None

@@ -1,0 +1,471 @@
+"""Semantic diff of two versions of a procedure's files, for a process owner's visual diff.
+
+`diff_bundles(old, new)` takes two bundles (file name -> text; .bpmn, .dmn and .json forms) and reports:
+
+- "files": names added, removed, changed (text differs) and the same;
+- "bpmn": per diagram, the semantic elements (flow nodes, sequence flows, lanes, data objects, participants,
+  message flows, ...) added, removed or changed, by id, with short human-readable details. An element is
+  compared on its attributes, its lane and its own child content (documentation, extension elements,
+  scripts, conditions, event definitions), never on child flow elements or incoming/outgoing references,
+  and never on diagram interchange: moving a shape is not a change;
+- "dmn": per decision table, rules added, removed and changed, by rule id;
+- "forms": per JSON-Schema form, fields added, removed and changed, and required fields added and removed.
+
+Keys that only make sense when something differs ("inputs_changed", "outputs_changed", "hit_policy_changed",
+"order_changed" on a decision; "other_changed" on a form) are present only then. A file that cannot be read
+gives {"file", "error"} instead of its entry. The function is pure, never raises, and its output is
+JSON-serializable and sorted.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lxml import etree
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+FLOW_NODES = frozenset({
+    "task", "userTask", "manualTask", "scriptTask", "serviceTask", "businessRuleTask", "sendTask", "receiveTask",
+    "callActivity", "subProcess", "transaction", "adHocSubProcess", "startEvent", "endEvent", "boundaryEvent",
+    "intermediateCatchEvent", "intermediateThrowEvent", "exclusiveGateway", "parallelGateway", "inclusiveGateway",
+    "eventBasedGateway", "complexGateway",
+})
+SEMANTIC = FLOW_NODES | {
+    "process", "collaboration", "participant", "sequenceFlow", "messageFlow", "lane", "dataObject",
+    "dataObjectReference", "dataStore", "dataStoreReference", "textAnnotation", "association",
+}
+# Children that are references to, or containers of, other semantic elements: not an element's own content.
+REFERENCES = frozenset({"incoming", "outgoing", "flowNodeRef", "laneSet", "childLaneSet"})
+TEXT_FACETS = {
+    "documentation": "documentation", "script": "script", "conditionExpression": "condition",
+    "instructionsForEndUser": "instructions", "calledDecisionId": "decision", "preScript": "pre-script",
+    "postScript": "post-script",
+}
+TIMERS = {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}
+PROPERTIES = {"formJsonSchemaFilename": "form", "formUiSchemaFilename": "ui form"}
+BULK = frozenset({"documentation", "script", "instructions", "pre-script", "post-script"})
+LABELS = {"@sourceRef": "from", "@targetRef": "to", "@attachedToRef": "attached to", "@default": "default flow",
+          "@calledElement": "calls", "@processRef": "process"}
+SHORT = 80
+
+Compare = Callable[[str, str | None, str | None], list[dict[str, Any]]]
+
+
+class Unreadable(Exception):
+    """One version of a file that cannot be read."""
+
+
+def diff_bundles(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
+    """Compare two versions of a procedure's files (name -> text); never raises."""
+    try:
+        before, after = _bundle(old), _bundle(new)
+        return {"files": _file_lists(before, after), "bpmn": _per_kind(before, after, ".bpmn", _bpmn_file),
+                "dmn": _per_kind(before, after, ".dmn", _dmn_file),
+                "forms": _per_kind(before, after, ".json", _form_file)}
+    except Exception as exc:  # a last resort: the per-file guards should have caught everything
+        return {"files": {"added": [], "removed": [], "changed": [], "same": []}, "bpmn": [], "dmn": [],
+                "forms": [], "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _bundle(files: Any) -> dict[str, str]:
+    """The bundle as name -> text, whatever was passed in."""
+    if not isinstance(files, Mapping):
+        return {}
+    return {str(name): _as_text(value) for name, value in files.items() if value is not None}
+
+
+def _as_text(value: Any) -> str:
+    """A file's content as text."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    return value if isinstance(value, str) else str(value)
+
+
+def _file_lists(before: dict[str, str], after: dict[str, str]) -> dict[str, list[str]]:
+    """File names added, removed, changed and unchanged."""
+    names = sorted(set(before) | set(after))
+    both = [name for name in names if name in before and name in after]
+    return {"added": [name for name in names if name not in before],
+            "removed": [name for name in names if name not in after],
+            "changed": [name for name in both if before[name] != after[name]],
+            "same": [name for name in both if before[name] == after[name]]}
+
+
+def _per_kind(before: dict[str, str], after: dict[str, str], suffix: str, compare: Compare) -> list[dict[str, Any]]:
+    """The entries of every file of one kind, in name order."""
+    entries: list[dict[str, Any]] = []
+    for name in sorted(set(before) | set(after)):
+        if name.lower().endswith(suffix):
+            entries.extend(_guarded(name, before.get(name), after.get(name), compare))
+    return entries
+
+
+def _guarded(name: str, old: str | None, new: str | None, compare: Compare) -> list[dict[str, Any]]:
+    """The entries `compare` gives for one file, or one error entry."""
+    try:
+        return compare(name, old, new)
+    except Unreadable as exc:
+        return [{"file": name, "error": str(exc)}]
+    except Exception as exc:
+        return [{"file": name, "error": f"cannot compare: {type(exc).__name__}: {exc}"}]
+
+
+# -- XML helpers -------------------------------------------------------------------------------------------------
+
+def _parse_xml(text: str) -> Any:
+    """Parse XML with a parser that expands no entities and fetches nothing."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                             remove_comments=True, remove_pis=True, encoding="utf-8")
+    root = etree.fromstring(text.encode("utf-8", "replace"), parser)
+    if root is None:
+        raise ValueError("empty document")
+    return root
+
+
+def _xml_root(text: str | None, side: str) -> Any:
+    """The parsed root of one version of a file, None when the file is absent."""
+    if text is None:
+        return None
+    try:
+        return _parse_xml(text)
+    except Exception as exc:
+        raise Unreadable(f"{side} version does not parse: {exc}") from exc
+
+
+def _local(el: Any) -> str:
+    """An element's tag without its namespace."""
+    return el.tag.rsplit("}", 1)[-1] if isinstance(el.tag, str) else ""
+
+
+def _ns(el: Any) -> str:
+    """An element's namespace URI ("" when none)."""
+    return el.tag[1:].split("}", 1)[0] if isinstance(el.tag, str) and el.tag.startswith("{") else ""
+
+
+def _children(el: Any) -> list[Any]:
+    """An element's child elements (no comments, entities or processing instructions)."""
+    return list(el.iterchildren(etree.Element)) if el is not None else []
+
+
+def _child(el: Any, local: str) -> Any:
+    """The first child element named `local`, or None."""
+    return next((child for child in _children(el) if _local(child) == local), None)
+
+
+def _text_of(el: Any) -> str:
+    """All the text inside an element, with line ends normalised and the ends stripped."""
+    if el is None:
+        return ""
+    return "".join(str(part) for part in el.itertext()).replace("\r\n", "\n").strip()
+
+
+def _canonical(el: Any) -> str:
+    """A stable text form of a subtree: sorted attributes (ids aside), stripped text."""
+    attrs = " ".join(f"{key.rsplit('}', 1)[-1]}={value!r}" for key, value in sorted(el.attrib.items())
+                     if key != "id")
+    inner = (el.text or "").strip() + "".join(_canonical(c) + (c.tail or "").strip() for c in _children(el))
+    return f"<{_local(el)}{' ' + attrs if attrs else ''}>{inner}</{_local(el)}>"
+
+
+# -- BPMN --------------------------------------------------------------------------------------------------------
+
+def _bpmn_file(name: str, old: str | None, new: str | None) -> list[dict[str, Any]]:
+    """The element diff of one BPMN file."""
+    before = _bpmn_elements(_xml_root(old, "old"))
+    after = _bpmn_elements(_xml_root(new, "new"))
+    details = {key: found for key in sorted(set(before) & set(after)) if (found := _details(before[key], after[key]))}
+    added, removed = sorted(set(after) - set(before)), sorted(set(before) - set(after))
+    names = {key: label for key in sorted([*added, *removed, *details])
+             if (label := (after.get(key) or before.get(key) or {}).get("@name"))}
+    return [{"file": name, "added": added, "removed": removed, "changed": sorted(details), "details": details,
+             "names": names}]
+
+
+def _is_semantic(el: Any) -> bool:
+    """Whether an element is a BPMN model element compared by id."""
+    return _ns(el) == BPMN_NS and _local(el) in SEMANTIC
+
+
+def _bpmn_elements(root: Any) -> dict[str, dict[str, str]]:
+    """The semantic elements of a diagram: id -> facets (first of duplicate ids wins)."""
+    if root is None:
+        return {}
+    lanes = _lane_of(root)
+    elements: dict[str, dict[str, str]] = {}
+    for el in root.iter(etree.Element):
+        key = el.get("id")
+        if key and key not in elements and _is_semantic(el):
+            elements[key] = _facets(el, lanes.get(key))
+    return elements
+
+
+def _lane_of(root: Any) -> dict[str, str]:
+    """Flow node id -> the name of its innermost lane."""
+    found: dict[str, tuple[int, str]] = {}
+    for lane in root.iter(f"{{{BPMN_NS}}}lane"):
+        depth = sum(1 for _ in lane.iterancestors(f"{{{BPMN_NS}}}lane"))
+        label = lane.get("name") or lane.get("id") or "?"
+        for ref in lane.iterchildren(f"{{{BPMN_NS}}}flowNodeRef"):
+            node = (ref.text or "").strip()
+            if node and depth >= found.get(node, (-1, ""))[0]:
+                found[node] = (depth, label)
+    return {node: label for node, (_, label) in found.items()}
+
+
+def _facets(el: Any, lane: str | None) -> dict[str, str]:
+    """What an element is compared on: its type, attributes ("@name"), lane and own child content."""
+    facets = {"type": _local(el)}
+    for key, value in el.attrib.items():
+        local = key.rsplit("}", 1)[-1]
+        if local != "id":
+            facets[f"@{local}"] = value
+    if lane is not None:
+        facets["lane"] = lane
+    _content(el, facets)
+    return facets
+
+
+def _content(el: Any, facets: dict[str, str]) -> None:
+    """Collect an element's own child content into `facets`, skipping child flow elements and references."""
+    for child in _children(el):
+        local = _local(child)
+        if _is_semantic(child) or (_ns(child) == BPMN_NS and local in REFERENCES):
+            continue
+        if local in ("extensionElements", "properties"):
+            _content(child, facets)
+        elif local.endswith("EventDefinition"):
+            _add(facets, "event", _event_label(child))
+            _content(child, facets)
+        elif local in TIMERS:
+            _add(facets, "timer kind", TIMERS[local])
+            _add(facets, "timer", _text_of(child))
+        elif local == "property" and child.get("name"):
+            name = child.get("name")
+            _add(facets, PROPERTIES.get(name, f"property {name}"), child.get("value", _canonical(child)))
+        else:
+            _add(facets, TEXT_FACETS.get(local, local),
+                 _text_of(child) if local in TEXT_FACETS else _canonical(child))
+
+
+def _event_label(el: Any) -> str:
+    """An event definition as "timer", "message messageRef=...", ..."""
+    kind = _local(el).removesuffix("EventDefinition") or _local(el)
+    refs = [f"{key.rsplit('}', 1)[-1]}={value}" for key, value in sorted(el.attrib.items()) if key != "id"]
+    return " ".join([kind, *refs])
+
+
+def _add(facets: dict[str, str], key: str, value: str) -> None:
+    """Record one facet, joining repeated ones."""
+    facets[key] = f"{facets[key]}\n{value}" if key in facets else value
+
+
+def _details(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """Human-readable descriptions of what differs between two versions of an element."""
+    keys = sorted(set(old) | set(new), key=_facet_order)
+    return [_describe(key, old.get(key), new.get(key)) for key in keys if old.get(key) != new.get(key)]
+
+
+def _facet_order(key: str) -> tuple[int, str]:
+    """Type, name and lane first, then the other attributes, then content."""
+    rank = {"type": 0, "@name": 1, "lane": 2}.get(key, 3 if key.startswith("@") else 4)
+    return rank, key
+
+
+def _describe(key: str, old: str | None, new: str | None) -> str:
+    """One change, e.g. "name: 'a' → 'b'", "lane: a → b" or "script changed"."""
+    label = LABELS.get(key, key.lstrip("@"))
+    if key == "lane":
+        return _lane_move(old, new)
+    if key in BULK or not (_short(old) and _short(new)):
+        return f"{label} {'added' if old is None else 'removed' if new is None else 'changed'}"
+    return f"{label}: {_show(key, old)} → {_show(key, new)}"
+
+
+def _lane_move(old: str | None, new: str | None) -> str:
+    """A lane change, e.g. "lane: service_desk → manager"."""
+    if old is None:
+        return f"moved to lane {new}"
+    if new is None:
+        return f"no longer in lane {old}"
+    return f"lane: {old} → {new}"
+
+
+def _short(value: str | None) -> bool:
+    """Whether a value fits on one short line."""
+    return value is None or (len(value) <= SHORT and "\n" not in value)
+
+
+def _show(key: str, value: str | None) -> str:
+    """A value as shown in a description: attributes quoted, content as written."""
+    if value is None:
+        return "(none)"
+    return f"'{value}'" if key.startswith("@") or not value else value
+
+
+# -- DMN ---------------------------------------------------------------------------------------------------------
+
+def _dmn_file(name: str, old: str | None, new: str | None) -> list[dict[str, Any]]:
+    """The rule diff of every decision table in one DMN file."""
+    before = _decisions(_xml_root(old, "old"))
+    after = _decisions(_xml_root(new, "new"))
+    return [_decision_entry(name, key, before.get(key) or _no_table(), after.get(key) or _no_table())
+            for key in sorted(set(before) | set(after), key=_natural)]
+
+
+def _decisions(root: Any) -> dict[str, dict[str, Any]]:
+    """Decision id -> its table (hit policy, columns, rules by id)."""
+    if root is None:
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    decisions = [el for el in root.iter(etree.Element) if _local(el) == "decision"]
+    for index, el in enumerate(decisions, start=1):
+        found.setdefault(el.get("id") or f"decision {index}", _decision(el))
+    return found
+
+
+def _decision(el: Any) -> dict[str, Any]:
+    """A decision's table: hit policy, input and output columns, rules by id in table order."""
+    table = _child(el, "decisionTable")
+    if table is None:
+        return _no_table()
+    children = _children(table)
+    rules: dict[str, dict[str, Any]] = {}
+    for index, rule in enumerate((c for c in children if _local(c) == "rule"), start=1):
+        rules.setdefault(rule.get("id") or f"rule {index}", _rule(rule))
+    return {"hit_policy": table.get("hitPolicy", "UNIQUE"), "rules": rules,
+            "inputs": [_input_column(c) for c in children if _local(c) == "input"],
+            "outputs": [_output_column(c) for c in children if _local(c) == "output"]}
+
+
+def _no_table() -> dict[str, Any]:
+    """A decision without a table (or absent from one version)."""
+    return {"hit_policy": None, "inputs": [], "outputs": [], "rules": {}}
+
+
+def _rule(el: Any) -> dict[str, Any]:
+    """A rule's cells (input and output texts, in column order) and description."""
+    cells = _children(el)
+    return {"inputs": [_text_of(_child(c, "text")) for c in cells if _local(c) == "inputEntry"],
+            "outputs": [_text_of(_child(c, "text")) for c in cells if _local(c) == "outputEntry"],
+            "description": _text_of(_child(el, "description"))}
+
+
+def _input_column(el: Any) -> dict[str, str]:
+    """An input column: label, expression and type."""
+    expression = _child(el, "inputExpression")
+    typeref = expression.get("typeRef", "") if expression is not None else ""
+    return {"label": el.get("label", ""), "expression": _text_of(_child(expression, "text")), "type": typeref}
+
+
+def _output_column(el: Any) -> dict[str, str]:
+    """An output column: label, variable name and type."""
+    return {"label": el.get("label", ""), "name": el.get("name", ""), "type": el.get("typeRef", "")}
+
+
+def _decision_entry(name: str, decision: str, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The diff of one decision table."""
+    entry: dict[str, Any] = {"file": name, "decision": decision, **_rule_changes(old["rules"], new["rules"])}
+    for key in ("inputs", "outputs"):
+        if old[key] != new[key]:
+            entry[f"{key}_changed"] = {"before": old[key], "after": new[key]}
+    if None not in (old["hit_policy"], new["hit_policy"]) and old["hit_policy"] != new["hit_policy"]:
+        entry["hit_policy_changed"] = {"before": old["hit_policy"], "after": new["hit_policy"]}
+    common = set(old["rules"]) & set(new["rules"])
+    if [r for r in old["rules"] if r in common] != [r for r in new["rules"] if r in common]:
+        entry["order_changed"] = True
+    return entry
+
+
+def _rule_changes(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rules added, removed and changed, by rule id."""
+    return {"added": [{"id": key, **new[key]} for key in sorted(set(new) - set(old), key=_natural)],
+            "removed": [{"id": key, **old[key]} for key in sorted(set(old) - set(new), key=_natural)],
+            "changed": [{"id": key, "before": old[key], "after": new[key]}
+                        for key in sorted(set(old) & set(new), key=_natural) if old[key] != new[key]]}
+
+
+def _natural(text: str) -> tuple[list[Any], str]:
+    """A sort key putting "rule_2" before "rule_10"."""
+    parts = re.split(r"(\d+)", text)
+    return [int(part) if index % 2 else part for index, part in enumerate(parts)], text
+
+
+# -- forms -------------------------------------------------------------------------------------------------------
+
+def _form_file(name: str, old: str | None, new: str | None) -> list[dict[str, Any]]:
+    """The field diff of one JSON-Schema form."""
+    before, after = _form(old, "old"), _form(new, "new")
+    fields_before, fields_after = _fields(before), _fields(after)
+    required_before, required_after = _required(before), _required(after)
+    entry: dict[str, Any] = {
+        "file": name, "added": sorted(set(fields_after) - set(fields_before)),
+        "removed": sorted(set(fields_before) - set(fields_after)),
+        "changed": [{"field": key, "before": fields_before[key], "after": fields_after[key]}
+                    for key in sorted(set(fields_before) & set(fields_after))
+                    if not _same(fields_before[key], fields_after[key])],
+        "required_added": sorted(required_after - required_before),
+        "required_removed": sorted(required_before - required_after)}
+    other = sorted(key for key in set(before) | set(after)
+                   if key not in ("properties", "required") and not _same(before.get(key), after.get(key)))
+    if other:
+        entry["other_changed"] = other
+    return [entry]
+
+
+def _form(text: str | None, side: str) -> dict[str, Any]:
+    """One version of a form as a JSON object ({} when the file is absent)."""
+    if text is None:
+        return {}
+    try:
+        schema = json.loads(text)
+    except ValueError as exc:
+        raise Unreadable(f"{side} version is not valid JSON: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise Unreadable(f"{side} version is not a JSON object")
+    return schema
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality (unlike ==, 1 and true differ)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _fields(schema: dict[str, Any]) -> dict[str, Any]:
+    """Field name -> schema; fields of an array of objects are named "array.field"."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return {}
+    fields: dict[str, Any] = {}
+    for key, spec in properties.items():
+        inner = _item_properties(spec)
+        if inner is None:
+            fields[key] = spec
+            continue
+        items = {k: v for k, v in spec["items"].items() if k not in ("properties", "required")}
+        fields[key] = {**spec, "items": items}
+        fields.update({f"{key}.{sub}": sub_spec for sub, sub_spec in inner.items()})
+    return fields
+
+
+def _item_properties(spec: Any) -> dict[str, Any] | None:
+    """The item properties of an array-of-objects field, None for other fields."""
+    items = spec.get("items") if isinstance(spec, dict) else None
+    properties = items.get("properties") if isinstance(items, dict) else None
+    return properties if isinstance(properties, dict) else None
+
+
+def _required(schema: dict[str, Any]) -> set[str]:
+    """Required field names, including "array.field" for required item fields."""
+    names = set(_names(schema.get("required")))
+    properties = schema.get("properties")
+    for key, spec in (properties.items() if isinstance(properties, dict) else []):
+        if _item_properties(spec) is not None:
+            names.update(f"{key}.{sub}" for sub in _names(spec["items"].get("required")))
+    return names
+
+
+def _names(value: Any) -> list[str]:
+    """The strings of a JSON "required" list."""
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
