@@ -1,0 +1,234 @@
+/* The workbench pages: wires the editors of api/static/workbench/ to the page's buttons and the server.
+   Every post carries the session's CSRF token; answers are JSON, problems as [{file, element_id, line, message}]. */
+(function () {
+  'use strict';
+  var zh = (document.documentElement.lang || 'zh-CN').indexOf('zh') === 0;
+  var T = zh ? {
+    checking: '检查中…', ok: '没有问题，可以部署。', problems: '个问题', deploying: '部署中…',
+    deployed: '已部署：', unchanged: '没有变化，未生成新版本。', failed: '请求失败：', line: '行',
+    replaying: '回放中…', movable: '可迁移', notMovable: '不可迁移', moved: '已迁移',
+    dry: '试运行：{m} / {n} 个工单可迁移。', done: '已迁移 {m} 个工单。', progress: '迁移中 {i} / {n}',
+    summary: '近 {days} 天共 {n} 张工单（{s} 张未分诊，不计）：实际超时 {a} 张，按此表将超时 {c} 张。'
+  } : {
+    checking: 'Checking…', ok: 'No problems: ready to deploy.', problems: 'problem(s)', deploying: 'Deploying…',
+    deployed: 'Deployed: ', unchanged: 'Nothing changed; no new version.', failed: 'The request failed: ', line: 'line',
+    replaying: 'Replaying…', movable: 'can move', notMovable: 'cannot move', moved: 'moved',
+    dry: 'Dry run: {m} of {n} cases can move.', done: '{m} cases moved.', progress: 'Migrating {i} / {n}',
+    summary: '{n} tickets in the last {days} days ({s} not triaged, left out): {a} breached, {c} would have under this table.'
+  };
+
+  function fill(text, values) {
+    return text.replace(/\{(\w+)\}/g, function (_m, k) { return values[k]; });
+  }
+
+  function post(url, body) {
+    return fetch(url, {method: 'POST', body: body, credentials: 'same-origin', headers: {'Accept': 'application/json'}})
+      .then(function (r) {
+        return r.json().catch(function () { return {detail: r.statusText}; })
+          .then(function (data) { return {status: r.status, data: data}; });
+      });
+  }
+
+  function text(id) {
+    var el = document.getElementById(id);
+    return el ? el.value : '';
+  }
+
+  function message(p) { return (zh && p.message_zh) || p.message || p.detail || JSON.stringify(p); }
+
+  // -- the editors -------------------------------------------------------------------------------------------------
+  function editorPage(root) {
+    var kind = root.dataset.kind, name = root.dataset.name, csrf = root.dataset.csrf;
+    var choices = JSON.parse(root.dataset.choices || '{}');
+    var status = root.querySelector('.wb-status'), list = root.querySelector('.wb-problems');
+    var source = text('source'), editor;
+    if (kind === 'bpmn') {
+      editor = window.AftercareModeler.open(document.getElementById('canvas'), document.getElementById('panel'), source,
+        {lang: zh ? 'zh-CN' : 'en', forms: choices.forms || [], processes: choices.processes || [],
+         decisions: choices.decisions || [], file: name});
+    } else if (kind === 'dmn') {
+      editor = window.AftercareDmn.open(document.getElementById('table'), source, {});
+    } else {
+      var area = document.getElementById('schema');
+      area.value = source;
+      var form = window.AftercareFormEditor.open(area, document.getElementById('preview'), null,
+        {previewUrl: '/workbench/forms/preview', csrf: csrf, lang: zh ? 'zh-CN' : 'en', extra: {name: name}});
+      editor = {saveXML: function () { return Promise.resolve(form.getValue()); }};
+    }
+
+    function files(extra) {
+      return editor.saveXML().then(function (content) {
+        var body = new FormData();
+        body.append('csrf', csrf);
+        body.append('files', new Blob([content], {type: 'text/plain'}), name);
+        Object.keys(extra || {}).forEach(function (k) { body.append(k, extra[k]); });
+        return body;
+      });
+    }
+
+    function show(problems) {
+      list.innerHTML = '';
+      list.hidden = !problems.length;
+      problems.forEach(function (p) {
+        var li = document.createElement('li');
+        li.textContent = p.file + (p.line ? ' (' + T.line + ' ' + p.line + ')' : '') +
+          (p.element_id ? ' · ' + p.element_id : '') + ': ' + message(p);
+        if (p.element_id && editor.selectElement && p.file === name) {
+          li.className = 'link';
+          li.addEventListener('click', function () { editor.selectElement(p.element_id); });
+        }
+        list.appendChild(li);
+      });
+      if (editor.showProblems) editor.showProblems(problems);
+    }
+
+    function answer(result, okText) {
+      var problems = Array.isArray(result.data) && result.status === 422 ? result.data : [];
+      show(problems);
+      if (result.status >= 400 && !problems.length) status.textContent = T.failed + message(result.data);
+      else status.textContent = problems.length ? problems.length + ' ' + T.problems : okText(result.data);
+      status.className = 'wb-status ' + (result.status >= 400 ? 'bad' : 'ok');
+      return result;
+    }
+
+    root.addEventListener('click', function (event) {
+      var action = event.target.dataset && event.target.dataset.action;
+      if (action === 'check') {
+        status.textContent = T.checking;
+        files().then(function (b) { return post('/workbench/check', b); })
+          .then(function (r) { answer(r, function () { return T.ok; }); });
+      } else if (action === 'deploy') {
+        status.textContent = T.deploying;
+        var note = root.querySelector('input[name=note]');
+        files({note: note ? note.value : ''}).then(function (b) { return post('/workbench/deploy', b); })
+          .then(function (r) {
+            answer(r, function (created) {
+              if (!created.length) return T.unchanged;
+              return T.deployed + created.map(function (v) { return v.process_id + ' v' + v.version; }).join(', ');
+            });
+          });
+      } else if (action === 'replay') {
+        status.textContent = T.replaying;
+        var days = root.querySelector('input[name=days]').value;
+        files({days: days}).then(function (b) { return post('/workbench/sla/replay', b); })
+          .then(function (r) { answer(r, function (data) { showReplay(data); return ''; }); });
+      }
+    });
+  }
+
+  function showReplay(data) {
+    var box = document.getElementById('replay');
+    box.hidden = false;
+    box.querySelector('.summary').textContent = fill(T.summary, {days: data.days, n: data.tickets, s: data.skipped,
+      a: data.breached_actual, c: data.breached_candidate});
+    var body = box.querySelector('tbody');
+    body.innerHTML = '';
+    (data.by_class || []).forEach(function (c) {
+      var tr = document.createElement('tr');
+      [c.category, c.severity == null ? '—' : c.severity, c.tickets, c.respond_within || '—', c.resolve_within || '—',
+       c.breached_actual, c.breached_candidate].forEach(function (v, i) {
+        var td = document.createElement('td');
+        td.textContent = v;
+        if (i === 6 && c.breached_candidate !== c.breached_actual) {
+          td.className = c.breached_candidate > c.breached_actual ? 'bad' : 'ok';
+        }
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+  }
+
+  // -- one procedure: its diagram and the migration panel -----------------------------------------------------------
+  function viewer() {
+    var box = document.getElementById('diagram');
+    if (!box || !window.BpmnJS) return;
+    var v = new window.BpmnJS({container: box});
+    v.importXML(text('diagram-xml')).then(function () { v.get('canvas').zoom('fit-viewport'); })
+      .catch(function (e) { box.textContent = String(e && e.message || e); });
+  }
+
+  function migrationPanel(root) {
+    var csrf = root.dataset.csrf, url = '/workbench/processes/' + root.dataset.process + '/migrations';
+    var table = root.querySelector('table'), body = root.querySelector('tbody');
+    var bar = root.querySelector('progress'), note = root.querySelector('.progress-text');
+    var go = root.querySelector('[data-action=migrate]'), movable = [];
+
+    function request(extra) {
+      var b = new FormData();
+      b.append('csrf', csrf);
+      b.append('body', JSON.stringify(Object.assign({
+        from_version: root.querySelector('[name=from_version]').value,
+        to_version: root.querySelector('[name=to_version]').value}, extra)));
+      return post(url, b);
+    }
+
+    function row(c, state) {
+      var tr = body.querySelector('tr[data-ticket="' + c.ticket_id + '"]') || document.createElement('tr');
+      tr.dataset.ticket = c.ticket_id;
+      tr.innerHTML = '';
+      var link = document.createElement('a');
+      link.href = '/tickets/' + c.ticket_id;
+      link.textContent = c.number || c.ticket_id;
+      var cells = [link, state, (zh && c.reason_zh) || c.reason || ''];
+      cells.forEach(function (v) {
+        var td = document.createElement('td');
+        if (typeof v === 'string') td.textContent = v; else td.appendChild(v);
+        tr.appendChild(td);
+      });
+      tr.className = c.moved ? 'ok' : (c.movable ? '' : 'muted');
+      body.appendChild(tr);
+    }
+
+    root.querySelector('[data-action=dry-run]').addEventListener('click', function () {
+      request({dry_run: true}).then(function (r) {
+        if (r.status !== 200) { note.textContent = T.failed + message(r.data); return; }
+        body.innerHTML = '';
+        table.hidden = false;
+        r.data.cases.forEach(function (c) { row(c, c.movable ? T.movable : T.notMovable); });
+        movable = r.data.cases.filter(function (c) { return c.movable; }).map(function (c) { return c.ticket_id; });
+        note.textContent = fill(T.dry, {m: movable.length, n: r.data.cases.length});
+        go.disabled = !movable.length;
+      });
+    });
+
+    go.addEventListener('click', function () {
+      var batches = [], size = 20, done = 0;
+      for (var i = 0; i < movable.length; i += size) batches.push(movable.slice(i, i + size));
+      go.disabled = true;
+      bar.hidden = false;
+      bar.max = movable.length;
+      (function next() {
+        var batch = batches.shift();
+        if (!batch) { note.textContent = fill(T.done, {m: done}); movable = []; return; }
+        note.textContent = fill(T.progress, {i: done, n: bar.max});
+        request({dry_run: false, ticket_ids: batch}).then(function (r) {
+          if (r.status !== 200) { note.textContent = T.failed + message(r.data); return; }
+          r.data.cases.forEach(function (c) { row(c, c.moved ? T.moved : T.notMovable); });
+          done += r.data.moved;
+          bar.value = bar.max - batches.reduce(function (n, b) { return n + b.length; }, 0);
+          next();
+        });
+      })();
+    });
+  }
+
+  function comparePage() {
+    var oldBox = document.getElementById('old');
+    if (!oldBox || !window.AftercareDiff) return;
+    var changes = JSON.parse(text('changes') || '{}');
+    window.AftercareDiff.show(oldBox, document.getElementById('new'), text('old-xml'), text('new-xml'),
+      {added: changes.added || [], removed: changes.removed || [], changed: changes.changed || []},
+      {lang: zh ? 'zh-CN' : 'en'});
+  }
+
+  document.addEventListener('click', function (event) {
+    var ask = event.target.dataset && event.target.dataset.confirm;
+    if (ask && !window.confirm(ask)) event.preventDefault();
+  });
+  var editorRoot = document.getElementById('editor');
+  if (editorRoot) editorPage(editorRoot);
+  var migration = document.getElementById('migration');
+  if (migration && migration.querySelector('tbody')) migrationPanel(migration);
+  viewer();
+  comparePage();
+}());
