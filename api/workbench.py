@@ -5,12 +5,12 @@ The editors post with the session cookie and the CSRF field; their answers are J
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from engine.errors import AftercareError, Forbidden, NotFound
@@ -22,7 +22,7 @@ from .json_api import error_response
 from .security import StaffActor, check_csrf, staff_actor
 from .staff import page
 from .templating import templates
-from .workbench_api import OWNERS, READERS, read_uploads
+from .workbench_api import OWNERS, READERS, MigrationRequest, read_uploads
 
 router = APIRouter(prefix="/workbench", dependencies=[Depends(staff_actor)], include_in_schema=False)
 Files = Annotated[list[UploadFile], File()]
@@ -90,13 +90,14 @@ async def migrate(process_id: str, request: Request, facade: Facade, actor: Staf
     check_csrf(request, form)
     _allowed(actor, OWNERS)
     try:
-        body = json.loads(str(form.get("body", "{}")))
-        args = {"from_version": int(body["from_version"]), "to_version": int(body["to_version"]),
-                "dry_run": bool(body.get("dry_run", True)),
-                "ticket_ids": [int(i) for i in body["ticket_ids"]] if body.get("ticket_ids") is not None else None}
-    except (ValueError, KeyError, TypeError):
-        return JSONResponse({"detail": "from_version, to_version and dry_run are needed"}, status_code=422)
-    return await _answer(lambda: facade.migrate_cases(process_id=process_id, actor=actor, **args))
+        args = MigrationRequest.model_validate_json(str(form.get("body", "{}")))
+    except ValidationError as exc:
+        return JSONResponse({"detail": "the migration request has errors",
+                             "errors": [{"field": str(e["loc"][-1]) if e["loc"] else "(body)", "message": e["msg"]}
+                                        for e in exc.errors()]}, status_code=422)
+    return await _answer(lambda: facade.migrate_cases(
+        process_id=process_id, actor=actor, from_version=args.from_version, to_version=args.to_version,
+        dry_run=args.dry_run, ticket_ids=args.ticket_ids, limit=args.limit))
 
 
 @router.get("/edit/{name}", response_class=HTMLResponse)
@@ -119,7 +120,8 @@ async def check(request: Request, facade: Facade, actor: StaffActor, files: File
         texts = await read_uploads(files)
     except AftercareError as exc:
         return error_response(exc)
-    return await _answer(lambda: facade.check_files(files=texts))
+    problems = await run_in_threadpool(lambda: facade.check_files(files=texts))
+    return JSONResponse(problems, status_code=422 if problems else 200)
 
 
 @router.post("/deploy")
