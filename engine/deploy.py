@@ -1,10 +1,12 @@
-"""Parse, validate and lint uploaded diagrams, decision tables and forms before anything is stored."""
+"""Parse, validate and lint uploaded diagrams, decision tables and forms before anything is stored.
+
+`check_files` never raises: every step is guarded and whatever goes wrong becomes a located problem
+{file, element_id, line, message, message_zh} a process owner can act on.
+"""
 from __future__ import annotations
 
-import ast
 import functools
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,19 +14,20 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
-    CycleTimerEventDefinition,
-    DurationTimerEventDefinition,
-    TimerEventDefinition,
-)
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
-from .effects import CUSTOMER_LANE, ROLES
-from .scripting import ScriptRejected, compile_checked
+from . import guard
+from .checker_lint import lint_table, lint_task
+from .checker_locate import positive_int, unexpected, upstream
+from .checker_messages import BPMN_NS, DMN_NAMESPACES, clean_upstream, render, upstream_kind
+from .checker_xml import XmlDoc, find_clashes, line_of_text, read_xml, with_id
 
-_ISO_LITERAL = re.compile(r"\s*(R\d*/)?P[0-9YMWDTHS.,]+\s*")
+_SEQUENCE_FLOW = f"{{{BPMN_NS}}}sequenceFlow"
+_REFERENCES = (("boundaryEvent", "attachedToRef", ("boundary event", "边界事件")),
+               ("dataObjectReference", "dataObjectRef", ("data object reference", "数据对象引用")),
+               ("exclusiveGateway", "default", ("exclusive gateway", "排他网关")),
+               ("inclusiveGateway", "default", ("inclusive gateway", "包容网关")))
 
 
 @dataclass
@@ -46,43 +49,98 @@ class Bundle:
     forms: dict[str, dict[str, Any]] = field(default_factory=dict)
     problems: list[dict[str, Any]] = field(default_factory=list)
 
-    def problem(self, file: str, element_id: str | None, line: int | None, message: str) -> None:
+    def add(self, kind: str, file: str, element_id: str | None, line: int | None, **params: Any) -> None:
+        """Record one problem of `kind` (a template of checker_messages) in both languages; duplicates once."""
+        message, message_zh = render(kind, **params)
+        self.problem(file, element_id, line, message, message_zh)
+
+    def problem(self, file: str, element_id: str | None, line: int | None, message: str,
+                message_zh: str | None = None) -> None:
         """Record one problem a process owner can act on."""
-        self.problems.append({"file": file, "element_id": element_id or None, "line": line, "message": message})
+        entry = {"file": file, "element_id": element_id or None, "line": line if isinstance(line, int) and line > 0
+                 else None, "message": message, "message_zh": message_zh or f"问题：{message}"}
+        if entry not in self.problems:
+            self.problems.append(entry)
 
 
-def check_files(files: dict[str, str]) -> Bundle:
-    """Parse and lint `files` (name -> text); the bundle's problems are empty when all is well."""
+def check_files(files: dict[str, str], *, uploaded: set[str] | None = None) -> Bundle:
+    """Parse and lint `files` (name -> text); the bundle's problems are empty when all is well.
+
+    `uploaded` names the files of this request (the rest are deployed files the caller merged in); an id two files
+    define is reported on the uploaded one. None means every file was uploaded.
+    """
     bundle = Bundle()
-    for name, text in files.items():
-        if not name.endswith((".bpmn", ".dmn", ".json")):
-            bundle.problem(name, None, None, "unsupported file type; upload .bpmn, .dmn or form .json files")
-        elif name.endswith(".json"):
-            _check_form(bundle, name, text)
-    parser = SpiffBpmnParser(validator=VALIDATOR)
-    for name, text in files.items():
-        if name.endswith((".bpmn", ".dmn")):
-            _add_xml(bundle, parser, name, text)
-    if not bundle.problems:
-        for name, text in files.items():
-            if name.endswith(".bpmn"):
-                _check_flows(bundle, name, text)
-    if not bundle.problems:
-        _parse_processes(bundle, parser, files)
+    try:
+        _check(bundle, files, uploaded)
+    except Exception as exc:  # each step catches its own; this is the last net
+        unexpected(bundle, exc, _anchor(files, uploaded), {})
     return bundle
 
 
-def _check_flows(bundle: Bundle, name: str, text: str) -> None:
-    """Spiff's own message for a dangling flow names neither the flow nor the missing element."""
-    root = etree.fromstring(text.encode())
-    ids = {el.get("id") for el in root.iter() if el.get("id")}
-    for flow in root.iter("{http://www.omg.org/spec/BPMN/20100524/MODEL}sequenceFlow"):
-        for end in ("sourceRef", "targetRef"):
-            ref = flow.get(end)
-            if ref not in ids:
-                message = f"sequence flow '{flow.get('id')}' has {end}='{ref}', which is no element of the diagram"
-                bundle.problem(name, flow.get("id"), flow.sourceline, message)
+def _anchor(files: dict[str, Any], uploaded: set[str] | None) -> str:
+    """The file a problem no step could place is reported on: the first uploaded one."""
+    return next((name for name in files if uploaded is None or name in uploaded), next(iter(files), ""))
 
+
+def _check(bundle: Bundle, files: dict[str, str], uploaded: set[str] | None) -> None:
+    docs: dict[str, XmlDoc] = {}
+    unreadable: set[str] = set()  # parsed, but Spiff would choke on them: their problems are reported already
+    for name, text in files.items():
+        try:
+            if name.endswith(".json"):
+                _check_form(bundle, name, text)
+            elif name.endswith((".bpmn", ".dmn")):
+                kind = "bpmn" if name.endswith(".bpmn") else "dmn"
+                doc = read_xml(name, text, kind, _reporter(bundle, name))
+                if doc is not None:
+                    docs[name] = doc
+                    if kind == "dmn" and not _dmn_structure(bundle, doc):
+                        unreadable.add(name)
+            else:
+                bundle.add("unsupported_file", name, None, None)
+        except Exception as exc:
+            unexpected(bundle, exc, name, docs)
+    aside = set()
+    for clash in find_clashes(list(docs.values()), uploaded):
+        bundle.add(clash.kind, clash.file, clash.element_id, clash.line, id=clash.element_id, here=clash.file,
+                   other=clash.other)
+        aside.add(clash.file)
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    for doc in docs.values():
+        if doc.name in unreadable:
+            continue
+        # A file whose ids clash is still checked on its own, in a parser of its own.
+        _add_to_spiff(bundle, SpiffBpmnParser(validator=VALIDATOR) if doc.name in aside else parser, doc, docs)
+    if bundle.problems:
+        return
+    for doc in docs.values():
+        _guarded(bundle, doc.name, docs, _check_structure if doc.kind == "bpmn" else _check_decisions,
+                 bundle, parser, doc)
+    if bundle.problems:
+        return
+    _guarded(bundle, _anchor(files, uploaded), docs, guard.check_tables, bundle, docs)
+    if bundle.problems:
+        return
+    _parse_processes(bundle, parser, docs)
+    if bundle.problems:
+        return
+    _guarded(bundle, _anchor(files, uploaded), docs, guard.check_procedures, bundle, docs, files)
+
+
+def _reporter(bundle: Bundle, name: str) -> Any:
+    def report(kind: str, element_id: str | None, line: int | None, **params: Any) -> None:
+        bundle.add(kind, name, element_id, line, **params)
+    return report
+
+
+def _guarded(bundle: Bundle, name: str, docs: dict[str, XmlDoc], step: Any, *args: Any) -> None:
+    try:
+        step(*args)
+    except Exception as exc:
+        unexpected(bundle, exc, name, docs)
+
+
+# --- forms ---------------------------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=256)
 def _schema_error(text: str) -> tuple[str, str] | None:
@@ -95,166 +153,171 @@ def _schema_error(text: str) -> tuple[str, str] | None:
     return None
 
 
-def _check_form(bundle: Bundle, name: str, text: str) -> None:
+def _check_form(bundle: Bundle, name: str, text: Any) -> None:
+    if not isinstance(text, str):
+        bundle.add("not_text", name, None, None, position=1)
+        return
+    if not text.strip():
+        bundle.add("empty_file", name, None, None)
+        return
     try:
         schema = json.loads(text)
     except json.JSONDecodeError as exc:
-        bundle.problem(name, None, exc.lineno, f"not valid JSON: {exc.msg}")
+        bundle.add("json_invalid", name, None, exc.lineno, detail=exc.msg)
         return
-    schema_error = _schema_error(text)
+    except RecursionError:
+        bundle.add("json_too_deep", name, None, None)
+        return
+    try:
+        schema_error = _schema_error(text)
+    except RecursionError:
+        bundle.add("json_too_deep", name, None, None)
+        return
     if schema_error is not None:
         where, message = schema_error
-        bundle.problem(name, where, None, f"not a valid JSON Schema at {where}: {message}")
+        bundle.add("json_schema_invalid", name, where, None, where=where, detail=clean_upstream(message))
         return
-    if schema.get("type") != "object":
-        bundle.problem(name, None, None, 'a form schema must have "type": "object"')
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        bundle.add("form_not_object", name, "type", line_of_text(text, '"type"') or 1)
         return
     bundle.forms[name] = schema
 
 
-def _add_xml(bundle: Bundle, parser: SpiffBpmnParser, name: str, text: str) -> None:
+# --- XML into Spiff ------------------------------------------------------------------------------------------------
+
+def _add_to_spiff(bundle: Bundle, parser: SpiffBpmnParser, doc: XmlDoc, docs: dict[str, XmlDoc]) -> None:
     try:
-        if name.endswith(".bpmn"):
-            parser.add_bpmn_str(text.encode(), filename=name)
+        if doc.kind == "bpmn":
+            parser.add_bpmn_xml(doc.root, filename=doc.name)
         else:
-            parser.add_dmn_str(text.encode(), filename=name)
-    except etree.XMLSyntaxError as exc:
-        bundle.problem(name, None, exc.lineno, f"not well-formed XML: {exc.msg}")
+            parser.add_dmn_xml(doc.root, filename=doc.name)
     except ValidationException as exc:
-        line = exc.line_number or _line_of(text, exc.id)
-        bundle.problem(name, exc.id or None, line or None, _clean(str(exc)))
+        if exc.line_number and not exc.id and upstream_kind(str(exc))[0] == "spiff":
+            element = with_id(doc.element_at(positive_int(exc.line_number)))
+            standard = "BPMN 2.0" if doc.kind == "bpmn" else DMN_NAMESPACES.get(etree.QName(doc.root).namespace, "DMN")
+            bundle.add("schema", doc.name, element.get("id") if element is not None else None,
+                       positive_int(exc.line_number), standard=standard, detail=clean_upstream(str(exc)))
+        else:
+            upstream(bundle, exc, doc.name, docs)
+    except SpiffWorkflowException as exc:
+        upstream(bundle, exc, doc.name, docs)
+    except Exception as exc:
+        unexpected(bundle, exc, doc.name, docs)
 
 
-def _parse_processes(bundle: Bundle, parser: SpiffBpmnParser, files: dict[str, str]) -> None:
+def _check_structure(bundle: Bundle, parser: SpiffBpmnParser, doc: XmlDoc) -> None:
+    """A diagram holds an executable process, and its flows join elements that exist (Spiff's own message for a
+    dangling flow names neither the flow nor the missing element)."""
+    if not doc.processes:
+        bundle.add("no_process", doc.name, doc.root.get("id"), doc.root.sourceline)
+        return
+    if all(p.get("isExecutable", "true") != "true" for p in doc.processes.values()):
+        first_id, first = next(iter(doc.processes.items()))
+        bundle.add("not_executable", doc.name, first_id, first.sourceline, process=first_id)
+    for flow in doc.root.iter(_SEQUENCE_FLOW):
+        for end in ("sourceRef", "targetRef"):
+            ref = flow.get(end)
+            if ref not in doc.by_id:
+                bundle.add("flow_dangling", doc.name, flow.get("id"), flow.sourceline, flow=flow.get("id"), end=end,
+                           ref=ref)
+    # References Spiff follows without checking: a dangling one silently drops the element (a boundary timer
+    # attached to nothing never fires) or fails when a case reaches it.
+    for tag, attribute, what in _REFERENCES:
+        for element in doc.root.iter(f"{{{BPMN_NS}}}{tag}"):
+            ref = element.get(attribute)
+            if ref is not None and ref not in doc.by_id:
+                bundle.add("ref_dangling", doc.name, element.get("id"), element.sourceline, what=what,
+                           id=element.get("id") or "", attribute=attribute, ref=ref)
+
+
+def _dmn_structure(bundle: Bundle, doc: XmlDoc) -> bool:
+    """A .dmn holds exactly one decision, and it is a decision table (Spiff reads the first decision of a file only,
+    and fails on the others without saying where)."""
+    namespace = etree.QName(doc.root).namespace
+    decisions = list(doc.root.iter(f"{{{namespace}}}decision"))
+    if not decisions:
+        bundle.add("dmn_no_decision", doc.name, doc.root.get("id"), doc.root.sourceline)
+        return False
+    if len(decisions) > 1:
+        ids = ", ".join(str(d.get("id")) for d in decisions)
+        bundle.add("dmn_multiple_decisions", doc.name, decisions[1].get("id"), decisions[1].sourceline,
+                   count=len(decisions), ids=ids)
+        return False
+    if not decisions[0].get("id"):
+        bundle.add("missing_attribute", doc.name, None, decisions[0].sourceline, element="dmn:decision",
+                   attribute="id")
+        return False
+    if decisions[0].find(f"{{{namespace}}}decisionTable") is None:
+        bundle.add("dmn_no_table", doc.name, decisions[0].get("id"), decisions[0].sourceline,
+                   decision=decisions[0].get("id"))
+        return False
+    return True
+
+
+def _check_decisions(bundle: Bundle, parser: SpiffBpmnParser, doc: XmlDoc) -> None:
+    """The decision table is parsed now (Spiff parses a table only when a process calls it), and every cell is
+    linted where it stands."""
+    namespace = etree.QName(doc.root).namespace
+    decision = next(doc.root.iter(f"{{{namespace}}}decision"))
+    table_element = decision.find(f"{{{namespace}}}decisionTable")
+    dmn_parser = parser.dmn_parsers.get(decision.get("id"))
+    if dmn_parser is None or table_element is None:
+        return
+    try:
+        dmn_parser.parse()
+    except SpiffWorkflowException as exc:
+        upstream(bundle, exc, doc.name, {doc.name: doc})
+        return
+    except Exception as exc:
+        unexpected(bundle, exc, doc.name, {doc.name: doc})
+        return
+
+    def add(kind: str, element_id: str | None = None, **params: Any) -> None:
+        element_id = element_id or decision.get("id")
+        bundle.add(kind, doc.name, element_id, doc.line(element_id), **params)
+
+    lint_table(dmn_parser.decision.decisionTables[0], table_element.get("aggregation"), add)
+
+
+# --- processes -----------------------------------------------------------------------------------------------------
+
+def _parse_processes(bundle: Bundle, parser: SpiffBpmnParser, docs: dict[str, XmlDoc]) -> None:
+    linted: set[tuple[str, str]] = set()
     for process_id in parser.get_process_ids():
-        source = parser.get_process_parser(process_id).filename or ""
+        source = ""
         try:
+            source = parser.get_process_parser(process_id).filename or ""
             spec = parser.get_spec(process_id)
             subs = parser.get_subprocess_specs(process_id)
-        except (ValidationException, SpiffWorkflowException) as exc:
-            element = getattr(exc, "id", None) or process_id
-            file = getattr(exc, "file_name", "") or source
-            bundle.problem(file, element, _line_of(files.get(file, ""), element), _clean(str(exc)))
+        except SpiffWorkflowException as exc:
+            upstream(bundle, exc, source, docs, fallback=process_id)
+            continue
+        except Exception as exc:
+            unexpected(bundle, exc, source, docs, fallback=process_id)
             continue
         before = len(bundle.problems)
         for sub_spec in [spec, *subs.values()]:
-            _lint_spec(bundle, sub_spec, files, bundle.forms)
+            key = (sub_spec.file or "", sub_spec.name)
+            if key not in linted:
+                linted.add(key)
+                _guarded(bundle, sub_spec.file or source, docs, _lint_spec, bundle, sub_spec, docs)
         if len(bundle.problems) == before:
             bundle.processes.append(ParsedProcess(process_id, spec.description or process_id, source, spec, subs))
 
 
-def _lint_spec(bundle: Bundle, spec: Any, files: dict[str, str], forms: dict[str, Any]) -> None:
+def _lint_spec(bundle: Bundle, spec: Any, docs: dict[str, XmlDoc]) -> None:
     source = spec.file or ""
-    text = files.get(source, "")
+    doc = docs.get(source)
     for ts in spec.task_specs.values():
         bpmn_id = getattr(ts, "bpmn_id", None)
         if bpmn_id is None:
             continue
 
-        def add(message: str, _id: str = bpmn_id) -> None:
-            bundle.problem(source, _id, _line_of(text, _id), message)
+        def add(kind: str, element_id: str | None = None, _id: str = bpmn_id, **params: Any) -> None:
+            element_id = element_id or _id
+            bundle.add(kind, source, element_id, doc.line(element_id) if doc else None, **params)
 
-        _lint_code(ts, add)
-        _lint_timers(ts, add)
-        if ts.manual and type(ts).__name__ != "NoneTask":
-            _lint_user_task(ts, forms, add)
-        _lint_decision(ts, add)
-
-
-def _lint_code(ts: Any, add: Any) -> None:
-    for attr in ("script", "prescript", "postscript"):
-        code = getattr(ts, attr, None)
-        if code:
-            _compile(code, "exec", f"{attr}", add)
-    for cond, target in getattr(ts, "cond_task_specs", []) or []:
-        expr = cond.args[0] if cond is not None else None
-        if expr:
-            _compile(expr, "eval", f"condition of the flow to '{getattr(target, 'bpmn_id', target)}'", add)
-
-
-def _compile(source: str, mode: str, what: str, add: Any) -> None:
-    try:
-        compile_checked(source, mode)
-    except ScriptRejected as exc:
-        add(f"{what} is refused: {exc} in {source.strip()[:120]!r}")
-
-
-def _lint_timers(ts: Any, add: Any) -> None:
-    ed = getattr(ts, "event_definition", None)
-    eds = ed.event_definitions if isinstance(ed, MultipleEventDefinition) else [ed]
-    for timer in (e for e in eds if isinstance(e, TimerEventDefinition)):
-        message = _timer_problem(timer)
-        if message:
-            add(message)
-
-
-def _timer_problem(timer: TimerEventDefinition) -> str | None:
-    expr = timer.expression or ""
-    if _ISO_LITERAL.fullmatch(expr):
-        return (f"timer {expr.strip()!r} is an unquoted ISO literal; timer expressions are Python, "
-                f"write \"{expr.strip()}\" with quotes")
-    try:
-        compile_checked(expr, "eval")
-    except ScriptRejected as exc:
-        return f"timer expression {expr!r} is refused: {exc}"
-    try:
-        value = ast.literal_eval(expr)
-    except (ValueError, SyntaxError):
-        return None  # a variable or function call: checked when the timer starts
-    if not isinstance(value, str):
-        return f"timer expression must give an ISO 8601 text, got {value!r}"
-    try:
-        if isinstance(timer, DurationTimerEventDefinition):
-            TimerEventDefinition.parse_iso_duration(value)
-        elif isinstance(timer, CycleTimerEventDefinition):
-            TimerEventDefinition.parse_iso_recurring_interval(value)
-        else:
-            TimerEventDefinition.parse_time_or_duration(value)
-    except Exception as exc:
-        return f"timer value {value!r} is not valid ISO 8601: {exc}"
-    return None
-
-
-def _lint_user_task(ts: Any, forms: dict[str, Any], add: Any) -> None:
-    lanes = (*ROLES, CUSTOMER_LANE)
-    if ts.lane not in lanes:
-        add(f"user task '{ts.bpmn_name or ts.bpmn_id}' is in lane {ts.lane!r}; "
-            f"put it in a lane named after a role: {', '.join(lanes)}")
-    props = (ts.extensions or {}).get("properties", {}) or {}
-    form = props.get("formJsonSchemaFilename")
-    if not form:
-        add(f"user task '{ts.bpmn_id}' names no form (property formJsonSchemaFilename)")
-    elif form not in forms:
-        add(f"user task '{ts.bpmn_id}' names form {form!r}, which is not deployed")
-    if props.get("due"):
-        _compile(props["due"], "eval", "the 'due' property", add)
-
-
-def _lint_decision(ts: Any, add: Any) -> None:
-    engine = getattr(ts, "dmnEngine", None)
-    table = getattr(engine, "decision_table", None)
-    if table is None:
-        return
-    for rule in table.rules:
-        for entry in rule.inputEntries:
-            for lhs in entry.lhs:
-                if lhs and lhs.strip() != "-":
-                    _compile(lhs.replace("?", "dmninputexpr"), "eval", f"decision rule {rule.id} input", add)
-        for entry in rule.outputEntries:
-            if entry.text:
-                _compile(entry.text, "eval", f"decision rule {rule.id} output", add)
-
-
-def _line_of(text: str, element_id: str | None) -> int | None:
-    """The line where `id="element_id"` stands in `text`."""
-    if not element_id or not text:
-        return None
-    needle = f'id="{element_id}"'
-    for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    return None
-
-
-def _clean(message: str) -> str:
-    return message.strip().rstrip(".")
+        try:
+            lint_task(ts, bundle.forms, doc.by_id.get(bpmn_id) if doc else None, add)
+        except Exception as exc:
+            unexpected(bundle, exc, source, docs, fallback=bpmn_id)

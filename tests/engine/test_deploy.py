@@ -32,11 +32,12 @@ def test_project_procedures_are_deployed_at_start(facade: Aftercare) -> None:
 
 
 def test_a_valid_upload_makes_a_new_version_and_an_unchanged_one_does_not(facade: Aftercare) -> None:
-    first = {v["process_id"]: v["version"] for v in facade.deploy(files=_mini(), actor=OWNER)}
-    again = {v["process_id"]: v["version"] for v in facade.deploy(files=_mini(), actor=OWNER)}
+    first = facade.deploy(files=_mini(), actor=OWNER)
+    again = facade.deploy(files=_mini(), actor=OWNER)
     changed = facade.deploy(files=_mini(**{"result = answer * 2": "result = answer * 3"}), actor=OWNER)
-    assert first["mini"] == again["mini"] == 1
-    assert {v["process_id"]: v["version"] for v in changed}["mini"] == 2
+    assert first == [{"process_id": "mini", "version": 1}]  # the versions this deploy created, nothing else
+    assert again == []
+    assert changed == [{"process_id": "mini", "version": 2}]
     assert {p["process_id"] for p in facade.list_processes()} >= {"mini", "maintenance_request"}
 
 
@@ -84,4 +85,41 @@ def test_a_changed_form_alone_makes_a_new_version_for_new_cases(facade: Aftercar
     form = (FIXTURES / "mini.json").read_text().replace('"title": "Answer"', '"title": "The answer"')
     second = {v["process_id"]: v["version"] for v in facade.deploy(files={"mini.json": form}, actor=OWNER)}
     assert second["mini"] == first["mini"] + 1
-    assert second["maintenance_request"] == first["maintenance_request"]  # its forms did not change
+    assert "maintenance_request" not in second  # its forms did not change: no new version
+
+
+# --- located refusals in both languages (engine/deploy.py, engine/guard.py) ------------------------------------------
+
+PROCESSES = FIXTURES.parent.parent / "processes"
+
+
+def test_a_maintenance_request_without_triage_is_refused_and_nothing_changes(facade: Aftercare) -> None:
+    from tests.engine.test_checker import without_step
+
+    text = without_step((PROCESSES / "maintenance_request.bpmn").read_text(encoding="utf-8"), "triage",
+                        ("f_ack_triage", "intake_route", "triage_defaults"))
+    before = facade.list_processes()
+    [problem] = _problems(facade, {"maintenance_request.bpmn": text})
+    assert (problem["file"], problem["element_id"]) == ("maintenance_request.bpmn", "maintenance_request")
+    assert 'id="maintenance_request"' in text.splitlines()[int(str(problem["line"])) - 1]
+    assert "must keep step 'triage'" in str(problem["message"])
+    assert "必须保留步骤 'triage'" in str(problem["message_zh"])
+    assert facade.list_processes() == before
+
+
+def test_a_deployed_process_id_in_a_new_file_is_refused_on_that_file_naming_both(facade: Aftercare) -> None:
+    text = (PROCESSES / "complaint.bpmn").read_text(encoding="utf-8")
+    [problem] = _problems(facade, {"complaint_v2.bpmn": text})
+    assert (problem["file"], problem["element_id"]) == ("complaint_v2.bpmn", "complaint")
+    assert '<bpmn:process id="complaint"' in text.splitlines()[int(str(problem["line"])) - 1]
+    assert "defined in both complaint_v2.bpmn and complaint.bpmn" in str(problem["message"])
+    assert "upload the file under the name complaint.bpmn to replace it" in str(problem["message"])
+    assert "Duplicate" not in str(problem["message"])
+
+
+def test_an_upload_with_entities_is_refused_unread(facade: Aftercare) -> None:
+    from tests.engine.test_checker import BILLION_LAUGHS
+
+    [problem] = _problems(facade, {"lol.bpmn": BILLION_LAUGHS})
+    assert problem["file"] == "lol.bpmn" and problem["line"] == 2
+    assert "DOCTYPE" in str(problem["message"]) and "DOCTYPE" in str(problem["message_zh"])

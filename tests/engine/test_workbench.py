@@ -105,7 +105,8 @@ def test_migration_dry_run_then_move_keeps_tasks_assignees_and_timers(facade: Af
     assert desk.events(fault, "case_migrated")[0]["actor"] == "process_owner"
     assert desk.names(question) == ["answer_question"] and not desk.events(question, "case_migrated")
 
-    desk.complete(fault, "engineer_response", {"contact_made": True, "diagnosis": "已远程登录排查"})  # the moved case goes on
+    # the moved case goes on
+    desk.complete(fault, "engineer_response", {"contact_made": True, "diagnosis": "已远程登录排查"})
     assert desk.names(fault) == ["engineer_resolution"]
 
 
@@ -132,7 +133,6 @@ def test_sla_replay_counts_breaches_then_and_under_the_candidate(facade: Afterca
         1, 0, 1, 1)
     looser = SLA.replace("&quot;PT24H&quot;", "&quot;PT48H&quot;")
     candidate = facade.replay_sla(files={"sla.dmn": looser}, days=7)
-    print(candidate)
     assert (candidate["breached_actual"], candidate["breached_candidate"]) == (1, 0)
     row = next(r for r in candidate["by_class"] if r["category"] == "fault" and r["severity"] == 2)
     assert (row["tickets"], row["resolve_within"], row["breached_candidate"]) == (1, "PT48H", 0)
