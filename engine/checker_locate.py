@@ -4,16 +4,14 @@ words for it, from a template when one fits, without Python internals otherwise.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+from .checker_bundle import Bundle
 from .checker_messages import BPMN_NS, clean_upstream, upstream_kind
 from .checker_xml import XmlDoc, line_of, short_tag, with_id
-
-if TYPE_CHECKING:
-    from .deploy import Bundle
 
 
 def upstream(bundle: Bundle, exc: SpiffWorkflowException, file: str, docs: dict[str, XmlDoc],

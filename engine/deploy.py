@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -18,9 +17,10 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
 from . import guard
+from .checker_bundle import Bundle, ParsedProcess
 from .checker_lint import lint_table, lint_task
 from .checker_locate import positive_int, unexpected, upstream
-from .checker_messages import BPMN_NS, DMN_NAMESPACES, clean_upstream, render, upstream_kind
+from .checker_messages import BPMN_NS, DMN_NAMESPACES, clean_upstream, upstream_kind
 from .checker_xml import XmlDoc, find_clashes, line_of_text, read_xml, with_id
 
 _SEQUENCE_FLOW = f"{{{BPMN_NS}}}sequenceFlow"
@@ -28,39 +28,6 @@ _REFERENCES = (("boundaryEvent", "attachedToRef", ("boundary event", "边界事�
                ("dataObjectReference", "dataObjectRef", ("data object reference", "数据对象引用")),
                ("exclusiveGateway", "default", ("exclusive gateway", "排他网关")),
                ("inclusiveGateway", "default", ("inclusive gateway", "包容网关")))
-
-
-@dataclass
-class ParsedProcess:
-    """One executable process, ready to be stored."""
-
-    process_id: str
-    name: str
-    source_file: str
-    spec: Any
-    subprocess_specs: dict[str, Any]
-
-
-@dataclass
-class Bundle:
-    """The outcome of checking a set of files: processes, forms and the problems found."""
-
-    processes: list[ParsedProcess] = field(default_factory=list)
-    forms: dict[str, dict[str, Any]] = field(default_factory=dict)
-    problems: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, kind: str, file: str, element_id: str | None, line: int | None, **params: Any) -> None:
-        """Record one problem of `kind` (a template of checker_messages) in both languages; duplicates once."""
-        message, message_zh = render(kind, **params)
-        self.problem(file, element_id, line, message, message_zh)
-
-    def problem(self, file: str, element_id: str | None, line: int | None, message: str,
-                message_zh: str | None = None) -> None:
-        """Record one problem a process owner can act on."""
-        entry = {"file": file, "element_id": element_id or None, "line": line if isinstance(line, int) and line > 0
-                 else None, "message": message, "message_zh": message_zh or f"问题：{message}"}
-        if entry not in self.problems:
-            self.problems.append(entry)
 
 
 def check_files(files: dict[str, str], *, uploaded: set[str] | None = None) -> Bundle:

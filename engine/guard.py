@@ -13,15 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .checker_bundle import Bundle
 from .checker_messages import BPMN_NS, SPIFF_NS
 from .checker_xml import XmlDoc, line_of_text
 from .effects import CUSTOMER_LANE
 from .inspections import CHECKLIST_FIELDS
-
-if TYPE_CHECKING:
-    from .deploy import Bundle
 
 Why = tuple[str, str]  # (English, Chinese)
 Field = str | tuple[str, ...]  # a tuple: any one of these names (fields renamed over time still read)

@@ -419,5 +419,7 @@ def _text(exc: BaseException) -> str:
 
 
 def _problem(file: str, element_id: str | None, line: int | None, message: str) -> dict[str, Any]:
-    """One problem in InvalidProcess's shape."""
-    return {"file": file, "element_id": element_id or None, "line": line, "message": message}
+    """One problem in InvalidProcess's shape (the replay's own findings are worded in English; the Chinese reader
+    gets them behind a Chinese lead-in, as the checker does with upstream text)."""
+    return {"file": file, "element_id": element_id or None, "line": line, "message": message,
+            "message_zh": f"候选 SLA 决策表无法回放：{message}"}

@@ -1,0 +1,42 @@
+"""What checking a set of files gives: the processes ready to store, the forms, the problems found (both languages).
+
+Its own room so the checker's parts (locating, linting, the product guard) use it without importing the checker."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .checker_messages import render
+
+
+@dataclass
+class ParsedProcess:
+    """One executable process, ready to be stored."""
+
+    process_id: str
+    name: str
+    source_file: str
+    spec: Any
+    subprocess_specs: dict[str, Any]
+
+
+@dataclass
+class Bundle:
+    """The outcome of checking a set of files: processes, forms and the problems found."""
+
+    processes: list[ParsedProcess] = field(default_factory=list)
+    forms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, kind: str, file: str, element_id: str | None, line: int | None, **params: Any) -> None:
+        """Record one problem of `kind` (a template of checker_messages) in both languages; duplicates once."""
+        message, message_zh = render(kind, **params)
+        self.problem(file, element_id, line, message, message_zh)
+
+    def problem(self, file: str, element_id: str | None, line: int | None, message: str,
+                message_zh: str | None = None) -> None:
+        """Record one problem a process owner can act on."""
+        entry = {"file": file, "element_id": element_id or None, "line": line if isinstance(line, int) and line > 0
+                 else None, "message": message, "message_zh": message_zh or f"问题：{message}"}
+        if entry not in self.problems:
+            self.problems.append(entry)
