@@ -1,5 +1,7 @@
 /* The workbench pages: wires the editors of api/static/workbench/ to the page's buttons and the server.
-   Every post carries the session's CSRF token; answers are JSON, problems as [{file, element_id, line, message}]. */
+   Every post carries the session's CSRF token; answers are JSON, problems as [{file, element_id, line, message}].
+   An editor page exposes its editor as window.aftercareEditor (the API of AftercareModeler / AftercareDmn, or
+   {saveXML} for a form), for scripts and the browser tests. */
 (function () {
   'use strict';
   var zh = (document.documentElement.lang || 'zh-CN').indexOf('zh') === 0;
@@ -55,6 +57,7 @@
         {previewUrl: '/workbench/forms/preview', csrf: csrf, lang: zh ? 'zh-CN' : 'en', extra: {name: name}});
       editor = {saveXML: function () { return Promise.resolve(form.getValue()); }};
     }
+    window.aftercareEditor = editor;  // the page's editor (AftercareModeler / AftercareDmn API), for scripts and tests
 
     function files(extra) {
       return editor.saveXML().then(function (content) {
@@ -121,12 +124,12 @@
     box.hidden = false;
     box.querySelector('.summary').textContent = fill(T.summary, {days: data.days, n: data.tickets, s: data.skipped,
       a: data.breached_actual, c: data.breached_candidate});
-    var body = box.querySelector('tbody');
+    var body = box.querySelector('tbody'), names = JSON.parse(box.dataset.categories || '{}');
     body.innerHTML = '';
     (data.by_class || []).forEach(function (c) {
       var tr = document.createElement('tr');
-      [c.category, c.severity == null ? '—' : c.severity, c.tickets, c.respond_within || '—', c.resolve_within || '—',
-       c.breached_actual, c.breached_candidate].forEach(function (v, i) {
+      [c.category == null ? '—' : (names[c.category] || c.category), c.severity == null ? '—' : c.severity, c.tickets,
+       c.respond_within || '—', c.resolve_within || '—', c.breached_actual, c.breached_candidate].forEach(function (v, i) {
         var td = document.createElement('td');
         td.textContent = v;
         if (i === 6 && c.breached_candidate !== c.breached_actual) {
@@ -143,8 +146,17 @@
     var box = document.getElementById('diagram');
     if (!box || !window.BpmnJS) return;
     var v = new window.BpmnJS({container: box});
-    v.importXML(text('diagram-xml')).then(function () { v.get('canvas').zoom('fit-viewport'); })
-      .catch(function (e) { box.textContent = String(e && e.message || e); });
+    // The whole diagram, or, when that would be too small to read (a big procedure, a phone), its top left corner
+    // (where it starts) at 70 %, as the modeler opens it; the viewer pans and zooms from there.
+    v.importXML(text('diagram-xml')).then(function () {
+      var canvas = v.get('canvas');
+      canvas.zoom('fit-viewport');
+      if (canvas.zoom() < 0.45) {
+        var vb = canvas.viewbox(), z = 0.7;
+        canvas.viewbox({x: vb.inner.x - 20 / z, y: vb.inner.y - 20 / z, width: vb.outer.width / z, height: vb.outer.height / z});
+      }
+      box.dataset.ready = 'true';
+    }).catch(function (e) { box.textContent = String(e && e.message || e); });
   }
 
   function migrationPanel(root) {
@@ -179,6 +191,19 @@
       body.appendChild(tr);
     }
 
+    // The versions table's running cases, after `moved` cases went from one version to the other.
+    function recount(moved) {
+      var from = root.querySelector('[name=from_version]').value, to = root.querySelector('[name=to_version]').value;
+      [[from, -moved], [to, moved]].forEach(function (change) {
+        var cell = document.querySelector('#versions tr[data-version="' + change[0] + '"] td.running');
+        if (!cell) return;
+        var count = Math.max(0, (parseInt(cell.textContent, 10) || 0) + change[1]);
+        cell.textContent = count;
+        var option = root.querySelector('[name=from_version] option[value="' + change[0] + '"]');
+        if (option) option.textContent = 'v' + change[0] + ' (' + count + ')';
+      });
+    }
+
     root.querySelector('[data-action=dry-run]').addEventListener('click', function () {
       request({dry_run: true}).then(function (r) {
         if (r.status !== 200) { note.textContent = T.failed + message(r.data); return; }
@@ -199,7 +224,7 @@
       bar.max = movable.length;
       (function next() {
         var batch = batches.shift();
-        if (!batch) { note.textContent = fill(T.done, {m: done}); movable = []; return; }
+        if (!batch) { note.textContent = fill(T.done, {m: done}); movable = []; recount(done); return; }
         note.textContent = fill(T.progress, {i: done, n: bar.max});
         request({dry_run: false, ticket_ids: batch}).then(function (r) {
           if (r.status !== 200) { note.textContent = T.failed + message(r.data); return; }

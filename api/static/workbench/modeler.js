@@ -633,7 +633,10 @@
         var badge = h('button', {type: 'button', className: 'wb-problem-badge', title: title, 'aria-label': title,
           text: list.length > 1 ? String(list.length) : '!'});
         badge.addEventListener('click', function (e) { e.stopPropagation(); api.selectElement(id); });
-        overlays.add(id, 'wb-problem', {position: {top: -10, right: 10}, html: badge});
+        // On a task the badge sits on the top right corner; an event or a gateway is too small for that (the badge
+        // would hide its symbol), so there it sits beside its top left, clear of the context pad on its right.
+        var small = !el.waypoints && el.width < 60;
+        overlays.add(id, 'wb-problem', {position: small ? {top: -14, left: -14} : {top: -10, right: 10}, html: badge});
       });
     }
 
