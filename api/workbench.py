@@ -37,6 +37,20 @@ def _allowed(actor: Actor, roles: tuple[str, ...]) -> None:
                         else "only process owners, managers and admins may see procedures")
 
 
+async def _with_files(request: Request, actor: Actor, files: list[UploadFile],
+                      work: Callable[[dict[str, str]], Any], status: Callable[[Any], int]) -> Response:
+    """A process owner's post of edited files: CSRF, role, the files as text, then `work` on them off the event loop;
+    its answer as JSON with the status `status` gives it, domain errors as the JSON API answers them."""
+    check_csrf(request, await request.form())
+    _allowed(actor, OWNERS)
+    try:
+        texts = await read_uploads(files)
+        result = await run_in_threadpool(lambda: work(texts))
+    except AftercareError as exc:
+        return error_response(exc)
+    return JSONResponse(result, status_code=status(result))
+
+
 async def _answer(work: Callable[[], Any], status: int = 200) -> Response:
     """Run a facade verb off the event loop; its domain errors as the JSON API answers them."""
     try:
@@ -114,27 +128,16 @@ def edit(name: str, request: Request, facade: Facade, actor: StaffActor) -> HTML
 @router.post("/check")
 async def check(request: Request, facade: Facade, actor: StaffActor, files: Files) -> Response:
     """Check edited files as deploy would; nothing is stored."""
-    check_csrf(request, await request.form())
-    _allowed(actor, OWNERS)
-    try:
-        texts = await read_uploads(files)
-    except AftercareError as exc:
-        return error_response(exc)
-    problems = await run_in_threadpool(lambda: facade.check_files(files=texts))
-    return JSONResponse(problems, status_code=422 if problems else 200)
+    return await _with_files(request, actor, files, lambda texts: facade.check_files(files=texts),
+                             lambda problems: 422 if problems else 200)
 
 
 @router.post("/deploy")
 async def deploy(request: Request, facade: Facade, actor: StaffActor, files: Files,
                  note: Annotated[str, Form(max_length=500)] = "") -> Response:
     """Deploy edited files as new versions."""
-    check_csrf(request, await request.form())
-    _allowed(actor, OWNERS)
-    try:
-        texts = await read_uploads(files)
-    except AftercareError as exc:
-        return error_response(exc)
-    return await _answer(lambda: facade.deploy(files=texts, actor=actor, note=note or None), status=201)
+    return await _with_files(request, actor, files,
+                             lambda texts: facade.deploy(files=texts, actor=actor, note=note or None), lambda _: 201)
 
 
 @router.post("/forms/preview", response_class=HTMLResponse)
@@ -166,13 +169,8 @@ def sla(request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
 async def sla_replay(request: Request, facade: Facade, actor: StaffActor, files: Files,
                      days: Annotated[int, Form(ge=1, le=366)] = 30) -> Response:
     """Replay past tickets against the edited table."""
-    check_csrf(request, await request.form())
-    _allowed(actor, OWNERS)
-    try:
-        texts = await read_uploads(files)
-    except AftercareError as exc:
-        return error_response(exc)
-    return await _answer(lambda: facade.replay_sla(files=texts, days=days))
+    return await _with_files(request, actor, files, lambda texts: facade.replay_sla(files=texts, days=days),
+                             lambda _: 200)
 
 
 def _choices(overview: dict[str, Any]) -> dict[str, list[Any]]:
