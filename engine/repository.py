@@ -132,8 +132,8 @@ def timeline(session: Session, ticket_id: int) -> Sequence[TimelineEvent]:
 def versions_of(session: Session, process_id: str) -> Sequence[tuple[ProcessVersion, Deployment]]:
     """Every version of a process with the deployment that made it, newest first."""
     query = select(ProcessVersion, Deployment).join(Deployment, Deployment.id == ProcessVersion.deployment_id)
-    return session.execute(query.where(ProcessVersion.process_id == process_id)
-                           .order_by(ProcessVersion.version.desc())).tuples().all()
+    rows = session.execute(query.where(ProcessVersion.process_id == process_id).order_by(ProcessVersion.version.desc()))
+    return [(version, deployment) for version, deployment in rows]
 
 
 def version_of(session: Session, process_id: str, version: int) -> ProcessVersion | None:
