@@ -24,7 +24,7 @@ LABELS = {
     "outcome": "Outcome", "description": "Details", "engineer": "Engineer", "visit_date": "Visit date",
     "contract": "Contract", "risks": "Risks", "actions": "Actions needed", "signed_by": "Signed by",
     "filename": "File", "size": "Size", "comment": "Comment", "error": "Error message", "message": "Message",
-    "procedure": "Procedure", "version": "Version",
+    "procedure": "Procedure", "version": "Version", "from_version": "From version", "to_version": "To version",
 }
 # Values of those keys that are codes, by key: English msgids.
 VALUES = {

@@ -5,10 +5,11 @@ The editors post with the session cookie and the CSRF field; their answers are J
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +23,7 @@ from .json_api import error_response
 from .security import StaffActor, check_csrf, staff_actor
 from .staff import page
 from .templating import templates
-from .workbench_api import OWNERS, READERS, MigrationRequest, read_uploads
+from .workbench_api import OWNERS, READERS, MigrationRequest, read_uploads, zip_response
 
 router = APIRouter(prefix="/workbench", dependencies=[Depends(staff_actor)], include_in_schema=False)
 Files = Annotated[list[UploadFile], File()]
@@ -77,6 +78,14 @@ def procedure(process_id: str, request: Request, facade: Facade, actor: StaffAct
                 xml=files.get(newest["source_file"], ""), owner=actor.role in OWNERS)
 
 
+@router.get("/processes/{process_id}/versions/{version}/files.zip")
+def version_files(process_id: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], facade: Facade,
+                  actor: StaffActor) -> Response:
+    """A version's files as a zip, for the logged-in reader."""
+    _allowed(actor, READERS)
+    return zip_response(process_id, version, facade.version_files(process_id=process_id, version=version))
+
+
 @router.get("/processes/{process_id}/compare", response_class=HTMLResponse)
 def compare(process_id: str, request: Request, facade: Facade, actor: StaffActor,
             old: Annotated[int, Query(ge=1, le=2**31 - 1)], new: Annotated[int, Query(ge=1, le=2**31 - 1)]
@@ -88,7 +97,7 @@ def compare(process_id: str, request: Request, facade: Facade, actor: StaffActor
 
 
 @router.post("/processes/{process_id}/versions/{version}/rollback")
-async def rollback(process_id: str, version: int, request: Request, facade: Facade,
+async def rollback(process_id: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request, facade: Facade,
                    actor: StaffActor) -> RedirectResponse:
     """Deploy an old version again as the newest."""
     check_csrf(request, await request.form())
@@ -122,6 +131,7 @@ def edit(name: str, request: Request, facade: Facade, actor: StaffActor) -> HTML
     if name not in files:
         raise NotFound(f"no deployed file named {name}")
     return page(request, "workbench_edit", actor, file=name, text=files[name], kind=name.rsplit(".", 1)[-1],
+                base=hashlib.sha256(files[name].encode()).hexdigest(),
                 choices=_choices(facade.workbench_overview()), owner=actor.role in OWNERS)
 
 
@@ -134,10 +144,20 @@ async def check(request: Request, facade: Facade, actor: StaffActor, files: File
 
 @router.post("/deploy")
 async def deploy(request: Request, facade: Facade, actor: StaffActor, files: Files,
-                 note: Annotated[str, Form(max_length=500)] = "") -> Response:
-    """Deploy edited files as new versions."""
-    return await _with_files(request, actor, files,
-                             lambda texts: facade.deploy(files=texts, actor=actor, note=note or None), lambda _: 201)
+                 note: Annotated[str, Form(max_length=500)] = "", base: Annotated[str, Form(max_length=64)] = ""
+                 ) -> Response:
+    """Deploy edited files as new versions; `base` is the hash of the text the editor opened (one file)."""
+    deployed: dict[str, str] = {}
+
+    def work(texts: dict[str, str]) -> Any:
+        deployed.update(texts)
+        based_on = {name: base for name in texts} if base else None
+        return facade.deploy(files=texts, actor=actor, note=note or None, based_on=based_on)
+
+    response = await _with_files(request, actor, files, work, lambda _: 201)
+    if response.status_code == 201 and len(deployed) == 1:  # the editor goes on from what it deployed
+        response.headers["X-Aftercare-Base"] = hashlib.sha256(next(iter(deployed.values())).encode()).hexdigest()
+    return response
 
 
 @router.post("/forms/preview", response_class=HTMLResponse)
@@ -162,7 +182,8 @@ def sla(request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
     name = next((n for n in files if n == "sla.dmn"), None)
     if name is None:
         raise NotFound("no SLA table (sla.dmn) is deployed")
-    return page(request, "workbench_sla", actor, file=name, text=files[name], owner=actor.role in OWNERS)
+    return page(request, "workbench_sla", actor, file=name, text=files[name], owner=actor.role in OWNERS,
+                base=hashlib.sha256(files[name].encode()).hexdigest())
 
 
 @router.post("/sla/replay")

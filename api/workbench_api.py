@@ -6,7 +6,7 @@ import io
 import zipfile
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -44,9 +44,13 @@ def require(actor: Actor, roles: tuple[str, ...]) -> None:
 async def read_uploads(files: list[UploadFile]) -> dict[str, str]:
     """The uploaded files as text by name; InvalidProcess naming each file that is no UTF-8 text or too big."""
     texts: dict[str, str] = {}
-    problems = []
+    problems: list[dict[str, Any]] = []
     for upload in files[:MAX_FILES]:
         name = (upload.filename or "unnamed").replace("\\", "/").rsplit("/", 1)[-1][:200] or "unnamed"
+        if name in texts or any(p["file"] == name for p in problems):
+            problems.append(_problem(name, "the file was uploaded twice in one request; upload each name once",
+                                     "同一请求中此文件上传了两次；每个文件名只上传一次"))
+            continue
         data = await upload.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
             problems.append(_problem(name, "the file is larger than 2 MB", "文件超过 2 MB"))
@@ -78,11 +82,13 @@ async def check(facade: Facade, actor: ApiActor, files: Uploads) -> JSONResponse
 
 @router.post("/processes", status_code=201, responses={422: {"description": "the problems, located"}})
 async def deploy(facade: Facade, actor: ApiActor, files: Uploads,
-                 note: Annotated[str | None, Query(max_length=500)] = None) -> list[dict[str, Any]]:
-    """Deploy diagrams, decision tables and forms: `[{process_id, version}]`, the versions this deploy created."""
+                 note: Annotated[str | None, Query(max_length=500, description="what changed, for the history")] = None,
+                 note_field: Annotated[str | None, Form(alias="note", max_length=500)] = None) -> list[dict[str, Any]]:
+    """Deploy diagrams, decision tables and forms: `[{process_id, version}]`, the versions this deploy created.
+    The note may come as a query parameter or as a form field beside the files."""
     require(actor, OWNERS)
     texts = await read_uploads(files)
-    return await run_in_threadpool(lambda: facade.deploy(files=texts, actor=actor, note=note))
+    return await run_in_threadpool(lambda: facade.deploy(files=texts, actor=actor, note=note or note_field))
 
 
 @router.get("/processes/{process_id}/versions")
@@ -97,7 +103,11 @@ def versions(process_id: str, facade: Facade, actor: ApiActor) -> list[dict[str,
 def version_files(process_id: str, version: VersionNo, facade: Facade, actor: ApiActor) -> Response:
     """The files of one version, as a zip."""
     require(actor, READERS)
-    files = facade.version_files(process_id=process_id, version=version)
+    return zip_response(process_id, version, facade.version_files(process_id=process_id, version=version))
+
+
+def zip_response(process_id: str, version: int, files: dict[str, str]) -> Response:
+    """A version's files as a zip download."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in files.items():
@@ -131,8 +141,10 @@ def migrate(process_id: str, body: MigrationRequest, facade: Facade, actor: ApiA
 
 @router.post("/sla/replay")
 async def replay(facade: Facade, actor: ApiActor, files: Uploads,
-                 days: Annotated[int, Query(ge=1, le=366)] = 30) -> dict[str, Any]:
-    """Replay the last `days` days of tickets against a candidate sla.dmn: breaches then and under the candidate."""
+                 days: Annotated[int, Query(ge=1, le=366)] = 30,
+                 days_field: Annotated[int | None, Form(alias="days", ge=1, le=366)] = None) -> dict[str, Any]:
+    """Replay the last `days` days of tickets against a candidate sla.dmn: breaches then and under the candidate
+    (`days` as a query parameter or a form field)."""
     require(actor, OWNERS)
     texts = await read_uploads(files)
-    return await run_in_threadpool(lambda: facade.replay_sla(files=texts, days=days))
+    return await run_in_threadpool(lambda: facade.replay_sla(files=texts, days=days_field or days))

@@ -18,8 +18,8 @@ class FileIndex:
 
     processes: dict[str, str] = field(default_factory=dict)  # process id -> file
     decisions: dict[str, str] = field(default_factory=dict)  # decision id -> file
-    calls: dict[str, set[str]] = field(default_factory=dict)  # file -> called process ids
-    uses: dict[str, set[str]] = field(default_factory=dict)  # file -> decision ids and form file names
+    calls: dict[str, set[str]] = field(default_factory=dict)  # process id -> the process ids it calls
+    uses: dict[str, set[str]] = field(default_factory=dict)  # process id -> decision ids and form file names
 
 
 def index(files: dict[str, str]) -> FileIndex:
@@ -34,27 +34,28 @@ def index(files: dict[str, str]) -> FileIndex:
                 found.decisions.setdefault(decision.get("id") or "", name)
         elif name.endswith(".bpmn"):
             for process in root.iter(f"{{{BPMN}}}process"):
-                found.processes.setdefault(process.get("id") or "", name)
-            found.calls[name] = {c.get("calledElement") or "" for c in root.iter(f"{{{BPMN}}}callActivity")}
-            found.uses[name] = _uses(root)
+                pid = process.get("id") or ""
+                found.processes.setdefault(pid, name)
+                found.calls[pid] = {c.get("calledElement") or "" for c in process.iter(f"{{{BPMN}}}callActivity")}
+                found.uses[pid] = _uses(process)
     return found
 
 
 def files_of(files: dict[str, str], process_id: str) -> dict[str, str]:
     """The files `process_id` is made of, out of a deployment's `files` (name -> text)."""
     idx = index(files)
-    start = idx.processes.get(process_id)
-    if start is None:
+    if process_id not in idx.processes:
         return {}
-    wanted, todo = set(), [start]
-    while todo:
-        name = todo.pop()
-        if name in wanted:
+    wanted: set[str] = set()
+    seen, todo = set(), [process_id]
+    while todo:  # the process, the processes it calls (and they call), each with the tables and forms it names
+        pid = todo.pop()
+        if pid in seen or pid not in idx.processes:
             continue
-        wanted.add(name)
-        todo.extend(idx.processes[p] for p in idx.calls.get(name, ()) if p in idx.processes)
-        for used in idx.uses.get(name, ()):
-            wanted.add(idx.decisions.get(used, used))
+        seen.add(pid)
+        wanted.add(idx.processes[pid])
+        todo.extend(idx.calls.get(pid, ()))
+        wanted.update(idx.decisions.get(used, used) for used in idx.uses.get(pid, ()))
     return {name: files[name] for name in sorted(wanted) if name in files}
 
 

@@ -10,12 +10,15 @@
     deployed: '已部署：', unchanged: '没有变化，未生成新版本。', failed: '请求失败：', line: '行',
     replaying: '回放中…', movable: '可迁移', notMovable: '不可迁移', moved: '已迁移',
     dry: '试运行：{m} / {n} 个工单可迁移。', done: '已迁移 {m} 个工单。', progress: '迁移中 {i} / {n}',
+    noLayout: '此流程图没有布局信息（BPMN DI），浏览器无法绘制；它可以运行。请在建模工具中打开并保存一次，再上传。',
     summary: '近 {days} 天共 {n} 张工单（{s} 张未分诊，不计）：实际超时 {a} 张，按此表将超时 {c} 张。'
   } : {
     checking: 'Checking…', ok: 'No problems: ready to deploy.', problems: 'problem(s)', deploying: 'Deploying…',
     deployed: 'Deployed: ', unchanged: 'Nothing changed; no new version.', failed: 'The request failed: ', line: 'line',
     replaying: 'Replaying…', movable: 'can move', notMovable: 'cannot move', moved: 'moved',
     dry: 'Dry run: {m} of {n} cases can move.', done: '{m} cases moved.', progress: 'Migrating {i} / {n}',
+    noLayout: 'This diagram has no layout (BPMN DI), so the browser cannot draw it; it still runs. Open it in a ' +
+      'modeler and save it once, then upload it again.',
     summary: '{n} tickets in the last {days} days ({s} not triaged, left out): {a} breached, {c} would have under this table.'
   };
 
@@ -27,7 +30,7 @@
     return fetch(url, {method: 'POST', body: body, credentials: 'same-origin', headers: {'Accept': 'application/json'}})
       .then(function (r) {
         return r.json().catch(function () { return {detail: r.statusText}; })
-          .then(function (data) { return {status: r.status, data: data}; });
+          .then(function (data) { return {status: r.status, data: data, base: r.headers.get('X-Aftercare-Base')}; });
       });
   }
 
@@ -36,7 +39,20 @@
     return el ? el.value : '';
   }
 
-  function message(p) { return (zh && p.message_zh) || p.message || p.detail || JSON.stringify(p); }
+  // Why a diagram cannot be drawn, in the reader's words (bpmn-js says "no diagram to display" when a file has no
+  // layout: BPMN DI, which some tools and hand-written files leave out; such a file runs but cannot be drawn).
+  function importMessage(e) {
+    var raw = String(e && e.message || e);
+    if (/no diagram to display/i.test(raw)) return T.noLayout;
+    return T.failed + raw;
+  }
+
+  function message(p) {
+    if (p && Array.isArray(p.errors) && p.errors.length) {  // a refused request names its fields
+      return p.errors.map(function (e) { return e.message; }).join('; ');
+    }
+    return (zh && p.message_zh) || p.message || p.detail || JSON.stringify(p);
+  }
 
   // -- the editors -------------------------------------------------------------------------------------------------
   function editorPage(root) {
@@ -55,9 +71,21 @@
       area.value = source;
       var form = window.AftercareFormEditor.open(area, document.getElementById('preview'), null,
         {previewUrl: '/workbench/forms/preview', csrf: csrf, lang: zh ? 'zh-CN' : 'en', extra: {name: name}});
-      editor = {saveXML: function () { return Promise.resolve(form.getValue()); }};
+      editor = {saveXML: function () { return Promise.resolve(form.getValue()); }, onChange: form.onChange};
+    }
+    if (editor.ready) {
+      editor.ready.catch(function (e) {
+        var shown = root.querySelector('.wb-import-error');
+        if (shown) shown.textContent = importMessage(e);
+        status.textContent = importMessage(e);
+      });
     }
     window.aftercareEditor = editor;  // the page's editor (AftercareModeler / AftercareDmn API), for scripts and tests
+    var dirty = false;  // edits not deployed yet: leaving the page asks first
+    if (editor.onChange && root.dataset.owner) editor.onChange(function () { dirty = true; });
+    window.addEventListener('beforeunload', function (event) {
+      if (dirty) { event.preventDefault(); event.returnValue = ''; }
+    });
 
     function files(extra) {
       return editor.saveXML().then(function (content) {
@@ -103,8 +131,13 @@
       } else if (action === 'deploy') {
         status.textContent = T.deploying;
         var note = root.querySelector('input[name=note]');
-        files({note: note ? note.value : ''}).then(function (b) { return post('/workbench/deploy', b); })
+        files({note: note ? note.value : '', base: root.dataset.base || ''})
+          .then(function (b) { return post('/workbench/deploy', b); })
           .then(function (r) {
+            if (r.status === 201) {
+              dirty = false;
+              if (r.base) root.dataset.base = r.base;  // the next deploy from here builds on this one
+            }
             answer(r, function (created) {
               if (!created.length) return T.unchanged;
               return T.deployed + created.map(function (v) { return v.process_id + ' v' + v.version; }).join(', ');
@@ -156,7 +189,7 @@
         canvas.viewbox({x: vb.inner.x - 20 / z, y: vb.inner.y - 20 / z, width: vb.outer.width / z, height: vb.outer.height / z});
       }
       box.dataset.ready = 'true';
-    }).catch(function (e) { box.textContent = String(e && e.message || e); });
+    }).catch(function (e) { box.textContent = importMessage(e); });
   }
 
   function migrationPanel(root) {
@@ -203,6 +236,16 @@
         if (option) option.textContent = 'v' + change[0] + ' (' + count + ')';
       });
     }
+
+    // A migration moves exactly what the dry run of these two versions listed: changing either starts over.
+    root.querySelectorAll('select').forEach(function (select) {
+      select.addEventListener('change', function () {
+        movable = [];
+        go.disabled = true;
+        table.hidden = true;
+        note.textContent = '';
+      });
+    });
 
     root.querySelector('[data-action=dry-run]').addEventListener('click', function () {
       request({dry_run: true}).then(function (r) {

@@ -26,11 +26,26 @@ class DeploymentService(Service):
             merged = {**self._files_of(session, repository.latest_deployment_id(session)), **files}
         return check_files(merged, uploaded=set(files)).problems
 
-    def deploy(self, *, files: dict[str, str], actor: Actor, note: str | None = None) -> list[dict[str, Any]]:
+    def deploy(self, *, files: dict[str, str], actor: Actor, note: str | None = None,
+               based_on: dict[str, str] | None = None) -> list[dict[str, Any]]:
         """Check and store `files` over the current deployment (a file replaces the one of the same name);
-        running cases keep their versions. The versions this deploy created, `[{process_id, version}]`."""
+        running cases keep their versions. The versions this deploy created, `[{process_id, version}]`.
+
+        `based_on` gives, per file name, the SHA-256 of the text the editor started from: a file someone else
+        deployed since is refused (Conflict) instead of silently undoing their change."""
         with self.uow() as session:
+            if based_on:
+                self._refuse_stale(session, based_on)
             return self._deploy(session, files, actor, note)
+
+    def _refuse_stale(self, session: Session, based_on: dict[str, str]) -> None:
+        current = self._files_of(session, repository.latest_deployment_id(session))
+        for name, sha in based_on.items():
+            now = hashlib.sha256(current[name].encode()).hexdigest() if name in current else ""
+            if now != sha:
+                raise Conflict(f"{name} was deployed by someone else after you opened it; open it again to see "
+                               f"their change, then make yours 他人在您打开后已部署了 {name}，请重新打开后再修改",
+                               file=name)
 
     def _deploy(self, session: Session, files: dict[str, str], actor: Actor, note: str | None) -> list[dict[str, Any]]:
         before = self._files_of(session, repository.latest_deployment_id(session))

@@ -72,6 +72,6 @@ class MigrationService(Service):
                 return {**result, "movable": False, "reason": exc.reason, "reason_zh": exc.reason_zh}
             instance.version_id = target.id
             event(session, ticket, instance, self.clock.now(), "case_migrated", actor.name,
-                  {"process": target.process_id, "from": versions[0], "to": versions[1]})
+                  {"procedure": target.name, "from_version": versions[0], "to_version": versions[1]})
             self.kernel.save(session, self.kernel.ctx(actor), instance, ticket, moved, effects, [])
             return {**result, "moved": True}

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import select
 
 from ..errors import InvalidProcess, ValidationFailed
-from ..models import Contract, Ticket
+from ..kernel import MAIN_PROCESS
+from ..models import Contract, Instance, Ticket
 from ..sla_replay import TicketFacts, breach_flags, parse_candidate, replay
 from .base import Service
 
@@ -33,11 +34,14 @@ class ReplayService(Service):
         return {**replay(candidate, self._facts(now - timedelta(days=days)), now), "days": days}
 
     def _facts(self, since: Any) -> list[TicketFacts]:
-        """The tickets opened since `since`, with their triage facts and their contract's SLA overrides."""
+        """The maintenance requests opened since `since` (the procedure that looks the SLA table up: inspections
+        and other procedures are not measured by it), with their triage facts and their contract's overrides."""
         with self.uow(write=False) as session:
             rows = session.execute(select(Ticket, Contract.sla_overrides)
+                                   .join(Instance, Instance.id == Ticket.instance_id)
                                    .outerjoin(Contract, Contract.id == Ticket.contract_id)
-                                   .where(Ticket.created_at >= since, Ticket.category.is_not(None))
+                                   .where(Ticket.created_at >= since, Ticket.category.is_not(None),
+                                          Instance.process_id == MAIN_PROCESS)
                                    .order_by(Ticket.created_at)).all()
             return [_facts(ticket, overrides or {}) for ticket, overrides in rows]
 

@@ -87,6 +87,8 @@ def test_sla_replay_over_http(client: TestClient) -> None:
     assert bad.status_code == 422 and bad.json()[0]["file"] == "sla.dmn"
     assert client.post("/api/sla/replay", params={"days": 0}, headers=owner,
                        files=_upload("sla.dmn", SLA)).status_code == 422
+    as_field = client.post("/api/sla/replay", data={"days": "7"}, headers=owner, files=_upload("sla.dmn", SLA))
+    assert as_field.json()["days"] == 7
 
 
 def test_roles_and_uploads_that_are_no_text(client: TestClient) -> None:
@@ -98,6 +100,14 @@ def test_roles_and_uploads_that_are_no_text(client: TestClient) -> None:
     binary = client.post("/api/processes", headers=owner, files=_upload("x.bpmn", b"\xff\xfe\x00binary"))
     assert binary.status_code == 422 and binary.json()[0]["file"] == "x.bpmn"
     assert client.get("/api/processes/nope/versions", headers=owner).status_code == 404
+    twice = client.post("/api/processes/check", headers=owner,
+                        files=_upload("sla.dmn", SLA[:100]) + _upload("sla.dmn", SLA))
+    assert twice.status_code == 422 and "twice" in twice.json()[0]["message"]
+    noted = client.post("/api/processes", headers=owner, data={"note": "as a form field"},
+                        files=_upload("sla.dmn", SLA.replace("&quot;PT4H&quot;", "&quot;PT5H&quot;")))
+    assert noted.status_code == 201
+    assert client.get("/api/processes/maintenance_request/versions",
+                      headers=owner).json()[0]["note"] == "as a form field"
     assert client.get("/api/processes/maintenance_request/versions/2147483648/files",
                       headers=owner).status_code == 422
     assert client.post("/api/processes/maintenance_request/migrations", headers=owner,

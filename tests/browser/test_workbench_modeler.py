@@ -130,9 +130,9 @@ def test_boundary_timer_checked_fixed_deployed_and_case_migrated(page: Page, bro
     expect(page.locator('#versions tr[data-version="2"] td.running')).to_have_text("1")
     expect(page.locator("#migration")).to_contain_text("所有运行中的工单都在最新版本上。")
     moved = admin.get(f"/api/tickets/{ticket}")
-    assert [{k: e[k] for k in ("actor", "process", "from", "to")} for e in moved["timeline"]
-            if e["kind"] == "case_migrated"] == [{"actor": "process_owner", "process": "maintenance_request",
-                                                  "from": 1, "to": 2}]
+    assert [{k: e[k] for k in ("actor", "procedure", "from_version", "to_version")} for e in moved["timeline"]
+            if e["kind"] == "case_migrated"] == [{"actor": "process_owner", "procedure": "维护请求 Maintenance request",
+                                                  "from_version": 1, "to_version": 2}]
     assert moved["process"] == {"process_id": "maintenance_request", "version": 2}
     assert [(t["id"], t["name"], t["due_at"]) for t in moved["tasks"]] == [(task["id"], task["name"], task["due_at"])]
 

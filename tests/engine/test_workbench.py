@@ -127,6 +127,8 @@ def test_sla_replay_counts_breaches_then_and_under_the_candidate(facade: Afterca
     desk.travel(hours=30)  # the resolve deadline passed: a breach
     assert any(b["kind"] == "resolve" for b in desk.ticket(slow)["sla"]["breaches"])
     desk.create()  # not triaged yet: left out
+    facade.schedule_inspection(number="HT-2026-003", at=clock.now())
+    assert facade.start_due_inspections() == 1  # an inspection is no maintenance request: the SLA table is not its
 
     actual = facade.replay_sla(files={"sla.dmn": SLA}, days=7)
     assert (actual["tickets"], actual["skipped"], actual["breached_actual"], actual["breached_candidate"]) == (
