@@ -168,3 +168,18 @@ def _next_timer(facade: Aftercare, ticket_id: int) -> Any:
 
     return facade.run_in_unit(read)
 
+
+
+def test_a_deploy_from_an_editor_opened_before_someone_elses_deploy_is_refused(facade: Aftercare) -> None:
+    import hashlib
+
+    opened = hashlib.sha256(SLA.encode()).hexdigest()  # the text the editor started from
+    mine = SLA.replace("&quot;PT4H&quot;", "&quot;PT5H&quot;")
+    theirs = SLA.replace("&quot;PT24H&quot;", "&quot;PT48H&quot;")
+    facade.deploy(files={"sla.dmn": theirs}, actor=Actor("colleague", "process_owner"))
+    with pytest.raises(Conflict) as refused:
+        facade.deploy(files={"sla.dmn": mine}, actor=OWNER, based_on={"sla.dmn": opened})
+    assert "sla.dmn" in refused.value.message
+    assert "PT48H" in facade.current_files()["sla.dmn"]  # their change stands
+    fresh = hashlib.sha256(theirs.encode()).hexdigest()
+    assert facade.deploy(files={"sla.dmn": mine}, actor=OWNER, based_on={"sla.dmn": fresh})
