@@ -47,6 +47,23 @@
     return T.failed + raw;
   }
 
+  // bpmn-js pans with a mouse only: on a phone, one finger moves the diagram (two fingers are left to the browser).
+  function touchPan(box, canvas) {
+    var last = null;
+    box.style.touchAction = 'pinch-zoom';
+    box.addEventListener('touchstart', function (e) {
+      last = e.touches.length === 1 ? {x: e.touches[0].clientX, y: e.touches[0].clientY} : null;
+    }, {passive: true});
+    box.addEventListener('touchmove', function (e) {
+      if (!last || e.touches.length !== 1) return;
+      var x = e.touches[0].clientX, y = e.touches[0].clientY;
+      canvas.scroll({dx: x - last.x, dy: y - last.y});
+      last = {x: x, y: y};
+      e.preventDefault();
+    }, {passive: false});
+    box.addEventListener('touchend', function () { last = null; });
+  }
+
   function message(p) {
     if (p && Array.isArray(p.errors) && p.errors.length) {  // a refused request names its fields
       return p.errors.map(function (e) { return e.message; }).join('; ');
@@ -72,6 +89,10 @@
       var form = window.AftercareFormEditor.open(area, document.getElementById('preview'), null,
         {previewUrl: '/workbench/forms/preview', csrf: csrf, lang: zh ? 'zh-CN' : 'en', extra: {name: name}});
       editor = {saveXML: function () { return Promise.resolve(form.getValue()); }, onChange: form.onChange};
+    }
+    if (editor.ready && kind === 'bpmn') {
+      editor.ready.then(function () { touchPan(document.getElementById('canvas'), editor.modeler.get('canvas')); },
+        function () { /* shown below */ });
     }
     if (editor.ready) {
       editor.ready.catch(function (e) {
@@ -189,6 +210,7 @@
         canvas.viewbox({x: vb.inner.x - 20 / z, y: vb.inner.y - 20 / z, width: vb.outer.width / z, height: vb.outer.height / z});
       }
       box.dataset.ready = 'true';
+      touchPan(box, canvas);
     }).catch(function (e) { box.textContent = importMessage(e); });
   }
 
