@@ -316,7 +316,8 @@
     if (ask && !window.confirm(ask)) event.preventDefault();
   });
   var editorRoot = document.getElementById('editor');
-  if (editorRoot) editorPage(editorRoot);
+  // Readers (managers, admins without the owner's role) see the diagram, not the modeler.
+  if (editorRoot && !(editorRoot.dataset.kind === 'bpmn' && !editorRoot.dataset.owner)) editorPage(editorRoot);
   var migration = document.getElementById('migration');
   if (migration && migration.querySelector('tbody')) migrationPanel(migration);
   viewer();

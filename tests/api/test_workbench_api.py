@@ -155,3 +155,13 @@ def test_an_engineer_has_no_workbench(client: TestClient) -> None:
     client.post("/login", data={"username": "engineer", "password": "demo", "csrf": csrf.group(1), "next": "/"})
     assert client.get("/workbench").status_code == 403
     assert "/workbench" not in client.get("/").text  # no menu entry either
+
+
+def test_a_manager_reads_procedures_but_gets_no_modeler(client: TestClient) -> None:
+    _staff(client, "manager")
+    page = client.get("/workbench/edit/maintenance_request.bpmn")
+    assert page.status_code == 200
+    assert "bpmn-navigated-viewer" in page.text and "bpmn-modeler" not in page.text
+    assert 'data-action="deploy"' not in page.text
+    form = client.get("/workbench/edit/triage.json")
+    assert "readonly" in form.text and 'data-action="deploy"' not in form.text
