@@ -41,7 +41,7 @@ def lint_task(ts: Any, forms: dict[str, Any], element: Any, add: Add) -> None:
         add("script_format", name=ts.bpmn_name or ts.bpmn_id, format=script_format)
         return
     lint_code(ts, add, element)
-    lint_timers(ts, add)
+    lint_timers(ts, add, ts.bpmn_name or ts.bpmn_id)
     if ts.manual and type(ts).__name__ != "NoneTask":
         lint_user_task(ts, forms, element, add)
 
@@ -60,10 +60,10 @@ def lint_code(ts: Any, add: Add, element: Any = None) -> None:
             # A target with boundary events is Spiff's 'X.BoundaryEventSplit': the diagram knows it as X.
             name = getattr(target, "bpmn_id", None) or str(getattr(target, "name", target)).split(".")[0]
             compile_or_report(expr, "eval", (f"condition of the flow to '{name}'", f"流向 '{name}' 的条件"), add,
-                              _flow_id(element, name, expr))
+                              flow_id(element, name, expr))
 
 
-def _flow_id(gateway: Any, target: str, expr: str) -> str | None:
+def flow_id(gateway: Any, target: str, expr: str) -> str | None:
     """The id of the sequence flow from `gateway` to `target` that carries condition `expr` (Spiff keeps only the
     condition and the target), so the problem points at the flow to fix."""
     if gateway is None or gateway.getparent() is None:
@@ -80,7 +80,7 @@ def compile_or_report(source: str, mode: str, what: tuple[str, str], add: Add, e
     """Compile restricted `source`; report JUEL (`${...}`) as such, anything else the compiler refuses as it says."""
     juel = _JUEL.match(source)
     if juel:
-        add("juel", element_id, what=what, source=repr(source.strip()[:120]), suggestion=repr(juel.group(1).strip()))
+        add("juel", element_id, what=what, source=repr(source.strip()[:120]), suggestion=juel_suggestion(juel.group(1)))
         return False
     try:
         compile_checked(source, mode)
@@ -91,23 +91,129 @@ def compile_or_report(source: str, mode: str, what: tuple[str, str], add: Add, e
     return True
 
 
-def lint_timers(ts: Any, add: Add) -> None:
-    """Timer expressions are Python giving ISO 8601 text; literal values must parse."""
+def juel_suggestion(body: str) -> str | tuple[str, str]:
+    """What to write instead of the JUEL expression `body` (the text inside `${...}`): its Python translation, or
+    plain advice when it does not translate."""
+    python = juel_to_python(body)
+    return repr(python) if python is not None else ("it as a Python expression", "Python 表达式")
+
+
+_JUEL_TOKEN = re.compile(r"""(?P<text>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(?P<op>&&|\|\||!=|==|!)"""
+                         r"|(?P<word>[A-Za-z_]\w*)|(?P<other>.)", re.S)
+_JUEL_WORDS = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "le": "<=", "ge": ">=", "div": "/", "mod": "%",
+               "null": "None", "true": "True", "false": "False", "empty": "not", "and": "and", "or": "or",
+               "not": "not"}
+_JUEL_OPS = {"&&": " and ", "||": " or ", "!": " not ", "!=": " != ", "==": " == "}
+_JUEL_CONTEXT = frozenset({"execution", "task", "camunda", "authorization", "variables"})  # Camunda's own beans
+
+
+def juel_to_python(body: str) -> str | None:
+    """`!approved && amount > 1000` -> `not approved and amount > 1000`: JUEL's operators in Python (`!`, `&&`, `||`,
+    `empty x`, eq/ne/lt/gt/le/ge, null/true/false); None when it does not translate (a ternary, a method call, one of
+    Camunda's beans) or the result is no Python expression."""
+    out: list[str] = []
+    for match in _JUEL_TOKEN.finditer(body):
+        kind, token = match.lastgroup, match.group(0)
+        if kind == "text":
+            out.append(token)
+        elif kind == "op":
+            out.append(_JUEL_OPS[token])
+        elif kind == "word":
+            if token in _JUEL_CONTEXT:
+                return None
+            out.append(_JUEL_WORDS.get(token, token))
+        elif token in "?:" or (token == "(" and out and out[-1][-1:].isidentifier() and "." in "".join(out[-3:])):
+            return None  # a ternary, a map literal or a method call
+        else:
+            out.append(token)
+    python = re.sub(r"\s+", " ", "".join(out)).replace("( ", "(").strip()
+    python = re.sub(r"\bnot not ", "", python)
+    python = re.sub(r"\s*!=\s*None\b", " is not None", re.sub(r"\s*==\s*None\b", " is None", python))
+    try:
+        compile_checked(python, "eval")
+    except ScriptRejected:
+        return None
+    return python or None
+
+
+def lint_timers(ts: Any, add: Add, name: str | None = None) -> None:
+    """Timer expressions are Python giving ISO 8601 text; literal values must parse and fit the timer's kind."""
     ed = getattr(ts, "event_definition", None)
     eds = ed.event_definitions if isinstance(ed, MultipleEventDefinition) else [ed]
     for timer in (e for e in eds if isinstance(e, TimerEventDefinition)):
-        _lint_timer(timer, add)
+        _lint_timer(timer, add, name or getattr(ts, "bpmn_id", "") or "")
 
 
-def _lint_timer(timer: TimerEventDefinition, add: Add) -> None:
+# The timer kinds, the shapes of ISO 8601 literals, and what a timer of each kind needs.
+_TIMER_KINDS = {"date": ("the date timer (timeDate)", "日期定时器（timeDate）"),
+                "duration": ("the duration timer (timeDuration)", "时长定时器（timeDuration）"),
+                "cycle": ("the cycle timer (timeCycle)", "循环定时器（timeCycle）")}
+_SHAPES = {"date": ("a date-time", "日期时间"), "duration": ("a duration", "时长"), "cycle": ("a cycle", "循环周期")}
+_TIMER_ADVICE = {
+    "date": ('a date timer needs an ISO date-time such as "2026-12-01T09:00:00+08:00" or an expression giving one, '
+             "e.g. add_working_hours(created_at, 4); to wait for a while, use a duration timer",
+             '日期定时器需要 ISO 日期时间，例如 "2026-12-01T09:00:00+08:00"，或得出日期时间的表达式，例如 '
+             "add_working_hours(created_at, 4)；若要等待一段时间，请改用时长定时器"),
+    "duration": ('a duration timer needs a duration such as "PT4H"; to repeat, use a cycle timer ("R3/PT4H"); for a '
+                 "fixed moment, a date timer",
+                 '时长定时器需要时长，例如 "PT4H"；若要重复，请改用循环定时器（"R3/PT4H"）；若是固定时刻，请改用日期'
+                 "定时器"),
+    "cycle": ('a cycle timer needs a repetition such as "R3/PT4H" (3 times, every 4 hours); to wait once, use a '
+              "duration timer",
+              '循环定时器需要重复周期，例如 "R3/PT4H"（每 4 小时一次，共 3 次）；若只等待一次，请改用时长定时器'),
+}
+_CRON = re.compile(r"\s*[0-9*?/,LW#A-Za-z-]+(?:\s+[0-9*?/,LW#A-Za-z-]+){4,6}\s*")  # Camunda's cron cycles
+_DATE_LITERAL = re.compile(r"\s*\d{4}-\d{2}-\d{2}(?:[T ][0-9:.,]+)?(?:Z|[+-]\d{2}(?::?\d{2})?)?\s*")
+
+
+def _timer_kind(timer: TimerEventDefinition) -> str:
+    if isinstance(timer, DurationTimerEventDefinition):
+        return "duration"
+    return "cycle" if isinstance(timer, CycleTimerEventDefinition) else "date"
+
+
+def _shape(value: str) -> str | None:
+    """'cycle' (R3/PT4H), 'duration' (PT4H), 'date' (an ISO date-time) or None (nothing ISO 8601 at all)."""
+    text = value.strip().upper()
+    if text.startswith("R") and "/" in text:
+        return "cycle"
+    if text.startswith("P"):
+        return "duration"
+    try:
+        TimerEventDefinition.get_datetime(value.strip())
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return "date"
+
+
+def unquoted_timer_literal(expr: str) -> bool:
+    """Whether a timer expression is a bare ISO 8601 literal (PT4H, R3/PT4H, 2026-12-01T09:00:00) Python cannot
+    read as one (reported as such: its 'name' PT4H is no variable to look for)."""
+    return bool(_ISO_LITERAL.fullmatch(expr) or _DATE_LITERAL.fullmatch(expr))
+
+
+def _lint_timer(timer: TimerEventDefinition, add: Add, name: str) -> None:
     expr = timer.expression or ""
-    if _ISO_LITERAL.fullmatch(expr):
-        add("timer_unquoted", source=repr(expr.strip()), value=expr.strip())
+    kind = _timer_kind(timer)
+    if not expr.strip():
+        add("timer_empty", name=name)
+        return
+    if unquoted_timer_literal(expr):
+        value = expr.strip()
+        shape = _shape(value)
+        if shape is None or shape == kind:
+            add("timer_unquoted", source=repr(value), value=value)
+        else:
+            add("timer_kind", timer=_TIMER_KINDS[kind], shape=_SHAPES[shape], source=repr(value),
+                advice=_TIMER_ADVICE[kind])
         return
     juel = _JUEL.match(expr)
     if juel:
         add("juel", what=("timer expression", "定时器表达式"), source=repr(expr.strip()[:120]),
-            suggestion=repr(juel.group(1).strip()))
+            suggestion=juel_suggestion(juel.group(1)))
+        return
+    if _CRON.fullmatch(expr):
+        add("timer_cron", source=repr(expr.strip()), advice=_TIMER_ADVICE[kind])
         return
     try:
         compile_checked(expr, "eval")
@@ -121,13 +227,20 @@ def _lint_timer(timer: TimerEventDefinition, add: Add) -> None:
     if not isinstance(value, str):
         add("timer_not_text", value=repr(value)[:120])
         return
+    shape = _shape(value)
+    if shape is not None and shape != kind:
+        # Spiff reads "PT4H" in a date timer as a duration it then compares with a date-time (a crash when the timer
+        # starts), and "R/PT4H" in a duration timer as a plain PT4H.
+        add("timer_kind", timer=_TIMER_KINDS[kind], shape=_SHAPES[shape], source=repr(value),
+            advice=_TIMER_ADVICE[kind])
+        return
     try:
-        if isinstance(timer, DurationTimerEventDefinition):
+        if kind == "duration":
             TimerEventDefinition.parse_iso_duration(value)
-        elif isinstance(timer, CycleTimerEventDefinition):
+        elif kind == "cycle":
             TimerEventDefinition.parse_iso_recurring_interval(value)
         else:
-            TimerEventDefinition.parse_time_or_duration(value)
+            TimerEventDefinition.get_datetime(value)
     except Exception as exc:
         add("timer_invalid", value=repr(value), reason=clean_upstream(str(exc)) or "unreadable")
 
@@ -136,10 +249,15 @@ def lint_user_task(ts: Any, forms: dict[str, Any], element: Any, add: Add) -> No
     """A user task sits in a role's lane and names a deployed form."""
     lanes = (*ROLES, CUSTOMER_LANE)
     name = ts.bpmn_name or ts.bpmn_id
-    if ts.lane is None:
-        add("lane_missing", name=name, roles=", ".join(lanes))
-    elif ts.lane not in lanes:
-        add("lane_unknown", name=name, lane=repr(ts.lane), roles=", ".join(lanes))
+    if ts.lane not in lanes:
+        lane = _lane_of(element, ts.bpmn_id)
+        if lane is not None:  # Spiff gives a lane without a name as no lane at all
+            add("lane_not_role", lane.get("id"), id=lane.get("id") or "", lane=repr(lane.get("name") or ""),
+                roles=", ".join(lanes))
+        elif ts.lane is None:
+            add("lane_missing", name=name, roles=", ".join(lanes))
+        else:
+            add("lane_unknown", name=name, lane=repr(ts.lane), roles=", ".join(lanes))
     props = (ts.extensions or {}).get("properties", {}) or {}
     form = props.get("formJsonSchemaFilename")
     camunda_form = element.get(f"{{{CAMUNDA_NS}}}formKey") if element is not None else None
@@ -151,6 +269,21 @@ def lint_user_task(ts: Any, forms: dict[str, Any], element: Any, add: Add) -> No
         add("form_not_deployed", id=ts.bpmn_id, form=repr(form))
     if props.get("due"):
         compile_or_report(props["due"], "eval", ("the 'due' property", "'due' 属性"), add)
+
+
+def _lane_of(element: Any, bpmn_id: str) -> Any:
+    """The innermost bpmn:lane whose flowNodeRef names the task, or else the subprocess it is drawn in (None when
+    it is in no lane)."""
+    if element is None:
+        return None
+    refs: dict[str, list[Any]] = {}
+    for ref in element.getroottree().getroot().iter(f"{{{BPMN_NS}}}flowNodeRef"):
+        refs.setdefault((ref.text or "").strip(), []).append(ref.getparent())
+    for candidate in (bpmn_id, *(a.get("id") for a in element.iterancestors())):
+        lanes = [lane for lane in refs.get(candidate or "", []) if lane is not None]
+        if lanes:
+            return max(lanes, key=lambda lane: sum(1 for _ in lane.iterancestors()))
+    return None
 
 
 # --- decision tables -----------------------------------------------------------------------------------------------

@@ -15,14 +15,14 @@ from .checker_xml import XmlDoc, line_of, short_tag, with_id
 
 
 def upstream(bundle: Bundle, exc: SpiffWorkflowException, file: str, docs: dict[str, XmlDoc],
-             fallback: str | None = None) -> None:
-    """A Spiff ValidationException as a located problem, in a template's words when one fits."""
+             fallback: str | None = None) -> tuple[str, str | None, str]:
+    """A Spiff ValidationException as a located problem, in a template's words when one fits; gives the file and
+    element id it was reported at, and the template's kind."""
     cause = exc.__cause__ or exc.__context__
     if cause is not None and _WRAPPED.match(str(exc.args[0]) if exc.args else str(exc)):
         # Spiff wraps whatever its node parsers raise as ValidationException("KeyError('id')") at the parent node;
         # the original knows the element it was reading.
-        unexpected(bundle, cause, file, docs, fallback=getattr(exc, "id", None) or fallback)
-        return
+        return (*unexpected(bundle, cause, file, docs, fallback=getattr(exc, "id", None) or fallback), "unexpected")
     kind, params = upstream_kind(str(exc))
     file, element, element_id, line = _locate(exc, file, docs, fallback, params)
     element = with_id(element) if element is not None else None
@@ -38,15 +38,17 @@ def upstream(bundle: Bundle, exc: SpiffWorkflowException, file: str, docs: dict[
     params.setdefault("name", name)
     params.setdefault("tag", short_tag(element) if element is not None else getattr(exc, "tag", "") or "element")
     bundle.add(kind, file, element_id, line, **params)
+    return file, element_id, kind
 
 
 def unexpected(bundle: Bundle, exc: BaseException, file: str, docs: dict[str, XmlDoc],
-                fallback: str | None = None) -> None:
-    """Anything else raised while checking: located as well as can be, in words without Python internals."""
+                fallback: str | None = None) -> tuple[str, str | None]:
+    """Anything else raised while checking: located as well as can be, in words without Python internals; gives
+    the file and element id it was reported at."""
     file, element, element_id, line = _locate(exc, file, docs, fallback, {})
     if isinstance(exc, KeyError) and element is not None and exc.args and isinstance(exc.args[0], str):
         bundle.add("missing_attribute", file, element_id, line, element=short_tag(element), attribute=exc.args[0])
-        return
+        return file, element_id
     if isinstance(exc, IndexError | StopIteration | KeyError):
         detail: Any = ("an element the engine needs is missing or incomplete", "缺少引擎需要的元素，或元素不完整")
     elif isinstance(exc, AttributeError | TypeError | etree.XPathError):
@@ -56,6 +58,7 @@ def unexpected(bundle: Bundle, exc: BaseException, file: str, docs: dict[str, Xm
     else:
         detail = clean_upstream(str(exc)) or ("the engine refused it", "引擎拒绝了它")
     bundle.add("unexpected", file, element_id, line, detail=detail)
+    return file, element_id
 
 
 def _locate(exc: BaseException, file: str, docs: dict[str, XmlDoc], fallback: str | None,

@@ -121,6 +121,10 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "ref_dangling": ("{what} '{id}' has {attribute}='{ref}', which is no element of the diagram",
                      "{what} '{id}' 的 {attribute}='{ref}' 不是流程图中的元素"),
     "spiff": ("{detail}", "流程引擎无法接受此处：{detail}"),
+    "node_unconnected": ("step '{id}' is not connected: no flow leads to it, so no case ever reaches it; draw a "
+                         "sequence flow to it or delete it",
+                         "步骤 '{id}' 没有连接：没有任何顺序流指向它，工单永远不会到达它；请画一条指向它的顺序流，"
+                         "或删除它"),
     "flow_dangling": ("sequence flow '{flow}' has {end}='{ref}', which is no element of the diagram",
                       "顺序流 '{flow}' 的 {end}='{ref}' 不是流程图中的元素"),
     # expressions and timers
@@ -141,9 +145,24 @@ TEMPLATES: dict[str, tuple[str, str]] = {
                        "定时器表达式必须得出 ISO 8601 文本，实际为 {value}"),
     "timer_invalid": ("timer value {value} is not valid ISO 8601: {reason}",
                       "定时器的值 {value} 不是有效的 ISO 8601：{reason}"),
+    "timer_empty": ("the timer of '{name}' has no expression; write a date-time (timeDate), a duration such as "
+                    '"PT4H" (timeDuration) or a cycle such as "R3/PT4H" (timeCycle)',
+                    "'{name}' 的定时器没有表达式；请填写日期时间（timeDate）、时长（timeDuration，例如 \"PT4H\"）"
+                    "或循环（timeCycle，例如 \"R3/PT4H\"）"),
+    "timer_cron": ("timer {source} is a cron expression, which the engine does not read; {advice}",
+                   "定时器 {source} 是 cron 表达式，引擎不读取它；{advice}"),
+    "timer_kind": ("{timer} holds {shape} ({source}); {advice}", "{timer}的值 {source} 是{shape}；{advice}"),
+    "name_unknown": ("{what} reads '{name}', which no step, form or start variable of this procedure sets{hint}",
+                     "{what}读取了 '{name}'，但本流程的步骤、表单和启动变量都没有设置它{hint}"),
+    "name_not_allowed": ("{what} uses '{name}', which diagram scripts may not use: the script sandbox offers no "
+                         "files, imports, printing or introspection; use plain Python and the engine's functions",
+                         "{what}使用了 '{name}'，流程图脚本不能使用它：脚本沙箱不提供文件、导入、打印或自省功能；"
+                         "请只使用普通 Python 和引擎提供的函数"),
     # user tasks and forms
     "lane_unknown": ("user task '{name}' is in lane {lane}; put it in a lane named after a role: {roles}",
                      "用户任务步骤 '{name}' 位于泳道 {lane}；请放入以角色命名的泳道：{roles}"),
+    "lane_not_role": ("lane '{id}' is named {lane}, which is no role; name it after a role: {roles}",
+                      "泳道 '{id}' 的名称是 {lane}，这不是角色；请以角色命名：{roles}"),
     "lane_missing": ("user task '{name}' is in no lane; put it in a lane named after a role: {roles}",
                      "用户任务步骤 '{name}' 不在任何泳道中；请放入以角色命名的泳道：{roles}"),
     "form_missing": ("user task '{id}' names no form (property formJsonSchemaFilename)",
@@ -154,7 +173,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
                      " {form}"),
     "form_not_deployed": ("user task '{id}' names form {form}, which is not deployed",
                           "用户任务步骤 '{id}' 指定的表单 {form} 未部署"),
-    "json_invalid": ("not valid JSON: {detail}", "不是有效的 JSON：{detail}"),
+    "json_invalid": ("not valid JSON at line {row}, column {column}: {detail}",
+                     "不是有效的 JSON（第 {row} 行第 {column} 列）：{detail}"),
     "json_too_deep": ("the JSON is nested too deeply to be a form", "JSON 嵌套过深，不可能是表单"),
     "json_schema_invalid": ("not a valid JSON Schema at {where}: {detail}", "在 {where} 处不是有效的 JSON Schema"
                                                                             "：{detail}"),
@@ -179,6 +199,9 @@ TEMPLATES: dict[str, tuple[str, str]] = {
                         "流程 '{process}' 的步骤 '{step}' 必须保留含字段 {fields} 的表单：{why}"),
     "guard_form_field": ("form '{form}' of step '{step}' (process '{process}') must keep field '{field}': {why}",
                          "步骤 '{step}'（流程 '{process}'）的表单 '{form}' 必须保留字段 '{field}'：{why}"),
+    "guard_field_type": ("form '{form}' of step '{step}' (process '{process}'): field '{field}' must be {expected}: "
+                         "{why}",
+                         "步骤 '{step}'（流程 '{process}'）的表单 '{form}'：字段 '{field}' 必须是{expected}：{why}"),
     "guard_process_field": ("process '{process}' must collect field '{field}' in the form of a {where}: {why}",
                             "流程 '{process}' 必须在{where}的表单中收集字段 '{field}'：{why}"),
     "guard_call_missing": ("process '{process}' must keep a call activity that calls process '{called}': {why}",
@@ -188,9 +211,24 @@ TEMPLATES: dict[str, tuple[str, str]] = {
                             "流程 '{process}' 必须保留一个调用决策表 '{decision}' 的业务规则任务：{why}"),
     "guard_decision_missing": ("{dmn} must define decision table '{decision}': {why}",
                                "{dmn} 必须定义决策表 '{decision}'：{why}"),
+    "table_output_empty": ("rule '{rule}' of decision table '{decision}' gives no {output}; {expected}: {why}",
+                           "决策表 '{decision}' 的规则 '{rule}' 没有给出 {output}；{expected}：{why}"),
+    "table_output_unquoted": ("rule '{rule}' of decision table '{decision}' gives {output} as {source}, which Python "
+                              "reads as a variable name; write {suggestion}: {why}",
+                              "决策表 '{decision}' 的规则 '{rule}' 把 {output} 写成了 {source}，Python 会把它当作"
+                              "变量名；请写成 {suggestion}：{why}"),
+    "table_output_invalid": ("rule '{rule}' of decision table '{decision}' gives {output} = {value}, {reason}; "
+                             "{expected}: {why}",
+                             "决策表 '{decision}' 的规则 '{rule}' 给出的 {output} = {value}，{reason}；{expected}："
+                             "{why}"),
     "guard_decision_output": ("decision table '{decision}' must keep output '{output}': {why}",
                               "决策表 '{decision}' 必须保留输出列 '{output}'：{why}"),
 }
+
+
+# Problems after which the later steps still run (the others mean the engine cannot read a diagram): reported
+# with whatever else is wrong, in one pass.
+SOFT_KINDS = frozenset({"node_unconnected", "table_output_empty", "table_output_unquoted", "table_output_invalid"})
 
 
 def render(kind: str, **params: Any) -> tuple[str, str]:
@@ -258,6 +296,7 @@ UPSTREAM: list[tuple[re.Pattern[str], str]] = [
      "identifier_missing"),
     (re.compile(r"There is no support implemented for this task type"), "unsupported_element"),
     (re.compile(r"Process (?P<process>\S+) is not executable"), "called_not_executable"),
+    (re.compile(r"Unknown Time Specification"), "timer_empty"),
 ]
 _THINGS = {"Message": ("message", "消息"), "Signal": ("signal", "信号"), "Error": ("error", "错误"),
            "Escalation": ("escalation", "升级"), "Correlation": ("correlation", "关联"),

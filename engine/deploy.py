@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from typing import Any
@@ -21,9 +22,17 @@ from .checker_bundle import Bundle, ParsedProcess
 from .checker_lint import lint_table, lint_task
 from .checker_locate import positive_int, unexpected, upstream
 from .checker_messages import BPMN_NS, DMN_NAMESPACES, clean_upstream, upstream_kind
+from .checker_names import lint_names
 from .checker_xml import XmlDoc, find_clashes, line_of_text, read_xml, with_id
 
 _SEQUENCE_FLOW = f"{{{BPMN_NS}}}sequenceFlow"
+# Spiff's refusal of an activity (a service task, a call to a process not deployed) is reported, and the diagram is
+# parsed again with a plain task standing in for it, so the rest of it is checked in the same pass.
+_ACTIVITIES = ("task", "userTask", "manualTask", "scriptTask", "serviceTask", "sendTask", "receiveTask",
+               "businessRuleTask", "callActivity", "subProcess", "transaction", "adHocSubProcess")
+_STAND_IN_LIMIT = 20
+_STAND_IN_KINDS = frozenset({"service_task", "unsupported_element", "called_process_missing", "decision_not_found",
+                             "decision_not_named"})
 _REFERENCES = (("boundaryEvent", "attachedToRef", ("boundary event", "边界事件")),
                ("dataObjectReference", "dataObjectRef", ("data object reference", "数据对象引用")),
                ("exclusiveGateway", "default", ("exclusive gateway", "排他网关")),
@@ -78,17 +87,17 @@ def _check(bundle: Bundle, files: dict[str, str], uploaded: set[str] | None) -> 
             continue
         # A file whose ids clash is still checked on its own, in a parser of its own.
         _add_to_spiff(bundle, SpiffBpmnParser(validator=VALIDATOR) if doc.name in aside else parser, doc, docs)
-    if bundle.problems:
+    if bundle.blocking:
         return
     for doc in docs.values():
         _guarded(bundle, doc.name, docs, _check_structure if doc.kind == "bpmn" else _check_decisions,
                  bundle, parser, doc)
-    if bundle.problems:
+    if bundle.blocking:
         return
     _guarded(bundle, _anchor(files, uploaded), docs, guard.check_tables, bundle, docs)
-    if bundle.problems:
+    if bundle.blocking:
         return
-    _parse_processes(bundle, parser, docs)
+    _parse_processes(bundle, parser, docs, _anchor(files, uploaded))
     if bundle.problems:
         return
     _guarded(bundle, _anchor(files, uploaded), docs, guard.check_procedures, bundle, docs, files)
@@ -130,7 +139,9 @@ def _check_form(bundle: Bundle, name: str, text: Any) -> None:
     try:
         schema = json.loads(text)
     except json.JSONDecodeError as exc:
-        bundle.add("json_invalid", name, None, exc.lineno, detail=exc.msg)
+        # The line and column of the character where reading stopped, as the workbench's form editor shows them.
+        bundle.add("json_invalid", name, None, exc.lineno, row=exc.lineno, column=exc.colno,
+                   detail=_JSON_WORDS.get(exc.msg, exc.msg))
         return
     except RecursionError:
         bundle.add("json_too_deep", name, None, None)
@@ -148,6 +159,25 @@ def _check_form(bundle: Bundle, name: str, text: Any) -> None:
         bundle.add("form_not_object", name, "type", line_of_text(text, '"type"') or 1)
         return
     bundle.forms[name] = schema
+
+
+_JSON_WORDS: dict[str, tuple[str, str]] = {
+    "Expecting ',' delimiter": ("expected ',' here (is a comma missing after the value before?)",
+                                "此处应为 ','（前一个值后面是否缺少逗号？）"),
+    "Expecting ':' delimiter": ("expected ':' after the property name", "属性名后应为 ':'"),
+    "Expecting value": ("expected a value here: a string, number, object, array, true, false or null (and no comma "
+                        "before ] or })",
+                        "此处应为一个值：字符串、数字、对象、数组、true、false 或 null（] 或 } 前不能有逗号）"),
+    "Expecting property name enclosed in double quotes": (
+        "expected a property name in double quotes (a comma may not come before })",
+        "此处应为带双引号的属性名（} 前不能有逗号）"),
+    "Unterminated string starting at": ("unterminated string", "字符串没有结束引号"),
+    "Invalid control character at": ("a line break or control character inside a string (write \\n)",
+                                     "字符串中有换行或控制字符（请写 \\n）"),
+    "Invalid \\escape": ("invalid escape in a string", "字符串中的转义无效"),
+    "Invalid \\uXXXX escape": ("invalid \\u escape in a string", "字符串中的 \\u 转义无效"),
+    "Extra data": ("unexpected text after the end", "结尾之后还有多余内容"),
+}
 
 
 # --- XML into Spiff ------------------------------------------------------------------------------------------------
@@ -195,6 +225,35 @@ def _check_structure(bundle: Bundle, parser: SpiffBpmnParser, doc: XmlDoc) -> No
             if ref is not None and ref not in doc.by_id:
                 bundle.add("ref_dangling", doc.name, element.get("id"), element.sourceline, what=what,
                            id=element.get("id") or "", attribute=attribute, ref=ref)
+    # A data store reference drawn in bpmn-js names no data store: Spiff passes over it, or, when a task writes to it,
+    # refuses the task in words naming neither (one with a data store is refused by Spiff at the data store).
+    stores = {el.get("id") for el in doc.root.iter(f"{{{BPMN_NS}}}dataStore")}
+    for reference in doc.root.iter(f"{{{BPMN_NS}}}dataStoreReference"):
+        if reference.get("dataStoreRef") not in stores:
+            bundle.add("data_store", doc.name, reference.get("id"), reference.sourceline,
+                       name=reference.get("name") or reference.get("id") or "")
+    _check_unconnected(bundle, doc)
+
+
+def _check_unconnected(bundle: Bundle, doc: XmlDoc) -> None:
+    """Every user (or manual) task of an executable process has a flow leading to it: Spiff builds a process from
+    its start event and drops what no flow reaches, so a person's step drawn on its own is silently never asked for.
+    Compensation handlers and the free-standing steps of an ad-hoc subprocess are left alone; a product step is left
+    to the guard, which says why the product needs it."""
+    targets = {flow.get("targetRef") for flow in doc.root.iter(_SEQUENCE_FLOW)}
+    for process_id, process in doc.processes.items():
+        if process.get("isExecutable", "true") != "true":
+            continue
+        guarded = guard.product_steps(process_id)
+        for element in process.iter(f"{{{BPMN_NS}}}userTask", f"{{{BPMN_NS}}}manualTask"):
+            element_id = element.get("id")
+            container = element.getparent()
+            if (not element_id or element_id in targets or element_id in guarded
+                    or element.get("isForCompensation") == "true"
+                    or container is None or container.find(f"{{{BPMN_NS}}}startEvent") is None  # said elsewhere
+                    or any(etree.QName(a).localname == "adHocSubProcess" for a in element.iterancestors())):
+                continue
+            bundle.add("node_unconnected", doc.name, element_id, element.sourceline, id=element_id)
 
 
 def _dmn_structure(bundle: Bundle, doc: XmlDoc) -> bool:
@@ -248,8 +307,30 @@ def _check_decisions(bundle: Bundle, parser: SpiffBpmnParser, doc: XmlDoc) -> No
 
 # --- processes -----------------------------------------------------------------------------------------------------
 
-def _parse_processes(bundle: Bundle, parser: SpiffBpmnParser, docs: dict[str, XmlDoc]) -> None:
+def _parse_processes(bundle: Bundle, parser: SpiffBpmnParser, docs: dict[str, XmlDoc], anchor: str) -> None:
+    """Every executable process into Spiff specs, each linted; then the names their code reads. An activity Spiff
+    refuses is reported and a plain task stands in for it, so the rest of the diagram is linted in the same pass
+    (the processes are then not kept: the bundle has problems)."""
+    stood_in: set[tuple[str, str]] = set()
+    while True:
+        parsed, processes, refused = _parse_all(bundle, parser, docs, stood_in, len(stood_in) < _STAND_IN_LIMIT)
+        if refused is None:
+            break
+        stood_in.add(refused)
+        parser = _standing_in(docs, stood_in)
+    if not stood_in:
+        bundle.processes.extend(processes)
+    _guarded(bundle, anchor, docs, lint_names, bundle, parsed, docs, stood_in)
+
+
+def _parse_all(bundle: Bundle, parser: SpiffBpmnParser, docs: dict[str, XmlDoc], stood_in: set[tuple[str, str]],
+               may_stand_in: bool) -> tuple[dict[str, tuple[Any, dict[str, Any]]], list[ParsedProcess],
+                                            tuple[str, str] | None]:
+    """The specs of every process and those free of problems; stops at the first activity Spiff refuses that a plain
+    task may stand in for (when `may_stand_in`), and names it (file, id)."""
     linted: set[tuple[str, str]] = set()
+    parsed: dict[str, tuple[Any, dict[str, Any]]] = {}
+    processes: list[ParsedProcess] = []
     for process_id in parser.get_process_ids():
         source = ""
         try:
@@ -257,11 +338,14 @@ def _parse_processes(bundle: Bundle, parser: SpiffBpmnParser, docs: dict[str, Xm
             spec = parser.get_spec(process_id)
             subs = parser.get_subprocess_specs(process_id)
         except SpiffWorkflowException as exc:
-            upstream(bundle, exc, source, docs, fallback=process_id)
+            file, element_id, kind = upstream(bundle, exc, source, docs, fallback=process_id)
+            if may_stand_in and kind in _STAND_IN_KINDS and _may_stand_in(file, element_id, docs, stood_in):
+                return parsed, processes, (file, str(element_id))
             continue
         except Exception as exc:
             unexpected(bundle, exc, source, docs, fallback=process_id)
             continue
+        parsed[process_id] = (spec, subs)
         before = len(bundle.problems)
         for sub_spec in [spec, *subs.values()]:
             key = (sub_spec.file or "", sub_spec.name)
@@ -269,7 +353,39 @@ def _parse_processes(bundle: Bundle, parser: SpiffBpmnParser, docs: dict[str, Xm
                 linted.add(key)
                 _guarded(bundle, sub_spec.file or source, docs, _lint_spec, bundle, sub_spec, docs)
         if len(bundle.problems) == before:
-            bundle.processes.append(ParsedProcess(process_id, spec.description or process_id, source, spec, subs))
+            processes.append(ParsedProcess(process_id, spec.description or process_id, source, spec, subs))
+    return parsed, processes, None
+
+
+def _may_stand_in(file: str, element_id: str | None, docs: dict[str, XmlDoc], stood_in: set[tuple[str, str]]) -> bool:
+    doc = docs.get(file)
+    element = doc.by_id.get(element_id or "") if doc is not None and doc.kind == "bpmn" else None
+    return (element is not None and (file, element_id) not in stood_in
+            and etree.QName(element).namespace == BPMN_NS and etree.QName(element).localname in _ACTIVITIES
+            and etree.QName(element).localname not in ("subProcess", "transaction", "adHocSubProcess"))
+
+
+def _standing_in(docs: dict[str, XmlDoc], stood_in: set[tuple[str, str]]) -> SpiffBpmnParser:
+    """A parser of all `docs` in which a plain bpmn:task (same id, name and flows) replaces each of `stood_in`."""
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    for doc in docs.values():
+        root = doc.root
+        ids = {element_id for file, element_id in stood_in if file == doc.name}
+        if ids:
+            root = copy.deepcopy(doc.root)
+            for element in [el for el in root.iter(etree.Element) if el.get("id") in ids]:
+                task = etree.Element(f"{{{BPMN_NS}}}task", id=element.get("id"))
+                if element.get("name") is not None:
+                    task.set("name", element.get("name"))
+                for child in element:
+                    if child.tag in (f"{{{BPMN_NS}}}incoming", f"{{{BPMN_NS}}}outgoing"):
+                        task.append(copy.deepcopy(child))
+                element.getparent().replace(element, task)
+        if doc.kind == "bpmn":
+            parser.add_bpmn_xml(root, filename=doc.name)
+        else:
+            parser.add_dmn_xml(root, filename=doc.name)
+    return parser
 
 
 def _lint_spec(bundle: Bundle, spec: Any, docs: dict[str, XmlDoc]) -> None:

@@ -11,15 +11,21 @@ CHECKLIST_FIELDS, services/links.py _WORK_FIELDS, api/customer.py `score`), the 
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ast
+import json
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from lxml import etree
 
 from .checker_bundle import Bundle
 from .checker_messages import BPMN_NS, SPIFF_NS
 from .checker_xml import XmlDoc, line_of_text
 from .effects import CUSTOMER_LANE
 from .inspections import CHECKLIST_FIELDS
+from .sla_replay import output_problem
 
 Why = tuple[str, str]  # (English, Chinese)
 Field = str | tuple[str, ...]  # a tuple: any one of these names (fields renamed over time still read)
@@ -27,13 +33,26 @@ USER_TASK = ("user task", "用户任务")
 
 
 @dataclass(frozen=True)
+class FieldType:
+    """The JSON type of a form field the code relies on, and the values the form must (or may only) offer."""
+
+    field: str
+    type: str  # a JSON Schema type
+    expected: Why  # what the field must be, in words
+    why: Why  # what the product does with it
+    values: tuple[Any, ...] = ()  # the form must offer each of these
+    within: tuple[Any, ...] = ()  # the form may offer nothing else (an enumeration, or minimum and maximum)
+
+
+@dataclass(frozen=True)
 class Step:
-    """A user task the code finds by its id, with the lane and form fields it relies on."""
+    """A user task the code finds by its id, with the lane and form fields (and their types) it relies on."""
 
     id: str
     why: Why
     fields: tuple[Field, ...] = ()
     lane: str | None = None
+    types: tuple[FieldType, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,20 @@ class UsesDecision:
 
 
 @dataclass(frozen=True)
+class Output:
+    """What every rule of a product decision table must give for one output the code reads.
+
+    `check(value)` says why a literal value cannot work (None when it can); `required`: every rule gives a literal
+    (the SLA terms), else only the rules that give a literal, or a bare word, are checked."""
+
+    name: str
+    expected: Why
+    why: Why
+    check: Callable[[str, str], Why | None]  # (output name, cell text of a literal) -> why not, or None
+    required: bool = False
+
+
+@dataclass(frozen=True)
 class Table:
     """A product decision table: the file that holds it must keep its id and the outputs the code reads."""
 
@@ -69,6 +102,7 @@ class Table:
     decision: str
     outputs: tuple[str, ...]
     why: Why
+    values: tuple[Output, ...] = ()
 
 
 Requirement = Step | Collects | Calls | UsesDecision
@@ -79,17 +113,40 @@ PROCEDURES: dict[str, tuple[Requirement, ...]] = {
                         "on-site flag are copied from its form to the ticket, the SLA and the reports",
                         "任务列表和 API 以 'triage' 识别此步骤，工单的类别、故障等级和现场/远程标志从它的表单复制到工"
                         "单、SLA 和报表"),
-             fields=("category", "severity", "onsite")),
+             fields=("category", "severity", "onsite"), types=(
+                 FieldType("category", "string", ("a string offering the values question, fault, change and complaint",
+                                                  "字符串，且提供 question、fault、change、complaint 这些取值"),
+                           ("the maintenance request routes the ticket by these values (question, fault, change, "
+                            "complaint), and the ticket and the reports keep the category as text",
+                            "维护请求按这些取值（question、fault、change、complaint）分流工单，工单和报表以文本记录类别"),
+                           values=("question", "fault", "change", "complaint")),
+                 FieldType("severity", "integer", ("an integer from 1 to 3", "1 到 3 的整数"),
+                           ("the SLA table matches severity 1, 2 or 3 as a number, and the ticket stores it as an "
+                            "integer", "SLA 表按数字 1、2、3 匹配故障等级，工单以整数保存它"),
+                           within=(1, 2, 3)),
+                 FieldType("onsite", "boolean", ("a boolean (true or false)", "布尔值（true 或 false）"),
+                           ("the SLA table picks the on-site or remote terms by true or false, and the ticket stores "
+                            "it as a yes/no flag", "SLA 表按 true 或 false 选择现场或远程时限，工单以是/否保存它")))),
         Step("customer_acceptance", ("the product opens the customer's acceptance page (e-mail link) from step "
                                      "customer_acceptance and keeps the customer's answer (accepted, reason) in the "
                                      "service record",
                                      "产品根据步骤 customer_acceptance 打开客户的验收页面（邮件链接），并把客户的答复"
                                      "（accepted、reason）记入服务单"),
-             fields=("accepted", "reason"), lane=CUSTOMER_LANE),
+             fields=("accepted", "reason"), lane=CUSTOMER_LANE, types=(
+                 FieldType("accepted", "boolean", ("a boolean (true or false)", "布尔值（true 或 false）"),
+                           ("the maintenance request closes the ticket when accepted is true and sends the work back "
+                            "when it is false; the service record shows the answer",
+                            "accepted 为 true 时维护请求关闭工单，为 false 时退回处理；服务单显示客户的答复")),)),
         Step("callback", ("the API names this step 'callback', and its satisfaction score is copied to the ticket and "
                           "the monthly report",
                           "API 以 'callback' 识别此步骤，其满意度评分会复制到工单和月度报告"),
-             fields=("recurred", "satisfaction", "comment")),
+             fields=("recurred", "satisfaction", "comment"), types=(
+                 FieldType("recurred", "boolean", ("a boolean (true or false)", "布尔值（true 或 false）"),
+                           ("the maintenance request reopens the ticket when recurred is true",
+                            "recurred 为 true 时维护请求会重新打开工单")),
+                 FieldType("satisfaction", "integer", ("an integer", "整数"),
+                           ("the score is stored on the ticket as a number and averaged in the monthly report",
+                            "评分以数字保存在工单上，并在月度报告中求平均")))),
         Step("satisfaction_survey", ("the one-click survey link and the survey comment page work only on step "
                                      "satisfaction_survey, and its score is copied to the ticket",
                                      "一键满意度调查链接和调查留言页面只对步骤 satisfaction_survey 有效，其评分会复制"
@@ -149,17 +206,72 @@ PROCEDURES: dict[str, tuple[Requirement, ...]] = {
     ),
 }
 
+def _sla_value(name: str, text: str) -> Why | None:
+    """An SLA term as the deadline computation takes it (engine/sla_replay.py output_problem, which the what-if
+    replay applies too)."""
+    problem = output_problem(name, text)
+    if problem is None or problem.kind != "invalid":
+        return None
+    if name == "sla_calendar":
+        return (f"a calendar the engine does not know ({problem.reason})", f"这不是引擎已知的日历（{problem.reason}）")
+    return (f"which the business calendar does not accept as a duration ({problem.reason})",
+            f"业务日历不接受它作为时长（{problem.reason}）")
+
+
+def _one_of(*allowed: Any) -> Callable[[str, str], Why | None]:
+    def check(_name: str, text: str) -> Why | None:
+        value = ast.literal_eval(text.strip())
+        if any(type(value) is type(a) and value == a for a in allowed):
+            return None
+        return ("which is none of the values the procedure tests", "这不是流程判断所用的取值")
+    return check
+
+
+def _text_value(_name: str, text: str) -> Why | None:
+    if isinstance(ast.literal_eval(text.strip()), str):
+        return None
+    return ("which is no text", "这不是文本")
+
+
+_SLA_WHY = ("every new maintenance request computes its response and resolve deadlines from these outputs (and the "
+            "SLA replay too): a value the engine cannot use fails the ticket as it starts",
+            "每张新维护请求都据这些输出计算响应和解决期限（SLA 回放亦然）：引擎无法使用的值会使工单在启动时失败")
+_DURATION = ('write an ISO 8601 duration in quotes, such as "PT4H" (hours), "P3D" (working days) or "PT30M"',
+             '请写带引号的 ISO 8601 时长，例如 "PT4H"（小时）、"P3D"（工作日）或 "PT30M"')
+
 TABLES: tuple[Table, ...] = (
     Table("sla.dmn", "sla", ("respond_within", "resolve_within", "sla_calendar"),
           ("the maintenance request and the SLA replay call decision table sla and read these outputs; sla_calendar "
            "is also kept on the ticket",
-           "维护请求流程和 SLA 回放调用决策表 sla 并读取这些输出列；sla_calendar 还会记录在工单上")),
+           "维护请求流程和 SLA 回放调用决策表 sla 并读取这些输出列；sla_calendar 还会记录在工单上"),
+          values=(Output("respond_within", _DURATION, _SLA_WHY, _sla_value, required=True),
+                  Output("resolve_within", _DURATION, _SLA_WHY, _sla_value, required=True),
+                  Output("sla_calendar", ('write a business calendar in quotes: "working" (working hours) or "24x7"',
+                                          '请写带引号的业务日历："working"（工作时间）或 "24x7"'),
+                         _SLA_WHY, _sla_value, required=True))),
     Table("entitlement.dmn", "entitlement", (),
-          ("the change request calls decision table entitlement", "需求变更流程调用决策表 entitlement")),
+          ("the change request calls decision table entitlement", "需求变更流程调用决策表 entitlement"),
+          values=(Output("charge", ('write "free" or "paid"', '请写 "free" 或 "paid"'),
+                         ("the change request takes the free path on charge == 'free' and negotiates a price "
+                          "otherwise; the change service form shows it",
+                          "需求变更流程在 charge == 'free' 时走免费路径，否则进入报价；需求变更服务单显示该值"),
+                         _one_of("free", "paid")),
+                  Output("charge_reason", ("write a text in quotes", "请写带引号的文本"),
+                         ("staff and the customer read the reason on the change service form",
+                          "员工和客户在需求变更服务单上看到该理由"), _text_value))),
     Table("quote_approval.dmn", "quote_approval", (),
           ("the paid-service negotiation calls decision table quote_approval",
-           "有偿服务协商流程调用决策表 quote_approval")),
+           "有偿服务协商流程调用决策表 quote_approval"),
+          values=(Output("quote_approval_needed", ("write True or False", "请写 True 或 False"),
+                         ("the paid-service negotiation asks a manager to approve the quote when it is True",
+                          "为 True 时有偿服务协商流程会请经理审批报价"), _one_of(True, False)),)),
 )
+
+
+def product_steps(process_id: str) -> frozenset[str]:
+    """The ids of the user tasks the product finds by id in process `process_id` (the guard reports them when they
+    are missing or cut off, saying why the product needs them)."""
+    return frozenset(r.id for r in PROCEDURES.get(process_id, ()) if isinstance(r, Step))
 
 
 # --- checks --------------------------------------------------------------------------------------------------------
@@ -178,10 +290,55 @@ def check_tables(bundle: Bundle, docs: dict[str, XmlDoc]) -> None:
                        dmn=doc.name, decision=table.decision, why=table.why)
             continue
         outputs = {o.get("name") for o in decision.iter() if isinstance(o.tag, str) and o.tag.endswith("}output")}
-        for output in table.outputs:
-            if output not in outputs:
-                bundle.add("guard_decision_output", doc.name, table.decision, doc.line(table.decision),
-                           decision=table.decision, output=output, why=table.why)
+        missing = [output for output in table.outputs if output not in outputs]
+        for output in missing:
+            bundle.add("guard_decision_output", doc.name, table.decision, doc.line(table.decision),
+                       decision=table.decision, output=output, why=table.why)
+        if not missing:
+            _check_values(bundle, doc, table, decision)
+
+
+_BARE = re.compile(r"[A-Za-z0-9_.:+\-/]+")
+
+
+def _check_values(bundle: Bundle, doc: XmlDoc, table: Table, decision: Any) -> None:
+    """Each rule's output cells give values the code can use (the SLA terms: a literal in every rule)."""
+    namespace = etree.QName(decision).namespace
+    element = decision.find(f"{{{namespace}}}decisionTable")
+    if element is None:
+        return
+    names = [o.get("name") for o in element.findall(f"{{{namespace}}}output")]
+    wanted = {o.name: o for o in table.values}
+    for rule in element.findall(f"{{{namespace}}}rule"):
+        for name, entry in zip(names, rule.findall(f"{{{namespace}}}outputEntry"), strict=False):
+            output = wanted.get(name or "")
+            if output is not None:
+                _check_value(bundle, doc, table, str(rule.get("id") or ""), entry, output)
+
+
+def _check_value(bundle: Bundle, doc: XmlDoc, table: Table, rule: str, entry: Any, output: Output) -> None:
+    namespace = etree.QName(entry).namespace
+    text = (entry.findtext(f"{{{namespace}}}text") or "").strip()
+    where: tuple[str, str | None, int | None] = (doc.name, entry.get("id") or rule or None, entry.sourceline)
+    words: dict[str, Any] = {"rule": rule, "decision": table.decision, "output": output.name,
+                             "expected": output.expected, "why": output.why}
+    if not text:
+        if output.required:
+            bundle.add("table_output_empty", *where, **words)
+        return
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        if _BARE.fullmatch(text) and not text[0].isdigit():
+            # PT4H, working, true: Python reads a bare word as a variable, which no case has.
+            bool_word = {"true": "True", "false": "False"}.get(text.lower())
+            suggestion: Why = ((bool_word, bool_word) if bool_word and output.check(output.name, bool_word) is None
+                               else (f"{json.dumps(text)}, in quotes", f"带引号的 {json.dumps(text)}"))
+            bundle.add("table_output_unquoted", *where, source=text, suggestion=suggestion, **words)
+        return  # an expression: evaluated when a case runs the table
+    reason = output.check(output.name, text)
+    if reason is not None:
+        bundle.add("table_output_invalid", *where, value=text, reason=reason, **words)
 
 
 def check_procedures(bundle: Bundle, docs: dict[str, XmlDoc], files: dict[str, str]) -> None:
@@ -278,6 +435,60 @@ def _check_step(bundle: Bundle, process: _Process, step: Step, files: dict[str, 
             line = line_of_text(text, '"properties"') if isinstance(text, str) else None
             bundle.add("guard_form_field", form, "properties", line,
                        form=form, step=step.id, process=process.id, field=options[0], why=step.why)
+    for field_type in step.types:
+        prop = _property(bundle.forms.get(form), field_type.field)
+        if prop is not None and not _type_fits(prop, field_type):
+            text = files.get(form)
+            match = re.search(rf'"{re.escape(field_type.field)}"\s*:', text) if isinstance(text, str) else None
+            line = text.count("\n", 0, match.start()) + 1 if match and isinstance(text, str) else None
+            bundle.add("guard_field_type", form, f"properties/{field_type.field}", line, form=form, step=step.id,
+                       process=process.id, field=field_type.field, expected=field_type.expected, why=field_type.why)
+
+
+def _property(schema: Any, name: str) -> dict[str, Any] | None:
+    """The schema of field `name`: in `properties`, else in a branch (allOf/anyOf/oneOf/if/then/else)."""
+    if not isinstance(schema, dict):
+        return None
+    found = (schema.get("properties") or {}).get(name) if isinstance(schema.get("properties"), dict) else None
+    if isinstance(found, dict):
+        return found
+    branches = [schema.get(k) for k in ("if", "then", "else")]
+    for key in ("allOf", "anyOf", "oneOf"):
+        branches.extend(schema.get(key) or [])
+    return next((p for p in (_property(b, name) for b in branches) if p is not None), None)
+
+
+def _type_fits(prop: dict[str, Any], field_type: FieldType) -> bool:
+    types = prop.get("type")
+    if (types if isinstance(types, list) else [types]).count(field_type.type) == 0:
+        return False
+    offered = _offered(prop)
+    if any(not _has(offered, value) for value in field_type.values):
+        return False
+    if field_type.within:
+        if offered:
+            return all(_has(field_type.within, value) for value in offered)
+        low, high = prop.get("minimum"), prop.get("maximum")
+        return (isinstance(low, int | float) and isinstance(high, int | float)
+                and low >= min(field_type.within) and high <= max(field_type.within))
+    return True
+
+
+def _offered(prop: dict[str, Any]) -> list[Any]:
+    """The values a field offers: its enum, its const, or the consts of its oneOf/anyOf choices."""
+    values = list(prop.get("enum") or []) if isinstance(prop.get("enum"), list) else []
+    if "const" in prop:
+        values.append(prop["const"])
+    for key in ("oneOf", "anyOf"):
+        for choice in prop.get(key) or []:
+            if isinstance(choice, dict):
+                values.extend(_offered(choice))
+    return values
+
+
+def _has(values: Any, value: Any) -> bool:
+    """`value in values`, but True is not 1."""
+    return any(type(v) is type(value) and v == value for v in values)
 
 
 def _check_collects(bundle: Bundle, process: _Process, collects: Collects) -> None:

@@ -242,23 +242,45 @@ def _check_code(candidate: SlaCandidate, problems: list[dict[str, Any]], element
     return True
 
 
-def _literal_problem(name: str, text: str) -> str | None:
-    """Why a literal output value cannot work as a duration or calendar name (None when it can, or is no literal)."""
+@dataclass(frozen=True)
+class OutputProblem:
+    """Why the text of one SLA output cell gives no value the deadline computation accepts.
+
+    `kind` is "empty" (no text: the table gives None), "expression" (no Python literal: a variable, a call, or a bare
+    word such as PT4H that Python reads as a variable) or "invalid" (a literal that add_working_duration or
+    get_calendar refuses; `reason` holds calendar.py's words)."""
+
+    kind: str
+    value: Any = None
+    reason: str = ""
+
+
+def output_problem(name: str, text: str | None) -> OutputProblem | None:
+    """Check the text of an output cell of the SLA table named `name` (one of SLA_OUTPUTS) the way set_deadlines
+    uses its value: a duration add_working_duration accepts, a calendar get_calendar knows. None when it is fine
+    (other output names are not checked). Shared by the replay and the deploy checker (engine/guard.py)."""
+    stripped = (text or "").strip()
+    if not stripped:
+        return OutputProblem("empty")
     try:
-        value = ast.literal_eval(text.strip())
+        value = ast.literal_eval(stripped)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None  # an expression: checked when the replay evaluates it
-    if name == "sla_calendar":
-        try:
+        return OutputProblem("expression", stripped)
+    try:
+        if name == "sla_calendar":
             cal.get_calendar(value)
-        except (ValueError, TypeError) as exc:
-            return str(exc)
-    elif name in SLA_OUTPUTS:
-        try:
+        elif name in SLA_OUTPUTS:
             cal.add_working_duration(_PROBE, value, "24x7")
-        except (ValueError, TypeError) as exc:
-            return str(exc)
+    except (ValueError, TypeError) as exc:
+        return OutputProblem("invalid", value, str(exc))
     return None
+
+
+def _literal_problem(name: str, text: str) -> str | None:
+    """Why a literal output value cannot work as a duration or calendar name (None when it can, or is no literal:
+    an expression is checked when the replay evaluates it)."""
+    problem = output_problem(name, text)
+    return problem.reason if problem is not None and problem.kind == "invalid" else None
 
 
 # --- replaying tickets ------------------------------------------------------------------------------------------

@@ -15,9 +15,13 @@ Third-party files under tests/fixtures/third_party/ (kept byte for byte):
 """
 from __future__ import annotations
 
+import ast
+import json
 import random
 import re
+import shutil
 import string
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -422,14 +426,35 @@ THIRD_PARTY: dict[str, list[tuple[str, str, str]]] = {
     "camunda-bpm-examples_invoiceApproval.bpmn": [
         ("UserTask_1", "is in no lane", "泳道"),
         ("UserTask_1", "Camunda form 'camunda-forms:app:task-form.form'", "表单")],
-    "camunda-bpm-examples_order-handling.bpmn": [("Task_1yjkccw", "service task 'Archive invoice'", "服务任务")],
+    "camunda-bpm-examples_order-handling.bpmn": [
+        ("Task_1yjkccw", "service task 'Archive invoice'", "服务任务"),
+        ("Task_06z99p1", "service task 'Create Invoice'", "服务任务"),
+        ("StartEvent_1", "timer '0/5 0/1 * 1/1 * ?' is a cron expression", "cron")],
     "camunda-bpm-examples_dinnerDecisions.dmn": [("dish", "2 decisions (beverages, dish)", "决策")],
     "spiff-example-cli_timer_start.bpmn": [("Flow_032rj36", "does not follow the BPMN 2.0 schema", "规范")],
     "spiff-example-cli_threaded_service_task.bpmn": [("any_task", "service task 'Any Task'", "服务任务")],
     "spiff-example-cli_top_level.bpmn": [
-        ("Activity_0jnqqws", "calls decision table 'shipping_costs', which is not deployed", "决策表")],
+        ("Activity_0jnqqws", "calls decision table 'shipping_costs', which is not deployed", "决策表"),
+        ("Activity_0gnvuqr", "calls process 'customize_product', which is not deployed", "调用活动"),
+        ("Lane_1c3gw8l", "lane 'Lane_1c3gw8l' is named 'Customer', which is no role", "泳道"),
+        ("Activity_0gg5h3v", "names form 'select_shipping_method.json', which is not deployed", "表单"),
+        ("Activity_0h1938t", "names no form", "表单"),
+        ("Activity_0t2klx8", "names form 'enter_payment_info.json', which is not deployed", "表单"),
+        ("Lane_165jb2o", "lane 'Lane_165jb2o' is named 'Employee', which is no role", "泳道"),
+        ("Activity_1p0c9z2", "names no form", "表单"),
+        ("Activity_0h4nuly", "names form 'enter_shipping_address.json', which is not deployed", "表单"),
+        ("Activity_1f76alf", "names no form", "表单"),
+        ("Activity_1f2e8xi", "names no form", "表单")],
     "spiff-example-cli_call_activity.bpmn": [
-        ("Activity_1x1kw47", "calls decision table 'product_prices', which is not deployed", "决策表")],
+        ("Activity_1x1kw47", "calls decision table 'product_prices', which is not deployed", "决策表"),
+        ("Activity_1uazifo", "is in no lane", "泳道"),
+        ("Activity_1uazifo", "names form 'select_product_and_quantity.json', which is not deployed", "表单"),
+        ("Activity_0263vxi", "is in no lane", "泳道"),
+        ("Activity_0263vxi", "names form 'select_product_color.json', which is not deployed", "表单"),
+        ("Activity_1mkqpod", "is in no lane", "泳道"),
+        ("Activity_1mkqpod", "names form 'select_product_style.json', which is not deployed", "表单"),
+        ("Activity_1x0wxtq", "is in no lane", "泳道"),
+        ("Activity_1x0wxtq", "names form 'select_product_size.json', which is not deployed", "表单")],
     "spiff-example-cli_product_prices.dmn": [],
     "spiff-example-cli_shipping_costs.dmn": [],
     "bpmn-js-examples_pizza-collaboration.bpmn": [("_6-1", "not marked executable", "可执行")],
@@ -438,10 +463,10 @@ THIRD_PARTY: dict[str, list[tuple[str, str, str]]] = {
     "dmn-js-examples_new-table.dmn": [],
     "camunda7_data_store.bpmn": [("DataStore_crm", "data store 'CRM database'", "数据存储")],
     "camunda7_service_request.bpmn": [
-        ("Activity_triage", "in lane 'Service Desk'", "泳道"),
+        ("Lane_desk", "lane 'Lane_desk' is named 'Service Desk', which is no role", "泳道"),
         ("Activity_triage", "Camunda form 'embedded:app:forms/triage.html'", "表单"),
         ("Flow_urgent", "written in JUEL ('${severity == 1}')", "JUEL"),
-        ("Activity_fix", "in lane 'Engineer'", "泳道"),
+        ("Lane_engineer", "lane 'Lane_engineer' is named 'Engineer', which is no role", "泳道"),
         ("Activity_fix", "names no form", "表单"),
         ("Event_reminder", "timer 'PT4H' is an unquoted ISO literal", "定时器"),
         ("Activity_remind", "written in groovy", "脚本任务")],
@@ -541,3 +566,402 @@ def test_a_crash_inside_spiff_is_located_at_the_element_it_was_reading(monkeypat
     problem = only(problems_of({"mini.bpmn": MINI, "mini.json": MINI_FORM}))
     assert problem["element_id"] == "done" and 'id="done"' in line_text(MINI, problem["line"])
     assert problem["message"] == "bpmn:scriptTask has no attribute 'missing', which the engine needs"
+
+
+# --- every project file still deploys ------------------------------------------------------------------------------
+
+def test_every_project_diagram_table_and_form_deploys_without_a_problem() -> None:
+    files = product_files()
+    assert problems_of(files) == []
+    for name, text in files.items():
+        if name.endswith((".json", ".dmn")):  # a form or a decision table stands on its own
+            assert problems_of({name: text}) == [], name
+        assert problems_of(files, uploaded={name}) == [], name
+
+
+# --- names read that nothing sets ----------------------------------------------------------------------------------
+
+def with_mini(old: str, new: str, form: str = MINI_FORM) -> dict[str, str]:
+    assert old in MINI, old
+    return {"mini.bpmn": MINI.replace(old, new), "mini.json": form}
+
+
+def test_a_condition_reading_a_misspelt_variable_is_refused_at_the_flow_with_a_suggestion() -> None:
+    files = product_files()
+    text = files["maintenance_request.bpmn"]
+    flow = text.index('<bpmn:sequenceFlow id="f_portal_complaint"')
+    files["maintenance_request.bpmn"] = text[:flow] + text[flow:].replace("category == 'complaint'",
+                                                                          "categroy == 'complaint'", 1)
+    problem = only(problems_of(files, uploaded={"maintenance_request.bpmn"}))
+    assert (problem["file"], problem["element_id"]) == ("maintenance_request.bpmn", "f_portal_complaint")
+    assert 'id="f_portal_complaint"' in line_text(files["maintenance_request.bpmn"], problem["line"])
+    assert problem["message"] == ("the condition of flow 'f_portal_complaint' reads 'categroy', which no step, form "
+                                  "or start variable of this procedure sets (did you mean 'category'?)")
+    assert problem["message_zh"] == ("顺序流 'f_portal_complaint' 的条件读取了 'categroy'，但本流程的步骤、表单和"
+                                     "启动变量都没有设置它（是否应为 'category'？）")
+
+
+def test_a_pre_script_calling_a_builtin_the_sandbox_lacks_is_refused_at_its_step() -> None:
+    files = with_mini("<spiffworkflow:properties>", "<spiffworkflow:preScript>secret = open('/etc/passwd').read()"
+                                                    "</spiffworkflow:preScript><spiffworkflow:properties>")
+    problem = only(problems_of(files))
+    assert (problem["file"], problem["element_id"]) == ("mini.bpmn", "step")
+    assert 'id="step"' in line_text(files["mini.bpmn"], problem["line"])
+    assert problem["message"].startswith("the pre-script of step 'step' uses 'open', which diagram scripts may not "
+                                         "use")
+    assert "步骤 'step' 的前置脚本使用了 'open'" in problem["message_zh"]
+
+
+@pytest.mark.parametrize(("old", "new", "element", "words", "words_zh"), [
+    ('value="mini.json" />', 'value="mini.json" /><spiffworkflow:property name="due" value="deadline" />', "step",
+     "the 'due' property of step 'step' reads 'deadline'", "'due' 属性读取了 'deadline'"),
+    ('<bpmn:timeDuration>"PT1H"</bpmn:timeDuration>', "<bpmn:timeDate>remind_at</bpmn:timeDate>", "reminder",
+     "the timer of 'reminder' reads 'remind_at'", "定时器读取了 'remind_at'"),
+    ("result = answer * 2", "result = answr * 2", "done",
+     "the script of step 'done' reads 'answr', which no step, form or start variable of this procedure sets (did you "
+     "mean 'answer'?)", "是否应为 'answer'"),
+    ("<bpmn:script>log_event('reminded')</bpmn:script>", "<bpmn:script>log_evnt('reminded')</bpmn:script>", "remind",
+     "reads 'log_evnt'", "是否应为 'log_event'"),
+])
+def test_unknown_names_are_refused_wherever_code_reads_them(old: str, new: str, element: str, words: str,
+                                                            words_zh: str) -> None:
+    files = with_mini(old, new)
+    problem = only(problems_of(files))
+    assert (problem["file"], problem["element_id"]) == ("mini.bpmn", element)
+    assert words in problem["message"] and words_zh in problem["message_zh"]
+    assert_located(files["mini.bpmn"], problem)
+
+
+def test_every_way_a_procedure_sets_a_name_counts() -> None:
+    form = json.dumps({"type": "object", "properties": {
+        "answer": {"type": "integer"},
+        "lines": {"type": "array", "items": {"type": "object", "properties": {"qty": {"type": "integer"}}}}},
+        "if": {"properties": {"answer": {"const": 1}}}, "then": {"properties": {"note": {"type": "string"}}}})
+    script = """a, (b, c) = 1, (2, 3)
+for i in range(answer):
+    pass
+total = sum([x * 2 for x in range(3)]) + sum(qty for qty in [1])
+double = lambda y: y * 2
+def twice(z):
+    return z * 2
+try:
+    note = note
+except NameError as missing:
+    note = str(missing)
+result = answer + a + b + c + i + total + double(1) + twice(2) + len(lines) + len(title) + len(tier)
+result = result + (1 if in_warranty else 0) + len(free_scope) + len(str(sla_overrides)) + len(ticket_number)
+log_event('done', due=add_working_hours(created_at, 1, '24x7'), when=now(), ref=contact_email, cal=contract_calendar)"""
+    files = with_mini("result = answer * 2", script, form)
+    files["mini.bpmn"] = files["mini.bpmn"].replace(
+        'value="mini.json" />', 'value="mini.json" /><spiffworkflow:property name="due" '
+                                'value="add_working_days(created_at, 1)" />')
+    assert problems_of(files) == []
+
+
+CALLER = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="{BPMN}" id="caller_defs" targetNamespace="x">
+  <bpmn:process id="caller" isExecutable="true">
+    <bpmn:startEvent id="caller_start" />
+    <bpmn:scriptTask id="caller_set" scriptFormat="python"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:callActivity id="caller_call" calledElement="callee" />
+    <bpmn:scriptTask id="caller_use" scriptFormat="python"><bpmn:script>z = y * 2</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="caller_end" />
+    <bpmn:sequenceFlow id="cf1" sourceRef="caller_start" targetRef="caller_set" />
+    <bpmn:sequenceFlow id="cf2" sourceRef="caller_set" targetRef="caller_call" />
+    <bpmn:sequenceFlow id="cf3" sourceRef="caller_call" targetRef="caller_use" />
+    <bpmn:sequenceFlow id="cf4" sourceRef="caller_use" targetRef="caller_end" />
+  </bpmn:process>
+</bpmn:definitions>"""
+CALLEE = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="{BPMN}" id="callee_defs" targetNamespace="x">
+  <bpmn:process id="callee" isExecutable="true">
+    <bpmn:startEvent id="callee_start" />
+    <bpmn:scriptTask id="callee_use" scriptFormat="python"><bpmn:script>y = x + 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="callee_end" />
+    <bpmn:sequenceFlow id="ef1" sourceRef="callee_start" targetRef="callee_use" />
+    <bpmn:sequenceFlow id="ef2" sourceRef="callee_use" targetRef="callee_end" />
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_names_flow_into_and_out_of_called_processes_but_a_process_alone_has_only_its_own() -> None:
+    assert problems_of({"caller.bpmn": CALLER, "callee.bpmn": CALLEE}) == []
+    problem = only(problems_of({"callee.bpmn": CALLEE}))
+    assert (problem["file"], problem["element_id"]) == ("callee.bpmn", "callee_use")
+    assert "the script of step 'callee_use' reads 'x'" in problem["message"]
+    assert_located(CALLEE, problem)
+
+
+def test_a_decision_table_input_is_checked_against_the_procedures_that_call_it() -> None:
+    files = product_files()
+    files["sla.dmn"] = SLA.replace("<text>severity</text>", "<text>severty</text>")
+    problem = only(problems_of(files, uploaded={"sla.dmn"}))
+    assert (problem["file"], problem["element_id"]) == ("sla.dmn", "in_severity")
+    assert_located(files["sla.dmn"], problem)
+    assert "decision table 'sla' reads 'severty'" in problem["message"] and "(did you mean 'severity'?)" in \
+        problem["message"]
+    assert "决策表 'sla' 的输入表达式" in problem["message_zh"]
+    assert problems_of({"sla.dmn": files["sla.dmn"]}) == []  # alone: no procedure calls it, nothing to check against
+
+
+def test_start_variables_come_from_the_code_that_starts_a_case() -> None:
+    from engine.checker_names import START_EXTRAS, engine_functions, sandbox_names, start_variables
+
+    assert {"ticket_id", "ticket_number", "customer", "tier", "in_warranty", "free_scope", "contract_calendar",
+            "sla_overrides", "created_at", "origin_ticket", "inspection_due"} <= start_variables()
+    assert {"now", "add_working_hours", "log_event", "escalate", "open_ticket"} <= engine_functions() <= sandbox_names()
+    assert {"len", "sum", "NameError", "isinstance"} <= sandbox_names()
+    assert not {"open", "eval", "exec", "print", "__import__"} & sandbox_names()
+    # Every extra= the engine passes when it starts a case is a start variable.
+    passed: set[str] = set()
+    for path in (ROOT / "engine").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "extra" and isinstance(node.value, ast.Dict):
+                passed |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+    assert passed and passed <= set(START_EXTRAS)
+
+
+# --- the SLA table's values ----------------------------------------------------------------------------------------
+
+def _sla_cell(text: str, entry: str, value: str) -> str:
+    old = f'<outputEntry id="{entry}"><text>'
+    start = text.index(old) + len(old)
+    return text[:start] + value + text[text.index("</text>", start):]
+
+
+def test_sla_outputs_must_be_durations_and_calendars_the_engine_accepts() -> None:
+    files = product_files()
+    text = _sla_cell(SLA, "sla_rule_1_out_1", "PT4H")
+    text = _sla_cell(text, "sla_rule_2_out_2", "&quot;4 hours&quot;")
+    text = _sla_cell(text, "sla_rule_6_out_2", "&quot;P-1D&quot;")
+    text = _sla_cell(text, "sla_rule_4_out_3", "&quot;weekdays&quot;")
+    text = _sla_cell(text, "sla_rule_3_out_1", "")
+    files["sla.dmn"] = text
+    problems = problems_of(files, uploaded={"sla.dmn"})
+    by_entry = {p["element_id"]: p for p in problems}
+    assert set(by_entry) == {"sla_rule_1_out_1", "sla_rule_2_out_2", "sla_rule_6_out_2", "sla_rule_4_out_3",
+                             "sla_rule_3_out_1"}
+    for p in problems:
+        assert p["file"] == "sla.dmn" and f'id="{p["element_id"]}"' in line_text(text, p["line"])
+        assert "fails the ticket as it starts" in p["message"] and "工单在启动时失败" in p["message_zh"]
+    assert "gives respond_within as PT4H, which Python reads as a variable name; write \"PT4H\", in quotes" in \
+        by_entry["sla_rule_1_out_1"]["message"]
+    assert "带引号的 \"PT4H\"" in by_entry["sla_rule_1_out_1"]["message_zh"]
+    assert "'4 hours' is not an ISO-8601 duration" in by_entry["sla_rule_2_out_2"]["message"]
+    assert "'P-1D' is not an ISO-8601 duration" in by_entry["sla_rule_6_out_2"]["message"]
+    assert "unknown calendar 'weekdays'" in by_entry["sla_rule_4_out_3"]["message"]
+    assert "gives no respond_within" in by_entry["sla_rule_3_out_1"]["message"]
+    assert "没有给出 respond_within" in by_entry["sla_rule_3_out_1"]["message_zh"]
+
+
+def test_the_checker_and_the_sla_replay_judge_a_duration_alike() -> None:
+    from engine.errors import InvalidProcess
+    from engine.sla_replay import parse_candidate
+
+    text = _sla_cell(SLA, "sla_rule_6_out_2", "&quot;P-1D&quot;")
+    with pytest.raises(InvalidProcess) as info:
+        parse_candidate(text)
+    [replayed] = info.value.problems
+    reason = replayed["message"].split(": ", 1)[1]
+    files = product_files()
+    files["sla.dmn"] = text
+    checked = only(problems_of(files, uploaded={"sla.dmn"}))
+    assert replayed["element_id"] == checked["element_id"] == "sla_rule_6_out_2"
+    assert "'P-1D' is not an ISO-8601 duration" in reason and reason in checked["message"]
+
+
+def test_the_other_product_tables_give_values_of_the_shape_their_procedures_test() -> None:
+    files = product_files()
+    files["entitlement.dmn"] = _sla_cell(_sla_cell(files["entitlement.dmn"], "entitlement_rule_1_out_1", "free"),
+                                         "entitlement_rule_3_out_1", "&quot;charged&quot;")
+    files["quote_approval.dmn"] = _sla_cell(files["quote_approval.dmn"], "quote_approval_rule_1_out_1", "true")
+    problems = problems_of(files, uploaded={"entitlement.dmn", "quote_approval.dmn"})
+    assert [(p["file"], p["element_id"]) for p in problems] == [
+        ("entitlement.dmn", "entitlement_rule_1_out_1"), ("entitlement.dmn", "entitlement_rule_3_out_1"),
+        ("quote_approval.dmn", "quote_approval_rule_1_out_1")]
+    assert 'gives charge as free, which Python reads as a variable name; write "free", in quotes' in \
+        problems[0]["message"]
+    assert 'charge = "charged", which is none of the values the procedure tests; write "free" or "paid"' in \
+        problems[1]["message"]
+    assert "write True:" in problems[2]["message"] and "请写成 True" in problems[2]["message_zh"]
+
+
+# --- timers --------------------------------------------------------------------------------------------------------
+
+TIMER = '<bpmn:timeDuration>"PT1H"</bpmn:timeDuration>'
+
+
+@pytest.mark.parametrize(("new", "words", "words_zh"), [
+    ('<bpmn:timeDate>"PT4H"</bpmn:timeDate>', "the date timer (timeDate) holds a duration ('PT4H'); a date timer "
+     'needs an ISO date-time such as "2026-12-01T09:00:00+08:00" or an expression giving one, e.g. add_working_hours(',
+     "日期定时器（timeDate）的值 'PT4H' 是时长"),
+    ('<bpmn:timeDuration>"R/PT4H"</bpmn:timeDuration>', "the duration timer (timeDuration) holds a cycle ('R/PT4H'); "
+     'a duration timer needs a duration such as "PT4H"', "时长定时器"),
+    ('<bpmn:timeCycle>"PT4H"</bpmn:timeCycle>', 'a cycle timer needs a repetition such as "R3/PT4H"', "循环定时器"),
+    ('<bpmn:timeDate>"2026-12-01T09:00:00+08:00"</bpmn:timeDate>', None, None),
+    ('<bpmn:timeCycle>"R3/PT4H"</bpmn:timeCycle>', None, None),
+    ("<bpmn:timeDate>2026-12-01T09:00:00</bpmn:timeDate>",
+     "timer '2026-12-01T09:00:00' is an unquoted ISO literal; timer expressions are Python, write "
+     '"2026-12-01T09:00:00" with quotes', "带引号"),
+    ("<bpmn:timeDuration>2026-12-01T09:00:00</bpmn:timeDuration>", "holds a date-time ('2026-12-01T09:00:00')",
+     "日期时间"),
+    ("<bpmn:timeDuration></bpmn:timeDuration>", "the timer of 'One hour' has no expression", "没有表达式"),
+    ("<bpmn:timeDuration>  </bpmn:timeDuration>", "the timer of 'One hour' has no expression", "没有表达式"),
+    ("", "the timer of 'One hour' has no expression", "没有表达式"),
+    ("<bpmn:timeCycle>0 0 9 * * ?</bpmn:timeCycle>", "is a cron expression, which the engine does not read", "cron"),
+])
+def test_timer_literals_must_fit_their_kind(new: str, words: str | None, words_zh: str | None) -> None:
+    files = with_mini(TIMER, new)
+    problems = problems_of(files)
+    if words is None:
+        assert problems == []
+        return
+    problem = only(problems)
+    assert (problem["file"], problem["element_id"]) == ("mini.bpmn", "reminder")
+    assert words in problem["message"] and words_zh in problem["message_zh"], problem
+    assert "octal" not in problem["message"] and "Unknown Time Specification" not in problem["message"]
+    assert_located(files["mini.bpmn"], problem)
+
+
+# --- elements the checker missed -----------------------------------------------------------------------------------
+
+def test_a_data_store_reference_drawn_in_bpmn_js_is_refused_at_the_reference() -> None:
+    files = with_mini('<bpmn:startEvent id="start">',
+                      '<bpmn:dataStoreReference id="DataStoreReference_0x1" />\n    <bpmn:startEvent id="start">')
+    problem = only(problems_of(files))
+    assert (problem["file"], problem["element_id"]) == ("mini.bpmn", "DataStoreReference_0x1")
+    assert 'id="DataStoreReference_0x1"' in line_text(files["mini.bpmn"], problem["line"])
+    assert problem["message"].startswith("data store 'DataStoreReference_0x1' is not supported")
+    assert "数据存储" in problem["message_zh"]
+
+
+@pytest.mark.parametrize("lane", ['name=""', ""])
+def test_a_lane_without_a_role_name_is_refused_at_the_lane(lane: str) -> None:
+    files = with_mini('name="service_desk"', lane)
+    problem = only(problems_of(files))
+    assert (problem["file"], problem["element_id"]) == ("mini.bpmn", "lane_desk")
+    assert 'id="lane_desk"' in line_text(files["mini.bpmn"], problem["line"])
+    assert problem["message"].startswith("lane 'lane_desk' is named '', which is no role; name it after a role: "
+                                         "service_desk, ")
+    assert "in no lane" not in problem["message"] and "泳道 'lane_desk'" in problem["message_zh"]
+
+
+def test_a_user_task_no_flow_leads_to_is_refused() -> None:
+    lonely = ('<bpmn:userTask id="lonely" name="Lonely"><bpmn:extensionElements><spiffworkflow:properties>'
+              '<spiffworkflow:property name="formJsonSchemaFilename" value="mini.json" /></spiffworkflow:properties>'
+              "</bpmn:extensionElements><bpmn:outgoing>f9</bpmn:outgoing></bpmn:userTask>\n"
+              '    <bpmn:sequenceFlow id="f9" sourceRef="lonely" targetRef="finish" />\n    ')
+    files = with_mini('<bpmn:scriptTask id="done" name="Done">', lonely + '<bpmn:scriptTask id="done" name="Done">')
+    files["mini.bpmn"] = files["mini.bpmn"].replace("<bpmn:flowNodeRef>finish</bpmn:flowNodeRef>",
+                                                    "<bpmn:flowNodeRef>finish</bpmn:flowNodeRef>"
+                                                    "<bpmn:flowNodeRef>lonely</bpmn:flowNodeRef>")
+    problem = only(problems_of(files))
+    assert (problem["file"], problem["element_id"]) == ("mini.bpmn", "lonely")
+    assert 'id="lonely"' in line_text(files["mini.bpmn"], problem["line"])
+    assert problem["message"].startswith("step 'lonely' is not connected: no flow leads to it")
+    assert "没有连接" in problem["message_zh"]
+
+
+# --- a foreign diagram: every problem in one pass ------------------------------------------------------------------
+
+def test_a_camunda_diagram_gets_every_problem_at_once_even_with_a_service_task() -> None:
+    text = (THIRD / "camunda7_service_request.bpmn").read_text(encoding="utf-8")
+    text = text.replace('<bpmn:messageFlow id="Flow_msg_out" sourceRef="Event_notify" '
+                        'targetRef="Participant_Customer" />', "")
+    throw = text[text.index('<bpmn:intermediateThrowEvent id="Event_notify"'):
+                 text.index("</bpmn:intermediateThrowEvent>") + len("</bpmn:intermediateThrowEvent>")]
+    text = text.replace(throw, '<bpmn:serviceTask id="Event_notify" name="Notify" camunda:class="org.example.Notify">'
+                               "<bpmn:incoming>Flow_0s3</bpmn:incoming><bpmn:outgoing>Flow_0s4</bpmn:outgoing>"
+                               "</bpmn:serviceTask>")
+    text = text.replace("${severity == 1}", "${!approved &amp;&amp; amount &gt; 1000}")
+    problems = problems_of({"request.bpmn": text})
+    assert [p["element_id"] for p in problems] == ["Event_notify", "Lane_desk", "Activity_triage", "Flow_urgent",
+                                                   "Lane_engineer", "Activity_fix", "Event_reminder", "Activity_remind"]
+    assert problems[0]["message_zh"].startswith("不支持服务任务 'Notify'")
+    assert "write 'not approved and amount > 1000'" in problems[3]["message"]
+    assert "请写成 'not approved and amount > 1000'" in problems[3]["message_zh"]
+    assert "unquoted ISO literal" in problems[6]["message"] and "groovy" in problems[7]["message"]
+    for p in problems:
+        assert_located(text, p)
+
+
+@pytest.mark.parametrize(("juel", "python"), [
+    ("${!approved && amount > 1000}", "'not approved and amount > 1000'"),
+    ("${empty comment || status eq 'open'}", "\"not comment or status == 'open'\""),
+    ("#{answer != null}", "'answer is not None'"),
+    ("${approved ? 'yes' : 'no'}", "it as a Python expression"),
+    ("${execution.getVariable('approved')}", "it as a Python expression"),
+])
+def test_juel_conditions_get_their_python_translation(juel: str, python: str) -> None:
+    files = with_mini("<bpmn:script>result = answer * 2</bpmn:script>", "<bpmn:script>result = 1</bpmn:script>")
+    files["mini.bpmn"] = files["mini.bpmn"].replace(
+        '<bpmn:sequenceFlow id="f2" sourceRef="step" targetRef="done" />',
+        '<bpmn:exclusiveGateway id="gw" default="f2b" />'
+        '<bpmn:sequenceFlow id="f2" sourceRef="step" targetRef="gw" />'
+        f'<bpmn:sequenceFlow id="f2a" sourceRef="gw" targetRef="done"><bpmn:conditionExpression>'
+        f'{juel.replace("&", "&amp;").replace(">", "&gt;")}</bpmn:conditionExpression></bpmn:sequenceFlow>'
+        '<bpmn:sequenceFlow id="f2b" sourceRef="gw" targetRef="done" />')
+    problem = only(problems_of(files))
+    assert problem["element_id"] == "f2a" and "written in JUEL" in problem["message"]
+    assert problem["message"].endswith(f"write {python}")
+
+
+# --- the product's form fields keep their types --------------------------------------------------------------------
+
+def _field(form: str, name: str, change: Any) -> str:
+    schema = json.loads(product_files()[form])
+    change(schema["properties"][name])
+    return json.dumps(schema, ensure_ascii=False, indent=2)
+
+
+@pytest.mark.parametrize(("form", "field", "change", "words"), [
+    ("triage.json", "category", lambda p: p["oneOf"].pop(), "a string offering the values question, fault, change"),
+    ("triage.json", "category", lambda p: p.update(type="integer"), "routes the ticket"),
+    ("triage.json", "severity", lambda p: p.update(type="string"), "an integer from 1 to 3"),
+    ("triage.json", "severity", lambda p: p["oneOf"].append({"const": 4, "title": "4"}), "matches severity 1, 2 or 3"),
+    ("triage.json", "onsite", lambda p: p.update(type="string"), "a boolean (true or false)"),
+    ("callback.json", "recurred", lambda p: p.update(type="string"), "reopens the ticket when recurred is true"),
+    ("callback.json", "satisfaction", lambda p: p.update(type="number"), "an integer: the score is stored"),
+    ("customer_acceptance.json", "accepted", lambda p: p.update(type="string"), "closes the ticket when accepted"),
+])
+def test_the_product_form_fields_keep_the_types_the_product_relies_on(form: str, field: str, change: Any,
+                                                                      words: str) -> None:
+    files = product_files()
+    files[form] = _field(form, field, change)
+    problem = only(problems_of(files, uploaded={form}))
+    assert (problem["file"], problem["element_id"]) == (form, f"properties/{field}")
+    assert f'"{field}": {{' in line_text(files[form], problem["line"])
+    assert f"field '{field}' must be" in problem["message"] and words in problem["message"]
+    assert f"字段 '{field}' 必须是" in problem["message_zh"]
+
+
+# --- JSON syntax errors: the same line and column as the form editor ---------------------------------------------
+
+BROKEN_FORMS = [
+    '{\n  "type": "object",\n  "title": "Triage",\n  "description": "Classify the request."\n  "properties": {}\n}',
+    '{\n  "type": "object",\n  "properties": {"a": {"type": "string"},\n  }\n}',
+    '{\n  "type": "object",\n  "required": ["a",\n  ]\n}',
+    '{\n  "type": "object",\n  "title": "abc\n"}',
+    '{\n  "type": "object",\n  "a": 1\n}\n x',
+]
+
+
+def test_a_json_error_is_reported_where_reading_stopped() -> None:
+    problem = only(problems_of({"triage.json": BROKEN_FORMS[0]}))
+    assert problem["line"] == 5 and "line 5, column 3" in problem["message"]  # the token after the missing comma
+    assert "is a comma missing after the value before?" in problem["message"]
+    assert "第 5 行第 3 列" in problem["message_zh"] and "缺少逗号" in problem["message_zh"]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_form_editor_and_the_checker_place_json_errors_alike() -> None:
+    editor = ROOT / "api" / "static" / "workbench" / "form-editor.js"
+    script = ("global.window = {}; require(process.argv[1]); const texts = JSON.parse(process.argv[2]);"
+              "console.log(JSON.stringify(texts.map(t => window.AftercareFormEditor.check(t, 'en'))));")
+    run = subprocess.run(["node", "-e", script, str(editor), json.dumps(BROKEN_FORMS)], capture_output=True,
+                         text=True, timeout=60, check=True)
+    for text, shown in zip(BROKEN_FORMS, json.loads(run.stdout), strict=True):
+        problem = only(problems_of({"f.json": text}))
+        where = re.search(r"at line (\d+), column (\d+):", problem["message"])
+        assert where is not None and problem["line"] == int(where.group(1)), problem
+        assert (shown["line"], shown["column"]) == (problem["line"], int(where.group(2))), (text, shown, problem)

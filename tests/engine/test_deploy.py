@@ -48,7 +48,7 @@ def test_a_valid_upload_makes_a_new_version_and_an_unchanged_one_does_not(facade
     ('"PT1H"', '"an hour"', "reminder", "not valid ISO 8601"),
     ("result = answer * 2", "result = = 2", "done", "SyntaxError"),
     ("mini.json", "missing.json", "step", "missing.json"),
-    ('name="service_desk"', 'name="front office"', "step", "lane"),
+    ('name="service_desk"', 'name="front office"', "lane_desk", "lane 'lane_desk' is named 'front office'"),
     ('targetRef="done"', 'targetRef="nowhere"', "f2", "nowhere"),
 ])
 def test_a_bad_diagram_is_refused_naming_element_and_line(facade: Aftercare, old: str, new: str, element: str,

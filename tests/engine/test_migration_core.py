@@ -4,6 +4,7 @@ Version 1 is the project's own processes/ and forms/; each later version is the 
 (a step added, a step removed, a timer added or changed), deployed through the same checker as an upload."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -384,7 +385,13 @@ def test_a_case_waiting_at_a_removed_step_is_refused_and_left_untouched(desk: De
     desk.complete(wf, "triage", FAULT)
     desk.complete(wf, "engineer_response", RESPONSE)
     state_before = desk.runtime.dump(wf)
-    new_hash, spec, subs = desk.deploy(version(project_files(), MAIN, lambda x: remove_step(x, "engineer_resolution")))
+    files = version(project_files(), MAIN, lambda x: remove_step(x, "engineer_resolution"))
+    # what the removed step's form set (later flows read it) is asked for by the response form now
+    response_form = json.loads(files["fault_response.json"])
+    resolution_form = json.loads(files["fault_resolution.json"])
+    response_form["properties"] = {**resolution_form["properties"], **response_form["properties"]}
+    files["fault_response.json"] = json.dumps(response_form, ensure_ascii=False)
+    new_hash, spec, subs = desk.deploy(files)
 
     verdict = assess(wf, spec, subs, version=3)
     assert verdict == Assessment(False, "waits at step 'engineer_resolution', which version 3 no longer has",

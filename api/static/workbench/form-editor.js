@@ -41,8 +41,9 @@
       valid: 'Valid JSON', format: 'Format', line: 'Line', column: 'column', previewFailed: 'Preview failed',
       previewing: 'Updating preview…', offline: 'The preview could not be reached',
       end: 'Unexpected end of the text', unexpected: 'Unexpected character', key: 'Expected a property name in double quotes',
-      colon: 'Expected \':\' after the property name', trailing: 'A comma may not come before } or ]',
-      commaObj: 'Expected \',\' or \'}\' after this value', commaArr: 'Expected \',\' or \']\' after this value',
+      colon: 'Expected \':\' after the property name', trailing: 'A comma may not come before this } or ]',
+      commaObj: 'Expected \',\' or \'}\' here (is a comma missing after the value before?)',
+      commaArr: 'Expected \',\' or \']\' here (is a comma missing after the value before?)',
       control: 'A line break or control character inside a string (write \\n)', escape: 'Invalid escape in a string',
       unterminated: 'Unterminated string', number: 'Invalid number', extra: 'Unexpected text after the end'
     },
@@ -50,14 +51,17 @@
       valid: 'JSON 格式正确', format: '格式化', line: '第', column: '列', previewFailed: '预览失败',
       previewing: '正在更新预览…', offline: '无法获取预览',
       end: '文本意外结束', unexpected: '意外的字符', key: '此处应为带双引号的属性名',
-      colon: '属性名后应为 \':\'', trailing: '} 或 ] 前不能有逗号',
-      commaObj: '此值后应为 \',\' 或 \'}\'', commaArr: '此值后应为 \',\' 或 \']\'',
+      colon: '属性名后应为 \':\'', trailing: '此 } 或 ] 前不能有逗号',
+      commaObj: '此处应为 \',\' 或 \'}\'（前一个值后面是否缺少逗号？）',
+      commaArr: '此处应为 \',\' 或 \']\'（前一个值后面是否缺少逗号？）',
       control: '字符串中有换行或控制字符（请写 \\n）', escape: '字符串中的转义无效',
       unterminated: '字符串没有结束引号', number: '无效的数字', extra: '结尾之后还有多余内容'
     }
   };
 
   // A strict JSON scanner that says where the text first goes wrong (browsers word and place errors differently).
+  // The place is the character where reading stops, as the server's check (Python's json) reports it: a missing
+  // comma is reported at the token after the gap, a trailing comma at the } or ] it precedes.
   function locateError(text) {
     var i = 0, n = text.length;
     function Fail(key, pos) { this.key = key; this.pos = pos === undefined ? i : pos; }
@@ -111,11 +115,10 @@
         if (text[i] !== ':') { fail('colon'); }
         i++;
         value();
-        var after = i;
         ws();
-        if (text[i] === ',') { i++; ws(); if (text[i] === '}') { fail('trailing', i - 1); } continue; }
+        if (text[i] === ',') { i++; ws(); if (text[i] === '}') { fail('trailing'); } continue; }
         if (text[i] === '}') { i++; return; }
-        fail(i >= n ? 'end' : 'commaObj', i >= n ? undefined : after);
+        fail(i >= n ? 'end' : 'commaObj');
       }
     }
     function array() {
@@ -123,11 +126,10 @@
       if (text[i] === ']') { i++; return; }
       for (;;) {
         value();
-        var after = i;
         ws();
-        if (text[i] === ',') { i++; ws(); if (text[i] === ']') { fail('trailing', i - 1); } continue; }
+        if (text[i] === ',') { i++; ws(); if (text[i] === ']') { fail('trailing'); } continue; }
         if (text[i] === ']') { i++; return; }
-        fail(i >= n ? 'end' : 'commaArr', i >= n ? undefined : after);
+        fail(i >= n ? 'end' : 'commaArr');
       }
     }
     try {
