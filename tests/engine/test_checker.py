@@ -19,7 +19,6 @@ import ast
 import json
 import random
 import re
-import shutil
 import string
 import subprocess
 from pathlib import Path
@@ -953,7 +952,6 @@ def test_a_json_error_is_reported_where_reading_stopped() -> None:
     assert "第 5 行第 3 列" in problem["message_zh"] and "缺少逗号" in problem["message_zh"]
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_the_form_editor_and_the_checker_place_json_errors_alike() -> None:
     editor = ROOT / "api" / "static" / "workbench" / "form-editor.js"
     script = ("global.window = {}; require(process.argv[1]); const texts = JSON.parse(process.argv[2]);"
