@@ -3,6 +3,7 @@ and the forms they name. Read from the files' XML, so it works for any stored de
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -10,6 +11,10 @@ from lxml import etree
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+# What one file defines: its decision ids, and each process with the processes it calls and what it names.
+Entries = tuple[tuple[str, ...], tuple[tuple[str, frozenset[str], frozenset[str]], ...]]
+_CACHE: dict[tuple[str, str], Entries] = {}
+_LOCK = threading.Lock()
 
 
 @dataclass
@@ -26,19 +31,40 @@ def index(files: dict[str, str]) -> FileIndex:
     """Index every .bpmn and .dmn file; a file that does not parse defines nothing."""
     found = FileIndex()
     for name, text in sorted(files.items()):
-        root = _root(text)
-        if root is None:
-            continue
-        if name.endswith(".dmn"):
-            for decision in root.iter("{*}decision"):
-                found.decisions.setdefault(decision.get("id") or "", name)
-        elif name.endswith(".bpmn"):
-            for process in root.iter(f"{{{BPMN}}}process"):
-                pid = process.get("id") or ""
-                found.processes.setdefault(pid, name)
-                found.calls[pid] = {c.get("calledElement") or "" for c in process.iter(f"{{{BPMN}}}callActivity")}
-                found.uses[pid] = _uses(process)
+        decisions, processes = _entries(name, text)
+        for decision in decisions:
+            found.decisions.setdefault(decision, name)
+        for pid, calls, uses in processes:
+            found.processes.setdefault(pid, name)
+            found.calls[pid], found.uses[pid] = set(calls), set(uses)
     return found
+
+
+def _entries(name: str, text: str) -> Entries:
+    """What one file defines, parsed once per content (the version history reads the same files again and again);
+    the cache keeps the small result under the text's hash, not the text."""
+    key = (name, hashlib.sha256(text.encode()).hexdigest())
+    with _LOCK:
+        found = _CACHE.get(key)
+    if found is None:
+        found = _parse_entries(name, text)
+        with _LOCK:
+            _CACHE[key] = found
+            while len(_CACHE) > 1024:
+                _CACHE.pop(next(iter(_CACHE)))
+    return found
+
+
+def _parse_entries(name: str, text: str) -> Entries:
+    """Read what a file defines from its XML."""
+    root = _root(text) if name.endswith((".bpmn", ".dmn")) else None
+    if root is None:
+        return (), ()
+    if name.endswith(".dmn"):
+        return tuple(d.get("id") or "" for d in root.iter("{*}decision")), ()
+    return (), tuple((p.get("id") or "",
+                      frozenset(c.get("calledElement") or "" for c in p.iter(f"{{{BPMN}}}callActivity")),
+                      frozenset(_uses(p))) for p in root.iter(f"{{{BPMN}}}process"))
 
 
 def files_of(files: dict[str, str], process_id: str) -> dict[str, str]:
