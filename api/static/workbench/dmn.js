@@ -26,12 +26,51 @@
 (function () {
   'use strict';
 
+  // dmn-js's own labels in Chinese (its translate service; any label not listed stays English).
+  var ZH = {
+    'When': '当', 'And': '且', 'Then': '则', 'Hit policy': '命中策略', 'Hit policy:': '命中策略：',
+    'Annotations': '备注', 'Annotation': '备注', 'Add rule': '添加规则', 'Add rule above': '在上方添加规则',
+    'Add rule below': '在下方添加规则', 'Remove rule': '删除规则', 'Copy rule': '复制规则', 'Cut rule': '剪切规则',
+    'Paste rule above': '粘贴到上方', 'Paste rule below': '粘贴到下方', 'Move rule': '移动规则',
+    'Add input': '添加输入', 'Add output': '添加输出', 'Add input column left': '在左侧添加输入列',
+    'Add input column right': '在右侧添加输入列', 'Add output column left': '在左侧添加输出列',
+    'Add output column right': '在右侧添加输出列', 'Remove input column': '删除输入列',
+    'Remove output column': '删除输出列', 'Copy input column': '复制输入列', 'Copy output column': '复制输出列',
+    'Cut input column': '剪切输入列', 'Cut output column': '剪切输出列',
+    'Paste input column left': '粘贴到左侧', 'Paste input column right': '粘贴到右侧',
+    'Paste output column left': '粘贴到左侧', 'Paste output column right': '粘贴到右侧',
+    'Input': '输入', 'Output': '输出', 'Input label': '输入名称', 'Input expression': '输入表达式',
+    'Output label': '输出名称', 'Output name': '输出变量', 'Input type': '输入类型', 'Output type': '输出类型',
+    'Type': '类型', 'Expression': '表达式', 'Expression language': '表达式语言', 'Value': '值', 'Values': '值',
+    'Input values': '输入取值', 'Output values': '输出取值', 'Predefined values': '预设取值',
+    'Add predefined values': '添加预设取值', 'Clear predefined values': '清除预设取值', 'Add values': '添加取值',
+    'Custom values': '自定义取值', 'No values': '无取值', 'Edit': '编辑', 'Edit string': '编辑文本',
+    'Edit number': '编辑数字', 'Edit boolean': '编辑布尔值', 'Enter expression': '输入表达式',
+    'Add cell description': '添加单元格说明', 'Remove cell description': '删除单元格说明',
+    'Strings must be in double quotes': '文本须加双引号', 'Decision name': '决策名称', 'View DRD': '查看决策图',
+    'Yes': '是', 'No': '否', 'Resize': '调整宽度', 'Match one': '匹配其一', 'Match none': '都不匹配',
+    'Equals': '等于', 'Comparison': '比较', 'Range': '区间', 'Include': '包含', 'Exclude': '排除'
+  };
+
+  function translator(lang) {
+    return function (template, replacements) {
+      var text = (lang === 'zh-CN' && ZH[template]) || template;
+      return text.replace(/{([^}]+)}/g, function (_m, key) {
+        return replacements && key in replacements ? replacements[key] : '{' + key + '}';
+      });
+    };
+  }
+
   function open(container, xml, options) {
     options = options || {};
     var DmnJS = options.DmnJS || window.DmnJS;
     if (!DmnJS) { throw new Error('AftercareDmn: include /vendor/dmn-js/dmn-modeler.*.js before dmn.js'); }
     container.classList.add('wb-dmn');
-    var modeler = new DmnJS({container: container});
+    var lang = options.lang || document.documentElement.lang || 'zh-CN';
+    // dmn-js replaces `common.additionalModules` with each view's own, so the translation goes to every view.
+    var translated = {additionalModules: [{translate: ['value', translator(lang)]}]};
+    var modeler = new DmnJS({container: container, drd: translated, decisionTable: translated,
+                             literalExpression: translated, boxedExpression: translated});
     var listeners = [];
     var hooked = null;
 
