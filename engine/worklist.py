@@ -1,20 +1,26 @@
 """The staff task list: one indexed query over projections, filtered, sorted and paged in SQL."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from .effects import CUSTOMER_LANE, ROLES
 from .models import Customer, HumanTask, Ticket
-from .users import Actor, visible_lanes
+from .users import SUPERVISORS, Actor, visible_lanes
 
 SORTS = {"due": HumanTask.due_at, "created": HumanTask.created_at, "severity": Ticket.severity,
          "number": Ticket.number}
 VIEWS = ("mine", "queue", "all")
+LANES = (*ROLES, CUSTOMER_LANE)
+SEVERITIES = ("1", "2", "3")
 COUNT_CAP = 10_000
+MAX_PAGE = 1_000_000  # far past any real list; keeps the SQL offset a small number
+_YES, _NO = ("true", "1", "on", "yes"), ("false", "0", "off", "no")
 
 
 @dataclass
@@ -30,6 +36,38 @@ class WorklistQuery:
     descending: bool = False
     page: int = 1
     per_page: int = 25
+
+    def params(self, **changes: Any) -> dict[str, str]:
+        """The query as address values, defaults left out, with `changes` applied: for paging and sorting links."""
+        query = replace(self, **changes)
+        values = {"view": query.view, "role": query.role or "", "severity": str(query.severity or ""),
+                  "customer": query.customer or "", "breached": "true" if query.breached else "",
+                  "sort": "" if query.sort == "due" else query.sort, "desc": "true" if query.descending else "",
+                  "page": str(query.page) if query.page > 1 else ""}
+        return {name: value for name, value in values.items() if value}
+
+
+def parse_query(params: Mapping[str, str], actor: Actor) -> tuple[WorklistQuery, dict[str, str]]:
+    """A query from the task list's address, leniently: an empty value means no filter, and a value that means
+    nothing is left out and returned by name, so the page can say so instead of refusing."""
+    ignored: dict[str, str] = {}
+
+    def pick(name: str, allowed: tuple[str, ...]) -> str:
+        value = params.get(name, "").strip()
+        if value and value.lower() not in allowed:
+            ignored[name] = value
+        return value.lower() if value.lower() in allowed else ""
+
+    view = pick("view", VIEWS) or ("all" if actor.role in SUPERVISORS else "queue")
+    severity, page = pick("severity", SEVERITIES), params.get("page", "").strip()
+    if page and not (page.isdigit() and 1 <= int(page) <= MAX_PAGE):
+        ignored["page"] = page
+    query = WorklistQuery(
+        view=view, role=pick("role", LANES) or None, severity=int(severity) if severity else None,
+        customer=params.get("customer", "").strip() or None, breached=pick("breached", _YES + _NO) in _YES,
+        sort=pick("sort", tuple(SORTS)) or "due", descending=pick("desc", _YES + _NO) in _YES,
+        page=int(page) if "page" not in ignored and page else 1)
+    return query, ignored
 
 
 @dataclass
@@ -60,6 +98,8 @@ def worklist(session: Session, actor: Actor, query: WorklistQuery, now: datetime
     order = SORTS.get(query.sort, HumanTask.due_at)
     order_by = order.desc().nulls_last() if query.descending else order.asc().nulls_last()
     page = max(1, query.page)
+    if total <= COUNT_CAP:  # past the end: the last page (beyond the cap the end is not known)
+        page = min(page, max(1, -(-total // query.per_page)))
     result = session.execute(stmt.order_by(order_by, HumanTask.id)
                              .offset((page - 1) * query.per_page).limit(query.per_page))
     rows = [_row(task, ticket, customer_name, now) for task, ticket, customer_name in result]
