@@ -43,6 +43,7 @@ test: lint unit
 bench: install
 	$(BIN)/python -m bench.lifecycle
 	$(BIN)/python -m bench.worklist
+	$(BIN)/python -m bench.search
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -29,6 +29,8 @@ from .procedures_api import router as procedures_router
 from .security import SESSION_COOKIE, CsrfFailed, LoginRequired
 from .staff import page, public_staff_router
 from .staff import router as staff_router
+from .ticket_list import router as ticket_list_router
+from .tickets_api import router as tickets_api_router
 from .workbench import router as workbench_router
 from .workbench_api import router as workbench_api_router
 from .worker import Worker
@@ -70,7 +72,7 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
     app.state.facade = facade
     for r in (token_router, router, public_customer_router, public_staff_router, staff_router, attachments_router,
               public_portal_router, admin_api_router, inspections_router, workbench_api_router,
-              workbench_router):
+              workbench_router, ticket_list_router, tickets_api_router):
         app.include_router(r)
     app.include_router(documents_router)
     app.include_router(procedures_router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -12,7 +12,7 @@ from engine.commands import Aftercare
 from engine.errors import Conflict, Unauthorized, ValidationFailed
 from engine.kernel import MAIN_PROCESS
 from engine.users import Actor
-from engine.worklist import VIEWS, WorklistQuery
+from engine.worklist import parse_query
 
 from . import i18n, timeline
 from .deps import Facade
@@ -66,15 +66,13 @@ async def logout(request: Request) -> RedirectResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def task_list(request: Request, facade: Facade, actor: StaffActor, view: str = "", role: str = "",
-              severity: int | None = None, customer: str = "", breached: bool = False, sort: str = "due",
-              desc: bool = False, page_no: Annotated[int, Query(alias="page", ge=1)] = 1) -> HTMLResponse:
-    """My tasks, my role's queue, or every open task for supervisors."""
-    view = view if view in VIEWS else ("all" if actor.role in ("manager", "admin") else "queue")
-    query = WorklistQuery(view=view, role=role or None, severity=severity, customer=customer or None,
-                          breached=breached, sort=sort, descending=desc, page=page_no)
+def task_list(request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
+    """My tasks, my role's queue, or every open task for supervisors. The filters are read leniently (a form
+    sends empty values for "any"): what means nothing is named in a notice, never refused."""
+    query, ignored = parse_query(request.query_params, actor)
     result = facade.worklist(actor=actor, query=query)
-    return page(request, "tasks", actor, result=result, query=query, now=facade.clock.now().isoformat())
+    return page(request, "tasks", actor, result=result, query=query, ignored=ignored,
+                now=facade.clock.now().isoformat())
 
 
 @router.post("/tasks/{task_id}/claim")
@@ -120,10 +118,12 @@ async def complete(task_id: str, request: Request, facade: Facade, actor: StaffA
     return RedirectResponse(f"/tickets/{result['ticket_id']}?done=1" if result["ticket_id"] else "/", 303)
 
 
-@router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
-def ticket_page(ticket_id: int, request: Request, facade: Facade, actor: StaffActor, done: int = 0) -> HTMLResponse:
-    """Everything about a ticket; prints as the fault handling form (故障处理单)."""
-    return _ticket_page(request, facade, actor, ticket_id, done=bool(done))
+@router.get("/tickets/{ticket_id}", response_model=None)
+def ticket_page(ticket_id: str, request: Request, facade: Facade, actor: StaffActor, done: int = 0) -> Response:
+    """Everything about a ticket; prints as the fault handling form (故障处理单). A ticket number opens it too."""
+    if not (ticket_id.isascii() and ticket_id.isdigit() and len(ticket_id) <= 9):
+        return RedirectResponse(f"/tickets/{facade.ticket_by_number(number=ticket_id)}", 303)
+    return _ticket_page(request, facade, actor, int(ticket_id), done=bool(done))
 
 
 def _ticket_page(request: Request, facade: Aftercare, actor: Actor, ticket_id: int, *, done: bool = False,

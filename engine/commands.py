@@ -21,6 +21,7 @@ from .services.procedures import ProcedureService
 from .services.reads import ReadService
 from .services.records import RecordService
 from .services.replay import ReplayService
+from .services.tickets import TicketListService
 from .settings import Settings
 
 __all__ = ["CHANNELS", "Aftercare", "case_start_data"]
@@ -94,3 +95,7 @@ class Aftercare:
 
         self.procedures = procedures = ProcedureService(kernel)
         self.startable, self.start_procedure = procedures.startable, procedures.start_procedure
+
+        self.tickets = tickets = TicketListService(kernel)
+        self.list_tickets, self.export_tickets, self.ticket_by_number = tickets.list_tickets, \
+            tickets.export_tickets, tickets.ticket_by_number

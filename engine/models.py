@@ -269,3 +269,24 @@ class Attachment(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
+
+
+class TicketSearch(Base):
+    """A ticket's search document (engine/search.py): its tokens, indexed by FTS5 on SQLite (the table
+    `ticket_search_fts`, kept by triggers) and by a GIN expression index on PostgreSQL, both made in migration 0007."""
+
+    __tablename__ = "ticket_search"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
+    document: Mapped[str] = mapped_column(Text, default="")
+
+
+class SavedView(Base):
+    """A ticket list a user keeps under a name: the list's query string."""
+
+    __tablename__ = "saved_view"
+    __table_args__ = (UniqueConstraint("username", "name", name="uq_saved_view_user_name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime]

@@ -12,6 +12,7 @@ from . import links, outbox, repository
 from .effects import CUSTOMER_LANE, Effects
 from .models import Customer, HumanTask, Instance, Ticket, TimelineEvent
 from .runtime import ReadyTask, Runtime, to_datetime
+from .search import index_ticket
 from .users import Actor, may_work_on
 
 _TIME_FIELDS = ("response_due", "resolve_due", "responded_at", "resolved_at", "accepted_at")
@@ -48,6 +49,8 @@ def save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: Ti
     _project_tasks(session, ctx, instance, ticket, ready)
     if ticket is not None and wf.is_completed() and ticket.archive is None:
         _freeze(session, ticket, ctx.now)
+    if ticket is not None:
+        index_ticket(session, ticket)  # the search document, in the same unit of work as the ticket
 
 
 def _freeze(session: Session, ticket: Ticket, now: datetime) -> None:

@@ -61,7 +61,8 @@ def _truncate_all(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(text(
             "TRUNCATE customer, app_user, deployment, deployment_file, process_spec, process_version, instance, "
-            "ticket, human_task, timeline_event, outbox, customer_link, attachment, directory_file "
+            "ticket, human_task, timeline_event, outbox, customer_link, attachment, directory_file, ticket_search, "
+            "saved_view "
             "RESTART IDENTITY CASCADE"))
     engine.dispose()
 

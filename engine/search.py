@@ -1,0 +1,147 @@
+"""Ticket search: a per-ticket document of tokens built here in Python, indexed by the database.
+
+Why this way. The database's own n-gram tools do not fit Chinese: SQLite's FTS5 `trigram` tokenizer cannot match a
+query shorter than three characters (`登录`, two characters, is the common case), and PostgreSQL's `pg_trgm` (and the
+default text-search parser) drop CJK characters in the C locale most servers run with. So the tokens are made
+here, the same on both databases: NFKC-normalised, lower-cased words of letters and digits (`zhang.wei@example.com`
+→ `zhang wei example com`), and for every run of CJK characters its character bigrams plus the run's last
+character alone (`系统无法登录` → `系统 统无 无法 法登 登录 录`). A query is tokenised the same way and its tokens
+are ANDed: a CJK run of 2+ characters by its bigrams, a single CJK character as a prefix (every character starts
+a bigram or ends a run, so `登*` finds it anywhere), a word as a prefix (`zhan` finds `zhang`).
+
+The document (`ticket_search.document`: the tokens, each once, separated by single spaces) is indexed by
+* SQLite: an FTS5 table with the plain `unicode61` tokenizer over it (external content, kept by triggers), queried
+  with `MATCH`;
+* PostgreSQL: a GIN index on `array_to_tsvector(string_to_array(document, ' '))` (lexemes taken as given, no
+  parser and no locale involved), queried with `@@` and a tsquery written from the same tokens.
+`index_ticket` rebuilds a ticket's document in the unit of work that saves the ticket (engine/projection.py); it
+holds number, title, description, customer, contact name and e-mail, the data of every completed form and the
+body of every message on the ticket's timeline. Bigrams ANDed may match a text holding the bigrams apart
+(`登录失败` also finds `登录…录失…失败`); on tickets that is rare and harmless, and keeps both databases equal.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, cast, literal, literal_column, select
+from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import column, func, table
+
+from .models import Customer, Ticket, TicketSearch, TimelineEvent
+
+# Han, kana and Hangul letters only: every one is a token character to FTS5's unicode61 as well.
+_CJK = "\u3041-\u3096\u30a1-\u30fa\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_TOKEN = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>(?:(?![{_CJK}])[^\W_])+)")
+NUMBER = re.compile(r"^[A-Za-z]{1,8}-\d{4}-\d{1,12}$")
+FTS_TABLE = "ticket_search_fts"
+TEXT_EVENTS = ("task_completed", "message", "message_posted", "message_received")
+MAX_QUERY = 200
+
+
+def tokens(text: str) -> list[str]:
+    """The document tokens of `text`, in order, each once."""
+    out: dict[str, None] = {}
+    for match in _TOKEN.finditer(unicodedata.normalize("NFKC", text).lower()):
+        word, run = match.group("word"), match.group("cjk")
+        if word:
+            out[word] = None
+            continue
+        for i in range(len(run) - 1):
+            out[run[i:i + 2]] = None
+        out[run[-1]] = None
+    return list(out)
+
+
+def query_terms(text: str) -> list[tuple[str, bool]]:
+    """The query's terms as (token, is_prefix), all of which a ticket's document must hold."""
+    out: dict[str, bool] = {}
+    for match in _TOKEN.finditer(unicodedata.normalize("NFKC", text[:MAX_QUERY]).lower()):
+        word, run = match.group("word"), match.group("cjk")
+        if word:
+            out[word] = True
+        elif len(run) == 1:
+            out[run] = True
+        else:
+            for i in range(len(run) - 1):
+                out.setdefault(run[i:i + 2], False)
+    return list(out.items())
+
+
+def document(parts: Iterable[Any]) -> str:
+    """The search document of the given texts (strings, numbers and lists of them; other values skipped)."""
+    seen: dict[str, None] = {}
+    for part in _texts(parts):
+        for token in tokens(part):
+            seen[token] = None
+    return " ".join(seen)
+
+
+def _texts(values: Iterable[Any]) -> Iterable[str]:
+    for value in values:
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, str | int | float):
+            yield str(value)
+        elif isinstance(value, dict):
+            yield from _texts(value.values())
+        elif isinstance(value, list | tuple):
+            yield from _texts(value)
+
+
+def fts5_query(terms: list[tuple[str, bool]]) -> str:
+    """An FTS5 MATCH expression: every term, quoted, prefixes starred."""
+    return " AND ".join('"' + t.replace('"', '""') + '"' + ("*" if prefix else "") for t, prefix in terms)
+
+
+def tsquery(terms: list[tuple[str, bool]]) -> str:
+    """A tsquery literal: every term as a quoted lexeme, prefixes `:*`, ANDed."""
+    quoted = ("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" + (":*" if prefix else "") for t, prefix in terms)
+    return " & ".join(quoted)
+
+
+def tsvector_expr(doc: Any) -> Any:
+    """The indexed PostgreSQL expression; the space is a literal so the planner can match the index."""
+    return func.array_to_tsvector(func.string_to_array(doc, literal_column("' '")))
+
+
+def matching_ids(dialect: str, text: str) -> Any | None:
+    """A subquery of the ids of tickets whose document holds every term of `text` (None: no terms)."""
+    terms = query_terms(text)
+    if not terms:
+        return None
+    if dialect == "sqlite":
+        fts = table(FTS_TABLE, column("rowid"))
+        return select(fts.c.rowid).where(literal_column(FTS_TABLE).op("MATCH")(fts5_query(terms)))
+    return select(TicketSearch.ticket_id).where(
+        tsvector_expr(TicketSearch.document).op("@@")(cast(literal(tsquery(terms), String), TSQUERY)))
+
+
+def number_filter(text: str) -> ColumnElement[bool] | None:
+    """`ticket.number = text` when `text` is shaped like a ticket number (AC-2026-000003)."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    return Ticket.number == text.upper() if NUMBER.match(text) else None
+
+
+def ticket_texts(session: Session, ticket: Ticket) -> list[Any]:
+    """Everything a ticket is found by: its own fields, its customer and its forms' and messages' text."""
+    customer = session.get(Customer, ticket.customer_id)
+    events = session.scalars(select(TimelineEvent.data).where(TimelineEvent.ticket_id == ticket.id,
+                                                              TimelineEvent.kind.in_(TEXT_EVENTS)))
+    extra = [data.get("data") or data.get("body") for data in events if isinstance(data, dict)]
+    return [ticket.number, ticket.title, ticket.description, customer.name if customer else None,
+            ticket.contact_name, ticket.contact_email, *extra]
+
+
+def index_ticket(session: Session, ticket: Ticket) -> None:
+    """Bring the ticket's search document up to date in the caller's unit of work (written only when changed)."""
+    doc = document(ticket_texts(session, ticket))
+    row = session.get(TicketSearch, ticket.id)
+    if row is None:
+        session.add(TicketSearch(ticket_id=ticket.id, document=doc))
+    elif row.document != doc:
+        row.document = doc
+

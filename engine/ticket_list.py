@@ -1,0 +1,244 @@
+"""The ticket list: every ticket, found through the search index, filtered, sorted and paged in SQL over the
+ticket projection columns (never a workflow)."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import String, and_, cast, func, literal, not_, or_, select
+from sqlalchemy.orm import Session
+
+from . import search
+from .calendar import SHANGHAI
+from .models import Customer, HumanTask, Ticket
+from .ticket_fields import CHANNELS
+
+WAITING = ("awaiting_acceptance", "awaiting_signoff")  # the case waits on the customer
+STATES = ("open", "waiting", "closed", "archived")
+CATEGORIES = ("fault", "question", "change", "complaint", "inspection", "standby")
+ALL_CHANNELS = (*CHANNELS, "inspection")
+SORTS: dict[str, Any] = {"created": Ticket.created_at, "updated": Ticket.updated_at, "number": Ticket.number,
+                         "severity": Ticket.severity, "status": Ticket.status, "due": Ticket.resolve_due,
+                         "closed": Ticket.closed_at, "customer": Customer.name, "title": Ticket.title}
+MAX_PAGE, MAX_PER_PAGE, EXPORT_CAP = 1_000_000, 200, 50_000
+AT_RISK = 0.8  # share of the resolve time used
+_YES, _NO = ("true", "1", "on", "yes"), ("false", "0", "off", "no", "")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+@dataclass
+class TicketQuery:
+    """What the ticket list asks for; empty means no filter."""
+
+    q: str = ""
+    status: str = ""
+    category: str = ""
+    severity: int | None = None
+    customer: str = ""
+    assignee: str = ""
+    channel: str = ""
+    created_from: date | None = None
+    created_to: date | None = None
+    closed_from: date | None = None
+    closed_to: date | None = None
+    breached: bool = False
+    at_risk: bool = False
+    sort: str = "created"
+    desc: bool = True
+    page: int = 1
+    per_page: int = 25
+
+    def params(self, **changes: Any) -> dict[str, str]:
+        """The query as address values, defaults left out, with `changes` applied: for paging and sorting links."""
+        query, default = replace(self, **changes), TicketQuery()
+        values = {}
+        for f in fields(query):
+            value = getattr(query, f.name)
+            if value != getattr(default, f.name):
+                values[f.name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return values
+
+
+@dataclass
+class TicketPage:
+    """One page of tickets plus the total, for the pager."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+    page: int = 1
+    per_page: int = 25
+
+    @property
+    def pages(self) -> int:
+        """Number of pages."""
+        return max(1, -(-self.total // self.per_page))
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON API's shape: items and total, plus the paging."""
+        return {"items": self.rows, "total": self.total, "page": self.page, "per_page": self.per_page}
+
+
+def parse_query(params: Mapping[str, str]) -> tuple[TicketQuery, list[dict[str, str]]]:
+    """A query from address values; each value that means nothing is left out and named in the errors returned
+    (the staff page shows them, the JSON API refuses with them)."""
+    errors: list[dict[str, str]] = []
+    values: dict[str, Any] = {}
+
+    def bad(name: str, message: str) -> None:
+        errors.append({"field": name, "message": message})
+
+    for name in ("q", "customer", "assignee"):
+        values[name] = params.get(name, "").strip()[:search.MAX_QUERY]
+    for name, allowed in (("status", None), ("category", None), ("channel", ALL_CHANNELS)):
+        value = params.get(name, "").strip().lower()
+        if value and (not _NAME.match(value) or (allowed and value not in allowed)):
+            bad(name, "not a known value" + (f": one of {', '.join(allowed)}" if allowed else ""))
+        elif value:
+            values[name] = value
+    for name in ("created_from", "created_to", "closed_from", "closed_to"):
+        value = params.get(name, "").strip()
+        try:
+            values[name] = date.fromisoformat(value) if value else None
+        except ValueError:
+            bad(name, "not a date (YYYY-MM-DD)")
+    for name in ("breached", "at_risk", "desc"):
+        value = params.get(name, "").strip().lower()
+        if value and value not in _YES + _NO:
+            bad(name, "not true or false")
+        elif value:
+            values[name] = value in _YES
+    for name, low, high in (("severity", 1, 9), ("page", 1, MAX_PAGE), ("per_page", 1, MAX_PER_PAGE)):
+        value = params.get(name, "").strip()
+        if value and not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+            bad(name, f"not a whole number from {low} to {high}")
+        elif value:
+            values[name] = int(value)
+    sort = params.get("sort", "").strip().lower()
+    if sort and sort not in SORTS:
+        bad("sort", f"one of {', '.join(SORTS)}")
+    elif sort:
+        values["sort"] = sort
+    return TicketQuery(**values), errors
+
+
+def list_tickets(session: Session, query: TicketQuery, now: datetime) -> TicketPage:
+    """The page of tickets `query` asks for."""
+    conditions = _conditions(session, query, now)
+    total = session.scalar(select(func.count()).select_from(Ticket).where(*conditions)) or 0
+    order = SORTS.get(query.sort, Ticket.created_at)
+    stmt = select(Ticket, Customer.name).join(Customer, Customer.id == Ticket.customer_id).where(*conditions)
+    stmt = stmt.order_by(order.desc().nulls_last() if query.desc else order.asc().nulls_last(),
+                         Ticket.id.desc() if query.desc else Ticket.id.asc())
+    result = session.execute(stmt.offset((query.page - 1) * query.per_page).limit(query.per_page)).all()
+    holders = _holders(session, [t.id for t, _ in result])
+    rows = [_row(t, name, holders.get(t.id, []), now) for t, name in result]
+    return TicketPage(rows=rows, total=total, page=query.page, per_page=query.per_page)
+
+
+def _conditions(session: Session, query: TicketQuery, now: datetime) -> list[Any]:
+    conditions: list[Any] = []
+    if query.q:
+        ids = search.matching_ids(session.get_bind().dialect.name, query.q)
+        conditions.append(Ticket.id.in_(ids) if ids is not None else literal(False))
+    conditions.extend(_status(query.status))
+    if query.category:
+        conditions.append(Ticket.category == query.category)
+    if query.severity:  # a severity is a fault's: other tickets may carry one from triage, meaning nothing
+        conditions.extend([Ticket.severity == query.severity, Ticket.category == "fault"])
+    if query.channel:
+        conditions.append(Ticket.channel == query.channel)
+    if query.customer:
+        conditions.append(Ticket.customer_id.in_(select(Customer.id).where(Customer.name.contains(query.customer))))
+    if query.assignee:
+        conditions.append(Ticket.id.in_(select(HumanTask.ticket_id).where(
+            HumanTask.assignee == query.assignee, HumanTask.state == "open")))
+    conditions.extend(_between(Ticket.created_at, query.created_from, query.created_to))
+    conditions.extend(_between(Ticket.closed_at, query.closed_from, query.closed_to))
+    if query.breached:
+        conditions.append(breached(now))
+    if query.at_risk:
+        conditions.append(at_risk(session.get_bind().dialect.name, now))
+    return conditions
+
+
+def _status(status: str) -> list[Any]:
+    if not status:
+        return []
+    if status == "open":
+        return [Ticket.status.not_in((*WAITING, "closed", "archived"))]
+    if status == "waiting":
+        return [Ticket.status.in_(WAITING)]
+    return [Ticket.status == status]  # closed, archived, or one of the statuses the procedures set
+
+
+def state(status: str) -> str:
+    """The list's state of a ticket status: open, waiting (on the customer), closed or archived."""
+    return status if status in ("closed", "archived") else "waiting" if status in WAITING else "open"
+
+
+def _between(col: Any, start: date | None, end: date | None) -> list[Any]:
+    """Beijing calendar days, both ends included."""
+    out = []
+    if start:
+        out.append(col >= datetime.combine(start, time(), SHANGHAI))
+    if end:
+        out.append(col < datetime.combine(end + timedelta(days=1), time(), SHANGHAI))
+    return out
+
+
+def breached(now: datetime) -> Any:
+    """A deadline was breached (recorded by the SLA timers), or the resolve deadline passed unresolved."""
+    return or_(cast(Ticket.breaches, String) != "[]",
+               and_(Ticket.resolve_due < now, Ticket.resolved_at.is_(None), Ticket.closed_at.is_(None)))
+
+
+def at_risk(dialect: str, now: datetime) -> Any:
+    """Not yet breached, but ≥ 80 % of the time from creation to the resolve deadline used."""
+    created, due = _epoch(dialect, Ticket.created_at), _epoch(dialect, Ticket.resolve_due)
+    return and_(not_(breached(now)), Ticket.resolve_due >= now, Ticket.resolved_at.is_(None),
+                Ticket.closed_at.is_(None), created + AT_RISK * (due - created) <= now.timestamp())
+
+
+def _epoch(dialect: str, col: Any) -> Any:
+    if dialect == "sqlite":
+        return (func.julianday(col) - 2440587.5) * 86400.0
+    return func.extract("epoch", col)
+
+
+def _holders(session: Session, ids: list[int]) -> dict[int, list[str]]:
+    """Who holds each ticket's open tasks."""
+    out: dict[int, list[str]] = {}
+    for start in range(0, len(ids), 500):
+        rows = session.execute(select(HumanTask.ticket_id, HumanTask.assignee).where(
+            HumanTask.ticket_id.in_(ids[start:start + 500]), HumanTask.state == "open",
+            HumanTask.assignee.is_not(None)).order_by(HumanTask.created_at))
+        for ticket_id, assignee in rows:
+            held = out.setdefault(int(ticket_id or 0), [])
+            if assignee and assignee not in held:
+                held.append(assignee)
+    return out
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _row(ticket: Ticket, customer: str, holders: list[str], now: datetime) -> dict[str, Any]:
+    due, start = ticket.resolve_due, ticket.created_at
+    overdue = due is not None and now >= due and ticket.resolved_at is None and ticket.closed_at is None
+    risky = (due is not None and not overdue and ticket.resolved_at is None and ticket.closed_at is None
+             and (now - start).total_seconds() >= AT_RISK * (due - start).total_seconds())
+    return {"id": ticket.id, "number": ticket.number, "title": ticket.title, "customer": customer,
+            "status": ticket.status, "state": state(ticket.status), "category": ticket.category,
+            "severity": ticket.severity, "channel": ticket.channel, "contact_name": ticket.contact_name,
+            "assignees": holders, "created_at": _iso(ticket.created_at), "updated_at": _iso(ticket.updated_at),
+            "resolve_due": _iso(due), "closed_at": _iso(ticket.closed_at),
+            "breached": bool(ticket.breaches) or overdue, "at_risk": risky and not ticket.breaches}
+
+
+def query_dict(query: TicketQuery) -> dict[str, Any]:
+    """The query as plain values (dates as text)."""
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(query).items()}
