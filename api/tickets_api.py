@@ -18,4 +18,4 @@ def list_tickets(request: Request, facade: Facade, actor: ApiActor, q: str = "",
     substrings too) and the filters; also assignee, channel, created_from/_to, closed_from/_to (YYYY-MM-DD),
     at_risk, sort, desc. A bad value answers 422 naming its field; per_page is at most 200."""
     query, _ = facade.tickets.parse_query(params=dict(request.query_params), strict=True)
-    return facade.list_tickets(query=query, actor=actor).to_json()
+    return facade.list_tickets(query=query, actor=actor, exact=True).to_json()

@@ -7,7 +7,6 @@ Run: `.venv/bin/python -m bench.search [--tickets N]`.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 
 from bench.lifecycle import open_facade
+from bench.worklist import timings_ms
 from engine import search
 from engine.commands import Aftercare
 from engine.models import Customer, Ticket, TicketSearch
@@ -68,17 +68,6 @@ def _inserter(tickets: list[dict[str, Any]], docs: list[dict[str, Any]]) -> Call
         session.execute(insert(Ticket), tickets)
         session.execute(insert(TicketSearch), docs)
     return insert_rows
-
-
-def timings_ms(run: Callable[[], Any], samples: int) -> tuple[float, float]:
-    """Median and 95th-percentile wall time of `run`, in milliseconds."""
-    times = []
-    for _ in range(samples):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.95))]
 
 
 def main(argv: list[str] | None = None) -> int:

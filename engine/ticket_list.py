@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from . import search
 from .calendar import SHANGHAI
 from .models import Customer, HumanTask, Ticket
+from .paging import Page, capped_count
 from .ticket_fields import CHANNELS
 
 WAITING = ("awaiting_acceptance", "awaiting_signoff")  # the case waits on the customer
@@ -62,19 +63,8 @@ class TicketQuery:
         return values
 
 
-@dataclass
-class TicketPage:
-    """One page of tickets plus the total, for the pager."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    total: int = 0
-    page: int = 1
-    per_page: int = 25
-
-    @property
-    def pages(self) -> int:
-        """Number of pages."""
-        return max(1, -(-self.total // self.per_page))
+class TicketPage(Page):
+    """One page of the ticket list."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON API's shape: items and total, plus the paging."""
@@ -124,10 +114,13 @@ def parse_query(params: Mapping[str, str]) -> tuple[TicketQuery, list[dict[str, 
     return TicketQuery(**values), errors
 
 
-def list_tickets(session: Session, query: TicketQuery, now: datetime) -> TicketPage:
-    """The page of tickets `query` asks for."""
+def list_tickets(session: Session, query: TicketQuery, now: datetime, *, exact: bool = False) -> TicketPage:
+    """The page of tickets `query` asks for; the total is counted up to the cap unless `exact` (the JSON API's
+    contract gives the exact total)."""
     conditions = _conditions(session, query, now)
-    total = session.scalar(select(func.count()).select_from(Ticket).where(*conditions)) or 0
+    matching = select(Ticket.id).where(*conditions)
+    total = (session.scalar(select(func.count()).select_from(matching.subquery())) or 0) if exact \
+        else capped_count(session, matching)
     order = SORTS.get(query.sort, Ticket.created_at)
     stmt = select(Ticket, Customer.name).join(Customer, Customer.id == Ticket.customer_id).where(*conditions)
     stmt = stmt.order_by(order.desc().nulls_last() if query.desc else order.asc().nulls_last(),

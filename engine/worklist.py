@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .effects import CUSTOMER_LANE, ROLES
 from .models import Customer, HumanTask, Ticket
+from .paging import Page, capped_count, last_page
 from .users import SUPERVISORS, Actor, visible_lanes
 
 SORTS = {"due": HumanTask.due_at, "created": HumanTask.created_at, "severity": Ticket.severity,
@@ -18,7 +19,6 @@ SORTS = {"due": HumanTask.due_at, "created": HumanTask.created_at, "severity": T
 VIEWS = ("mine", "queue", "all")
 LANES = (*ROLES, CUSTOMER_LANE)
 SEVERITIES = ("1", "2", "3")
-COUNT_CAP = 10_000
 MAX_PAGE = 1_000_000  # far past any real list; keeps the SQL offset a small number
 _YES, _NO = ("true", "1", "on", "yes"), ("false", "0", "off", "no")
 
@@ -70,36 +70,18 @@ def parse_query(params: Mapping[str, str], actor: Actor) -> tuple[WorklistQuery,
     return query, ignored
 
 
-@dataclass
-class WorklistPage:
-    """One page of rows plus the total, for the pager."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    total: int = 0
-    page: int = 1
-    per_page: int = 25
-
-    @property
-    def capped(self) -> bool:
-        """Whether there are more matches than were counted."""
-        return self.total > COUNT_CAP
-
-    @property
-    def pages(self) -> int:
-        """Number of pages."""
-        return max(1, -(-self.total // self.per_page))
+class WorklistPage(Page):
+    """One page of the task list."""
 
 
 def worklist(session: Session, actor: Actor, query: WorklistQuery, now: datetime) -> WorklistPage:
     """The rows of the task list the actor may see."""
     stmt = _filtered(actor, query, now)
     # Counting every match of a broad filter costs more than the page itself at 100,000 tickets: stop at a cap.
-    total = session.scalar(select(func.count()).select_from(stmt.limit(COUNT_CAP + 1).subquery())) or 0
+    total = capped_count(session, stmt)
     order = SORTS.get(query.sort, HumanTask.due_at)
     order_by = order.desc().nulls_last() if query.descending else order.asc().nulls_last()
-    page = max(1, query.page)
-    if total <= COUNT_CAP:  # past the end: the last page (beyond the cap the end is not known)
-        page = min(page, max(1, -(-total // query.per_page)))
+    page = last_page(query.page, total, query.per_page)
     result = session.execute(stmt.order_by(order_by, HumanTask.id)
                              .offset((page - 1) * query.per_page).limit(query.per_page))
     rows = [_row(task, ticket, customer_name, now) for task, ticket, customer_name in result]

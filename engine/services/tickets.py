@@ -35,16 +35,16 @@ class TicketListService(Service):
             raise ValidationFailed("the query has errors", errors)
         return query, errors
 
-    def list_tickets(self, *, query: TicketQuery, actor: Actor) -> TicketPage:
-        """One page of the tickets `query` asks for."""
+    def list_tickets(self, *, query: TicketQuery, actor: Actor, exact: bool = False) -> TicketPage:
+        """One page of the tickets `query` asks for; the total stops at the page's cap unless `exact`."""
         with self.uow(write=False) as session:
-            return list_tickets(session, query, self.clock.now())
+            return list_tickets(session, query, self.clock.now(), exact=exact)
 
     def export_tickets(self, *, query: TicketQuery, actor: Actor) -> TicketPage:
         """Every ticket of the list, all pages, up to EXPORT_CAP rows (total tells whether more matched)."""
         with self.uow(write=False) as session:
             whole = TicketQuery(**{**vars(query), "page": 1, "per_page": EXPORT_CAP})
-            return list_tickets(session, whole, self.clock.now())
+            return list_tickets(session, whole, self.clock.now(), exact=True)
 
     def ticket_by_number(self, *, number: str) -> int:
         """The id of the ticket numbered `number` (AC-2026-000003), any case."""
