@@ -52,10 +52,10 @@ async def _with_files(request: Request, actor: Actor, files: list[UploadFile],
     return JSONResponse(result, status_code=status(result))
 
 
-async def _answer(work: Callable[[], Any], status: int = 200) -> Response:
+async def _answer(work: Callable[[], Any]) -> Response:
     """Run a facade verb off the event loop; its domain errors as the JSON API answers them."""
     try:
-        return JSONResponse(await run_in_threadpool(work), status_code=status)
+        return JSONResponse(await run_in_threadpool(work))
     except AftercareError as exc:
         return error_response(exc)
 

@@ -50,7 +50,8 @@ def save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: Ti
     if ticket is not None and wf.is_completed() and ticket.archive is None:
         _freeze(session, ticket, ctx.now)
     if ticket is not None:
-        index_ticket(session, ticket)  # the search document, in the same unit of work as the ticket
+        # the search document, in the same unit of work as the ticket; only a completed form adds text to it
+        index_ticket(session, ticket, texts_changed=ctx.completed_task_id is not None)
 
 
 def _freeze(session: Session, ticket: Ticket, now: datetime) -> None:

@@ -136,10 +136,15 @@ def ticket_texts(session: Session, ticket: Ticket) -> list[Any]:
             ticket.contact_name, ticket.contact_email, *extra]
 
 
-def index_ticket(session: Session, ticket: Ticket) -> None:
-    """Bring the ticket's search document up to date in the caller's unit of work (written only when changed)."""
-    doc = document(ticket_texts(session, ticket))
+def index_ticket(session: Session, ticket: Ticket, *, texts_changed: bool = True) -> None:
+    """Bring the ticket's search document up to date in the caller's unit of work (written only when changed).
+
+    A ticket already indexed is read again only when `texts_changed` (a form was completed): a timer firing or a
+    claim adds no text, and the scheduler's units of work should not re-read the timeline for nothing."""
     row = session.get(TicketSearch, ticket.id)
+    if row is not None and not texts_changed:
+        return
+    doc = document(ticket_texts(session, ticket))
     if row is None:
         session.add(TicketSearch(ticket_id=ticket.id, document=doc))
     elif row.document != doc:
