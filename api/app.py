@@ -21,11 +21,14 @@ from . import i18n
 from .admin_api import router as admin_api_router
 from .attachments import router as attachments_router
 from .customer import public_customer_router
+from .dashboard import router as dashboard_router
 from .documents import router as documents_router
 from .inspections import router as inspections_router
 from .json_api import error_response, router, token_router
 from .portal import public_portal_router
+from .preferences import router as preferences_router
 from .procedures_api import router as procedures_router
+from .reports import router as reports_router
 from .security import SESSION_COOKIE, CsrfFailed, LoginRequired
 from .staff import page, public_staff_router
 from .staff import router as staff_router
@@ -38,7 +41,8 @@ from .worker import Worker
 DEPLOYER = Actor("startup", "process_owner")
 STATIC = Path(__file__).parent / "static"
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
-VENDOR = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "dmn-js": NODE_MODULES / "dmn-js" / "dist"}
+VENDOR = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "dmn-js": NODE_MODULES / "dmn-js" / "dist",
+          "echarts": NODE_MODULES / "echarts" / "dist"}
 
 
 def prepare(facade: Aftercare) -> None:
@@ -72,7 +76,8 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
     app.state.facade = facade
     for r in (token_router, router, public_customer_router, public_staff_router, staff_router, attachments_router,
               public_portal_router, admin_api_router, inspections_router, workbench_api_router,
-              workbench_router, ticket_list_router, tickets_api_router):
+              workbench_router, ticket_list_router, tickets_api_router, dashboard_router, reports_router,
+              preferences_router):
         app.include_router(r)
     app.include_router(documents_router)
     app.include_router(procedures_router)

@@ -12,6 +12,7 @@ from engine.settings import Settings
 
 from .app import DEPLOYER, create_app, prepare
 from .demo import bring_first_inspection_forward, load_demo
+from .demo_history import load_demo_history
 from .worker import Worker
 
 
@@ -92,7 +93,10 @@ def _demo(_args: argparse.Namespace) -> None:
     facade = _facade()
     load_demo(facade)
     bring_first_inspection_forward(facade)
+    made = load_demo_history(facade.settings, facade.clock.now())
+    facade.close()
     print("demo data loaded: customers 'Demo Customer', ...; users named after roles, password 'demo'; "
-          "the inspection of contract HT-2026-003 falls due in two minutes")
+          "the inspection of contract HT-2026-003 falls due in two minutes"
+          + (f"; last month's history: {made} tickets (its monthly reports start with the server)" if made else ""))
 
 

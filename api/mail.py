@@ -1,4 +1,5 @@
-"""Outbox sender: renders queued e-mails from Jinja2 templates and hands them to SMTP with aiosmtplib."""
+"""Outbox sender: renders queued e-mails from Jinja2 templates and hands them to SMTP with aiosmtplib. A digest
+(template `digest`) is rendered like any message: its context lists the notices it carries."""
 from __future__ import annotations
 
 import asyncio
@@ -18,6 +19,7 @@ from engine.outbox import Envelope
 from engine.users import SYSTEM
 
 from . import i18n
+from .report_pdf import monthly_report_pdf
 
 log = logging.getLogger("aftercare.mail")
 TEMPLATES = Path(__file__).parent / "templates" / "email"
@@ -36,6 +38,11 @@ def local_time(value: str | None) -> str:
     return datetime.fromisoformat(value).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") + " (北京时间 UTC+8)"
 
 
+def short_time(value: str) -> str:
+    """An ISO time as Beijing month, day and time, for the lines of a digest."""
+    return datetime.fromisoformat(value).astimezone(SHANGHAI).strftime("%m-%d %H:%M")
+
+
 def role_name(role: str, lang: str = "zh") -> str:
     """A role as staff read it, from the web app's catalogs: 服务经理 / service manager."""
     if lang == "zh":
@@ -52,6 +59,7 @@ class Mailer:
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["local"] = local_time
+        self.env.filters["clock"] = short_time
         self.env.filters["status"] = lambda value: STATUS.get(value, value)
         self.env.globals["role_name"] = role_name
 
@@ -68,6 +76,10 @@ class Mailer:
         # The same Message-ID on every attempt lets mail systems drop a duplicate after a crash mid-send.
         message["Message-ID"] = make_msgid(idstring=f"outbox-{envelope.id}", domain="aftercare.local")
         message.set_content(body.lstrip("\n"), cte="8bit")  # links stay readable in any mail dump
+        if envelope.template == "monthly_report" and context.get("report"):
+            report = context["report"]  # the customer's copy: never the internal note
+            message.add_attachment(monthly_report_pdf(report), maintype="application", subtype="pdf",
+                                   filename=f"月度服务报告-{report['month']}.pdf")
         return message
 
     def _context(self, envelope: Envelope) -> dict[str, Any]:
@@ -76,6 +88,8 @@ class Mailer:
         context["ticket"] = self.facade.ticket_for_mail(ticket_id=ticket_id) if ticket_id else {}
         if ticket_id and context["ticket"].get("category") == "inspection":
             context["report"] = self.facade.inspection_report(ticket_id=ticket_id, actor=SYSTEM)
+        elif ticket_id and context["ticket"].get("category") == "monthly_report":
+            context["report"] = self.facade.monthly_report_for_ticket(ticket_id=ticket_id)
         context["base_url"] = self.facade.settings.base_url.rstrip("/")
         link_id = context.get("link_id")
         token = self.facade.link_token(link_id=link_id) if link_id else None

@@ -98,8 +98,9 @@ def _task_page(request: Request, facade: Facade, actor: Actor, task_id: str, val
     ticket = facade.get_ticket(ticket_id=task["ticket_id"], actor=actor) if task["ticket_id"] else None
     attachments = facade.list_attachments(ticket_id=task["ticket_id"]) if task["ticket_id"] else []
     variables = facade.task_variables(task_id=task_id, actor=actor)
+    report = facade.monthly_report_for_ticket(ticket_id=task["ticket_id"]) if task["ticket_id"] else None
     return page(request, "task", actor, status=status, task=task, ticket=ticket, values=values, errors=errors,
-                notice=notice, attachments=attachments, variables=variables)
+                notice=notice, attachments=attachments, variables=variables, monthly_report=report)
 
 
 @router.post("/tasks/{task_id}", response_model=None)
@@ -133,7 +134,7 @@ def _ticket_page(request: Request, facade: Aftercare, actor: Actor, ticket_id: i
     entries = timeline.entries(ticket, facade.task_forms(ticket_id=ticket_id))
     return page(request, "ticket", actor, status=status, ticket=ticket, timeline=entries, done=done,
                 attachments=attachments, procedures=_procedures(facade, actor, "ticket"),
-                start_errors=start_errors or [])
+                start_errors=start_errors or [], monthly_report=facade.monthly_report_for_ticket(ticket_id=ticket_id))
 
 
 @router.post("/tickets/{ticket_id}/procedures/{process_id}", response_model=None)

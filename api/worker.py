@@ -28,8 +28,10 @@ class Worker:
         self._threads: list[threading.Thread] = []
 
     def fire_timers(self) -> None:
-        """Start the inspections that fell due, then fire every due timer, in batches."""
+        """Start the inspections and monthly reports that fell due, then fire every due timer, in batches."""
         while self.facade.start_due_inspections(limit=20) == 20:
+            pass
+        while self.facade.start_due_reports(limit=20) == 20:
             pass
         while self.facade.fire_due_timers(limit=100) == 100:
             pass

@@ -13,7 +13,7 @@ from .services.contracts import ContractService
 from .services.deployments import DeploymentService
 from .services.inspections import InspectionService
 from .services.links import CustomerLinkService
-from .services.mailing import OutboxService
+from .services.mailing import NotificationService, OutboxService
 from .services.migrations import MigrationService
 from .services.people import PeopleService
 from .services.portal import PortalService
@@ -21,6 +21,7 @@ from .services.procedures import ProcedureService
 from .services.reads import ReadService
 from .services.records import RecordService
 from .services.replay import ReplayService
+from .services.reports import ReportService
 from .services.tickets import TicketListService
 from .settings import Settings
 
@@ -62,6 +63,10 @@ class Aftercare:
         self.outbox = outbox = OutboxService(kernel)
         self.claim_outbox, self.outbox_sent, self.outbox_failed = outbox.claim_outbox, outbox.outbox_sent, \
             outbox.outbox_failed
+        self.discard_unsent_mail = outbox.discard_unsent_mail
+        self.notifications = notifications = NotificationService(kernel)
+        self.notification_preferences, self.set_notification_preferences = \
+            notifications.notification_preferences, notifications.set_notification_preferences
 
         self.attachments = attachments = AttachmentService(kernel)
         self.add_attachment, self.list_attachments, self.get_attachment = attachments.add_attachment, \
@@ -74,6 +79,12 @@ class Aftercare:
         self.inspections = inspections = InspectionService(kernel)
         self.start_due_inspections, self.inspection_report, self.list_inspections = \
             inspections.start_due_inspections, inspections.inspection_report, inspections.list_inspections
+
+        self.reports = reports = ReportService(kernel)
+        self.dashboard, self.month_figures, self.monthly_report = reports.dashboard, reports.month_figures, \
+            reports.monthly_report
+        self.monthly_report_for_ticket, self.list_monthly_reports, self.start_due_reports = \
+            reports.monthly_report_for_ticket, reports.list_monthly_reports, reports.start_due_reports
 
         self.records = records = RecordService(kernel)
         self.change_form = records.change_form

@@ -24,6 +24,7 @@ from .inspections import INSPECTION_PROCESS, link_risk_ticket, project_inspectio
 from .models import Contract, Customer, HumanTask, Instance, ProcessVersion, Ticket
 from .projection import SaveContext, event, save_case
 from .queries import ticket_detail
+from .reports import REPORT_PROCESS, project_report
 from .runtime import Runtime
 from .scripting import calendar_functions, make_script_engine
 from .settings import Settings
@@ -146,6 +147,8 @@ class Kernel:
             return
         if instance.process_id == INSPECTION_PROCESS:
             project_inspection(session, ticket, self.runtime.case_data(wf), ctx.now)
+        elif instance.process_id == REPORT_PROCESS:
+            project_report(session, ticket, self.runtime.case_data(wf), ctx.now, ctx.actor.name)
         for request in effects.tickets:
             self.open_linked_ticket(session, ticket, instance, request, ctx)
         if effects.tickets and ticket.archive is not None:  # frozen a moment ago: add the tickets just opened

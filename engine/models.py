@@ -64,6 +64,25 @@ class Contract(Base):
     created_at: Mapped[datetime]
 
 
+class MonthlyReport(Base):
+    """The monthly service report (月度服务报告) of one customer and month: the case that reviews and sends it
+    (a ticket with prefix YB), the figures frozen when it started, and what the manager wrote."""
+
+    __tablename__ = "monthly_report"
+    __table_args__ = (UniqueConstraint("customer_id", "month", name="uq_monthly_report_customer_month"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), unique=True)
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    analysis: Mapped[str | None] = mapped_column(Text)
+    measures: Mapped[str | None] = mapped_column(Text)
+    internal_note: Mapped[str | None] = mapped_column(Text)
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
 class Inspection(Base):
     """One inspection of a contract: unique per contract and due time, so a due inspection starts once."""
 
@@ -161,6 +180,8 @@ class Instance(Base):
 
 class Ticket(Base):
     __tablename__ = "ticket"
+    __table_args__ = (Index("ix_ticket_updated_at", "updated_at"), Index("ix_ticket_closed_at", "closed_at"),
+                      Index("ix_ticket_title", "title"))  # the list's sorts (engine/ticket_list.py)
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str | None] = mapped_column(String(32), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
@@ -197,7 +218,8 @@ class Ticket(Base):
 class HumanTask(Base):
     __tablename__ = "human_task"
     __table_args__ = (Index("ix_human_task_open_role_due", "state", "role", "due_at"),
-                      Index("ix_human_task_assignee_state", "assignee", "state"))
+                      Index("ix_human_task_assignee_state", "assignee", "state"),
+                      Index("ix_human_task_step_state", "bpmn_id", "state"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
@@ -242,6 +264,12 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     subject: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
+    # staff mail only (engine/notifications.py): whom it is for, its kind, and the digest that carried it
+    recipient: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), index=True)
+
+    __table_args__ = (Index("ix_outbox_recipient_status", "recipient", "status"),)
 
 
 class CustomerLink(Base):
@@ -290,3 +318,16 @@ class SavedView(Base):
     name: Mapped[str] = mapped_column(String(100))
     query: Mapped[str] = mapped_column(String(2000))
     created_at: Mapped[datetime]
+
+
+class NotificationPreference(Base):
+    """How one staff user wants one kind of notice: immediate, digest or none (engine/notifications.py)."""
+
+    __tablename__ = "notification_preference"
+    __table_args__ = (UniqueConstraint("username", "kind", name="uq_notification_preference_user_kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("app_user.username", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime]
+

@@ -8,7 +8,7 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy.orm import Session
 
-from . import links, outbox, repository
+from . import links, notifications, outbox, repository
 from .effects import CUSTOMER_LANE, Effects
 from .models import Customer, HumanTask, Instance, Ticket, TimelineEvent
 from .runtime import ReadyTask, Runtime, to_datetime
@@ -130,7 +130,8 @@ def _apply_escalations(session: Session, ctx: SaveContext, instance: Instance, t
 
 def notify(session: Session, now: datetime, ticket: Ticket | None, target: str, template: str,
            data: dict[str, Any]) -> int:
-    """Queue `template` for the ticket's contact (target 'customer') or every user of a role."""
+    """Queue `template` for the ticket's contact (target 'customer') or every user of a role; staff mail carries
+    its recipient and kind, so it may reach them in a digest (engine/notifications.py), customer mail never does."""
     context = {**data, "ticket_id": ticket.id if ticket else None}
     if target == CUSTOMER_LANE:
         if ticket is None or not ticket.contact_email:
@@ -147,7 +148,8 @@ def notify(session: Session, now: datetime, ticket: Ticket | None, target: str, 
     for user in users:
         outbox.enqueue(session, to_addr=str(user.email), template=template, language=user.language,
                        context={**context, "recipient": user.username, "role": target},
-                       ticket_id=ticket.id if ticket else None, now=now)
+                       ticket_id=ticket.id if ticket else None, now=now, recipient=user.username,
+                       kind=notifications.kind_of(template))
     return len(users)
 
 
@@ -159,7 +161,7 @@ def _notify_assignees(session: Session, now: datetime, ticket: Ticket, template:
         if user is not None and user.email and user.role not in skip_roles:
             outbox.enqueue(session, to_addr=user.email, template=template, language=user.language,
                            context={**data, "ticket_id": ticket.id, "recipient": user.username, "task": task.title},
-                           ticket_id=ticket.id, now=now)
+                           ticket_id=ticket.id, now=now, recipient=user.username, kind=notifications.kind_of(template))
 
 
 def _open_link_id(session: Session, ticket: Ticket) -> str | None:

@@ -26,7 +26,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, literal, literal_column, select
+from sqlalchemy import ColumnElement, String, any_, cast, literal, literal_column, select
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import column, func, table
@@ -118,6 +118,34 @@ def matching_ids(dialect: str, text: str) -> Any | None:
         return select(fts.c.rowid).where(literal_column(FTS_TABLE).op("MATCH")(fts5_query(terms)))
     return select(TicketSearch.ticket_id).where(
         tsvector_expr(TicketSearch.document).op("@@")(cast(literal(tsquery(terms), String), TSQUERY)))
+
+
+def ticket_filter(dialect: str, text: str, ticket_id: Any, *, walk: bool = False) -> ColumnElement[bool]:
+    """`ticket_id` is one of the tickets whose document holds every term of `text` (false when it has none).
+
+    On PostgreSQL the matches are collected once through the index (`= ANY(ARRAY(...))`) unless the caller `walk`s
+    the list's order (many matches, an early page): left to choose, its planner may walk the list's order for a few
+    matches too and rebuild each ticket's tsvector on the way, which it takes for cheap (a second for a rare word at
+    100,000 tickets)."""
+    ids = matching_ids(dialect, text)
+    if ids is None:
+        return literal(False)
+    if dialect == "postgresql" and not walk:
+        return ticket_id == any_(func.array(ids.scalar_subquery()))
+    return ticket_id.in_(ids)
+
+
+def count(session: Session, text: str, cap: int | None = None) -> int:
+    """How many tickets match `text`, counted on the index alone (every document is a ticket's), up to `cap` + 1
+    (None: all). PostgreSQL counts them all: under a LIMIT its planner swaps the index for a scan that rebuilds
+    every document's tsvector."""
+    ids = matching_ids(session.get_bind().dialect.name, text)
+    if ids is None:
+        return 0
+    if cap is not None and session.get_bind().dialect.name != "postgresql":
+        ids = ids.limit(cap + 1)
+    total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    return total if cap is None else min(total, cap + 1)
 
 
 def number_filter(text: str) -> ColumnElement[bool] | None:

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     scheduler_interval: float = 0.5
     link_valid_days: int = 14
     token_minutes: int = 720
+    digest_minutes: int = 10  # a burst of staff notices to one person within this window leaves as one digest
     extra_holidays: Annotated[list[date], NoDecode] = []  # days off beyond chinese_calendar's, e.g. next year's
     extra_workdays: Annotated[list[date], NoDecode] = []  # make-up workdays (调休) beyond chinese_calendar's
 
@@ -46,6 +47,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.var_dir / 'aftercare.db'}"
         if self.environment != "development" and self.secret_key == DEV_SECRET:
             raise ValueError("AFTERCARE_SECRET_KEY must be set outside development")
+        if not 1 <= self.digest_minutes <= 24 * 60:
+            raise ValueError("AFTERCARE_DIGEST_MINUTES must be between 1 and 1440")
         if len(self.secret_key) < 32:
             raise ValueError("AFTERCARE_SECRET_KEY must be at least 32 characters")
         return self

@@ -1,5 +1,9 @@
 """The ticket list: every ticket, found through the search index, filtered, sorted and paged in SQL over the
-ticket projection columns (never a workflow)."""
+ticket projection columns (never a workflow).
+
+At 100,000 tickets (bench/search.py) a page is two short queries after the count: the page's ids, in the order
+walked on an index where the count says matches are many or sorted after filtering where they are few (`_walk`), then
+those tickets' rows; a search alone is counted on the search index."""
 from __future__ import annotations
 
 import re
@@ -8,24 +12,27 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, literal, not_, or_, select
+from sqlalchemy import Select, String, and_, cast, func, not_, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from . import search
 from .calendar import SHANGHAI
 from .models import Customer, HumanTask, Ticket
-from .paging import Page, capped_count
+from .paging import COUNT_CAP, Page, capped_count
 from .ticket_fields import CHANNELS
 
 WAITING = ("awaiting_acceptance", "awaiting_signoff")  # the case waits on the customer
 STATES = ("open", "waiting", "closed", "archived")
-CATEGORIES = ("fault", "question", "change", "complaint", "inspection", "standby")
-ALL_CHANNELS = (*CHANNELS, "inspection")
+CATEGORIES = ("fault", "question", "change", "complaint", "inspection", "standby", "monthly_report")
+ALL_CHANNELS = (*CHANNELS, "inspection", "monthly_report")
 SORTS: dict[str, Any] = {"created": Ticket.created_at, "updated": Ticket.updated_at, "number": Ticket.number,
                          "severity": Ticket.severity, "status": Ticket.status, "due": Ticket.resolve_due,
                          "closed": Ticket.closed_at, "customer": Customer.name, "title": Ticket.title}
 MAX_PAGE, MAX_PER_PAGE, EXPORT_CAP = 1_000_000, 200, 50_000
 AT_RISK = 0.8  # share of the resolve time used
+SPARSE = 2_000  # matches up to which a page is sorted after filtering, on SQLite (see _walk)
 _YES, _NO = ("true", "1", "on", "yes"), ("false", "0", "off", "no", "")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -41,6 +48,7 @@ class TicketQuery:
     customer: str = ""
     assignee: str = ""
     channel: str = ""
+    task: str = ""  # an open step (BPMN id) the ticket waits at, e.g. quote_decision
     created_from: date | None = None
     created_to: date | None = None
     closed_from: date | None = None
@@ -82,7 +90,7 @@ def parse_query(params: Mapping[str, str]) -> tuple[TicketQuery, list[dict[str, 
 
     for name in ("q", "customer", "assignee"):
         values[name] = params.get(name, "").strip()[:search.MAX_QUERY]
-    for name, allowed in (("status", None), ("category", None), ("channel", ALL_CHANNELS)):
+    for name, allowed in (("status", None), ("category", None), ("channel", ALL_CHANNELS), ("task", None)):
         value = params.get(name, "").strip().lower()
         if value and (not _NAME.match(value) or (allowed and value not in allowed)):
             bad(name, "not a known value" + (f": one of {', '.join(allowed)}" if allowed else ""))
@@ -117,25 +125,83 @@ def parse_query(params: Mapping[str, str]) -> tuple[TicketQuery, list[dict[str, 
 def list_tickets(session: Session, query: TicketQuery, now: datetime, *, exact: bool = False) -> TicketPage:
     """The page of tickets `query` asks for; the total is counted up to the cap unless `exact` (the JSON API's
     contract gives the exact total)."""
-    conditions = _conditions(session, query, now)
-    matching = select(Ticket.id).where(*conditions)
-    total = (session.scalar(select(func.count()).select_from(matching.subquery())) or 0) if exact \
-        else capped_count(session, matching)
-    order = SORTS.get(query.sort, Ticket.created_at)
-    stmt = select(Ticket, Customer.name).join(Customer, Customer.id == Ticket.customer_id).where(*conditions)
-    stmt = stmt.order_by(order.desc().nulls_last() if query.desc else order.asc().nulls_last(),
-                         Ticket.id.desc() if query.desc else Ticket.id.asc())
-    result = session.execute(stmt.offset((query.page - 1) * query.per_page).limit(query.per_page)).all()
-    holders = _holders(session, [t.id for t, _ in result])
-    rows = [_row(t, name, holders.get(t.id, []), now) for t, name in result]
-    return TicketPage(rows=rows, total=total, page=query.page, per_page=query.per_page)
+    total = _count(session, query, now, exact)
+    offset = (query.page - 1) * query.per_page
+    past_end = (exact or total <= COUNT_CAP) and offset >= total
+    ids = [] if past_end else _page_ids(session, query, now, total, offset)
+    return TicketPage(rows=_rows(session, ids, now), total=total, page=query.page, per_page=query.per_page)
 
 
-def _conditions(session: Session, query: TicketQuery, now: datetime) -> list[Any]:
+def _count(session: Session, query: TicketQuery, now: datetime, exact: bool) -> int:
+    """How many tickets match; a search with no other filter is counted on the search index alone (every document
+    is a ticket's), without reading a ticket."""
+    if _only_search(query):
+        return search.count(session, query.q, None if exact else COUNT_CAP)
+    matching = select(Ticket.id).where(*_conditions(session, query, now))
+    if exact:
+        return session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    return capped_count(session, matching)
+
+
+def _only_search(query: TicketQuery) -> bool:
+    """Whether the search is the query's only filter (sorting and paging aside)."""
+    alone = TicketQuery(q=query.q, sort=query.sort, desc=query.desc, page=query.page, per_page=query.per_page)
+    return bool(query.q) and query == alone
+
+
+def _page_ids(session: Session, query: TicketQuery, now: datetime, total: int, offset: int) -> list[int]:
+    """The page's ticket ids, in order."""
+    stmt = _page_stmt(session, query, now, walk=_walk(session, total, offset + query.per_page))
+    return list(session.scalars(stmt.offset(offset).limit(query.per_page)))
+
+
+def _walk(session: Session, total: int, last: int) -> bool:
+    """Whether the page is found by walking the list's order rather than by sorting every match. The databases plan
+    from guesses, so the count decides: a few matches (up to SPARSE) are found through the filters' indexes and
+    sorted; more are met by walking the sort's index and checking each ticket, which on PostgreSQL (a search checked
+    costs a tsvector built) only pays for early pages (about 1 ticket in 100 walked)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return total > SPARSE
+    return total > SPARSE and last * 100 <= total
+
+
+def _page_stmt(session: Session, query: TicketQuery, now: datetime, *, walk: bool) -> Select[Any]:
+    """The ids of the matching tickets in the list's order, with the plan `walk` asks for: on SQLite `+column`
+    keeps the sort's index out (sorted after filtering), `+ticket.id IN` keeps the id sets of search, task and
+    assignee from being the way in (walked)."""
+    on_sqlite = session.get_bind().dialect.name == "sqlite"
+    conditions = _conditions(session, query, now, walk=walk)
+    column = SORTS.get(query.sort, Ticket.created_at)
+    key = _plain(column) if on_sqlite and conditions and not walk else column
+    order = key.desc() if query.desc else key.asc()
+    if column.expression.nullable:  # left out for not-null columns: PostgreSQL then walks their index both ways
+        order = order.nulls_last()
+    stmt = select(Ticket.id).where(*conditions)
+    if query.sort == "customer":
+        stmt = stmt.join(Customer, Customer.id == Ticket.customer_id)
+    return stmt.order_by(order, Ticket.id.desc() if query.desc else Ticket.id.asc())
+
+
+def _rows(session: Session, ids: list[int], now: datetime) -> list[dict[str, Any]]:
+    """The list's rows of tickets `ids`, in that order."""
+    found: dict[int, tuple[Ticket, str]] = {}
+    for start in range(0, len(ids), 500):
+        for ticket, name in session.execute(select(Ticket, Customer.name).join(
+                Customer, Customer.id == Ticket.customer_id).where(Ticket.id.in_(ids[start:start + 500]))):
+            found[ticket.id] = (ticket, name)
+    holders = _holders(session, ids)
+    return [_row(*found[i], holders.get(i, []), now) for i in ids if i in found]
+
+
+def _conditions(session: Session, query: TicketQuery, now: datetime, *, walk: bool = False) -> list[Any]:
+    """The filters of `query`; when the list's order is walked, each ticket met is checked against the id sets."""
     conditions: list[Any] = []
+    dialect = session.get_bind().dialect.name
+    ticket_id, customer_id = Ticket.id, Ticket.customer_id
+    if walk and dialect == "sqlite":
+        ticket_id, customer_id = _plain(Ticket.id), _plain(Ticket.customer_id)
     if query.q:
-        ids = search.matching_ids(session.get_bind().dialect.name, query.q)
-        conditions.append(Ticket.id.in_(ids) if ids is not None else literal(False))
+        conditions.append(search.ticket_filter(dialect, query.q, ticket_id, walk=walk))
     conditions.extend(_status(query.status))
     if query.category:
         conditions.append(Ticket.category == query.category)
@@ -144,17 +210,25 @@ def _conditions(session: Session, query: TicketQuery, now: datetime) -> list[Any
     if query.channel:
         conditions.append(Ticket.channel == query.channel)
     if query.customer:
-        conditions.append(Ticket.customer_id.in_(select(Customer.id).where(Customer.name.contains(query.customer))))
+        conditions.append(customer_id.in_(select(Customer.id).where(Customer.name.contains(query.customer))))
+    if query.task:
+        conditions.append(ticket_id.in_(select(HumanTask.ticket_id).where(
+            HumanTask.bpmn_id == query.task, HumanTask.state == "open")))
     if query.assignee:
-        conditions.append(Ticket.id.in_(select(HumanTask.ticket_id).where(
+        conditions.append(ticket_id.in_(select(HumanTask.ticket_id).where(
             HumanTask.assignee == query.assignee, HumanTask.state == "open")))
     conditions.extend(_between(Ticket.created_at, query.created_from, query.created_to))
     conditions.extend(_between(Ticket.closed_at, query.closed_from, query.closed_to))
     if query.breached:
         conditions.append(breached(now))
     if query.at_risk:
-        conditions.append(at_risk(session.get_bind().dialect.name, now))
+        conditions.append(at_risk(dialect, now))
     return conditions
+
+
+def _plain(col: Any) -> Any:
+    """`+col`: the same value, but SQLite will not use an index of `col` for it (a plan hint, SQLite only)."""
+    return UnaryExpression(col, operator=custom_op("+"), type_=col.type)
 
 
 def _status(status: str) -> list[Any]:
@@ -191,8 +265,10 @@ def breached(now: datetime) -> Any:
 def at_risk(dialect: str, now: datetime) -> Any:
     """Not yet breached, but ≥ 80 % of the time from creation to the resolve deadline used."""
     created, due = _epoch(dialect, Ticket.created_at), _epoch(dialect, Ticket.resolve_due)
+    # the deadline's index is the way in: SQLite's statistics take `closed_at IS NULL` for a rare value
+    closed = _plain(Ticket.closed_at) if dialect == "sqlite" else Ticket.closed_at
     return and_(not_(breached(now)), Ticket.resolve_due >= now, Ticket.resolved_at.is_(None),
-                Ticket.closed_at.is_(None), created + AT_RISK * (due - created) <= now.timestamp())
+                closed.is_(None), created + AT_RISK * (due - created) <= now.timestamp())
 
 
 def _epoch(dialect: str, col: Any) -> Any:
