@@ -15,9 +15,10 @@ _catalogs: dict[str, dict[str, str]] = {}
 
 def _load(language: str) -> dict[str, str]:
     if language not in _catalogs:
-        path = CATALOGS / language.replace("-", "_") / "LC_MESSAGES" / "messages.po"
+        folder = CATALOGS / language.replace("-", "_") / "LC_MESSAGES"
         table: dict[str, str] = {}
-        if path.exists():
+        # messages.po first, then one catalog per feature (conversation.po, kb.po ...) in name order
+        for path in sorted(folder.glob("*.po"), key=lambda p: (p.name != "messages.po", p.name)):
             with path.open("rb") as handle:
                 for message in read_po(handle):
                     if message.id and message.string:

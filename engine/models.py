@@ -43,6 +43,9 @@ class Customer(Base):
     tier: Mapped[str] = mapped_column(String(32), default="standard")
     email: Mapped[str | None] = mapped_column(String(320))
     language: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    # the customer's own e-mail domains (lower-case, e.g. ["qingshan-hospital.example"]): a sender from one of
+    # them is this customer's even before they are a contact; never a public domain such as qq.com
+    domains: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime]
 
 
@@ -190,6 +193,8 @@ class Ticket(Base):
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"), index=True)
     contact_name: Mapped[str] = mapped_column(String(200))
     contact_email: Mapped[str] = mapped_column(String(320))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    contact_phone: Mapped[str | None] = mapped_column(String(50))
     channel: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text)
@@ -209,6 +214,10 @@ class Ticket(Base):
     satisfaction: Mapped[int | None] = mapped_column(Integer)
     survey_score: Mapped[int | None] = mapped_column(Integer)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    # waiting for the customer: since when the resolve clock stands still, and the working seconds it stood
+    # still in earlier pauses (the SLA table shows them; breaches count unpaused time only)
+    paused_at: Mapped[datetime | None]
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0)
     breaches: Mapped[list[Any]] = mapped_column(default=list)
     archive: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(index=True)
@@ -296,6 +305,7 @@ class Attachment(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str] = mapped_column(String(100))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), index=True)  # sent with a message
     created_at: Mapped[datetime]
 
 
@@ -331,3 +341,86 @@ class NotificationPreference(Base):
     mode: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime]
 
+
+class Contact(Base):
+    """A person of a customer (name, e-mail, phone, language): who writes in, signs in to "my tickets" and gets
+    the customer's mail. An e-mail address belongs to one contact of one customer."""
+
+    __tablename__ = "contact"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-case
+    phone: Mapped[str | None] = mapped_column(String(50))
+    language: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class Message(Base):
+    """One message of a ticket's conversation: a staff reply (e-mailed to the contact), an internal note (never
+    shown to or sent to the customer) or a customer's message (status page, e-mail reply, portal)."""
+
+    __tablename__ = "message"
+    __table_args__ = (Index("ix_message_ticket_at", "ticket_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))
+    at: Mapped[datetime]
+    author: Mapped[str] = mapped_column(String(320))  # a staff username, or the customer's name or address
+    author_kind: Mapped[str] = mapped_column(String(16))  # staff | customer | system
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # web | api | email | status_page | portal
+    # the RFC 5322 Message-ID this message went out under (a staff reply) or came in with (an e-mail)
+    email_message_id: Mapped[str | None] = mapped_column(String(300), unique=True)
+
+
+class InboundMail(Base):
+    """Every message the mail-in listener accepted or refused, and what became of it: the log that makes inbound
+    mail idempotent (one Message-ID is handled once) and explainable."""
+
+    __tablename__ = "inbound_mail"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str | None] = mapped_column(String(300), unique=True)
+    from_addr: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(32))  # reply | new_ticket | unmatched | auto_reply | loop | refused
+    reason: Mapped[str | None] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class KbArticle(Base):
+    """A knowledge-base article (知识库): Markdown body, product module and tags, written from a resolved ticket
+    and published through the kb_article procedure (engineer drafts, expert approves)."""
+
+    __tablename__ = "kb_article"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    module: Mapped[str | None] = mapped_column(String(100))
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)  # draft|review|published|retired
+    source_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), unique=True)  # its review case
+    author: Mapped[str] = mapped_column(String(100))
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    published_at: Mapped[datetime | None]
+    views: Mapped[int] = mapped_column(Integer, default=0)
+    deflections: Mapped[int] = mapped_column(Integer, default=0)  # viewed, then no request filed
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class KbView(Base):
+    """One reading of an article by a customer (portal search or a suggestion while typing a request): the
+    request filed afterwards in the same portal visit, if any, tells a deflection from a miss."""
+
+    __tablename__ = "kb_view"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_article.id"), index=True)
+    visit: Mapped[str] = mapped_column(String(64), index=True)  # the portal visit's random key
+    source: Mapped[str] = mapped_column(String(16))  # search | suggestion | link | staff
+    filed_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    at: Mapped[datetime]
