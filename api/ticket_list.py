@@ -1,6 +1,8 @@
 """Staff pages to find and oversee tickets: the search box's target, the ticket list, its exports, saved views."""
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -12,6 +14,8 @@ from .deps import Facade
 from .security import StaffActor, check_csrf, staff_actor
 from .staff import page
 from .ticket_export import to_csv, to_xlsx
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 router = APIRouter(dependencies=[Depends(staff_actor)])
 _ = i18n.gettext
@@ -40,7 +44,7 @@ def ticket_export(kind: str, request: Request, facade: Facade, actor: StaffActor
     query, _errors = facade.tickets.parse_query(params=dict(request.query_params))
     rows = facade.export_tickets(query=query, actor=actor).rows
     body = to_csv(rows, _) if kind == "csv" else to_xlsx(rows, _)
-    name = f"tickets-{facade.clock.now():%Y%m%d-%H%M}.{kind}"
+    name = f"tickets-{facade.clock.now().astimezone(SHANGHAI):%Y%m%d-%H%M}.{kind}"  # Beijing time, as the list shows
     return Response(body, media_type=MEDIA[kind], headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

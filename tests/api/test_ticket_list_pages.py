@@ -103,7 +103,7 @@ def test_exports_hold_the_whole_list(client: TestClient, two: dict[str, int]) ->
     assert [r[1] for r in rows[1:]] == ["打印机卡纸", "系统无法登录"]
     assert rows[2][5] == "1" and rows[2][6] == "phone"
     xlsx = client.get("/tickets.xlsx", params={"q": "卡纸"})
-    assert xlsx.headers["content-disposition"].endswith('.xlsx"')
+    assert xlsx.headers["content-disposition"].endswith('tickets-20261123-1000.xlsx"')  # Beijing time, as listed
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     values = [[c.value for c in row] for row in sheet.iter_rows()]
     assert len(values) == 2 and values[1][1] == "打印机卡纸" and values[1][2] == "青山医院"
