@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# `make run` also receives the support mailbox's mail over SMTP on this port; MAIL_IN_PORT=0 turns it off
+MAIL_IN_PORT ?= 2525
 
 .PHONY: run test lint unit bench install clean
 
@@ -28,7 +30,7 @@ install: $(STAMP) $(ASSETS)
 
 run: install
 	$(BIN)/aftercare demo
-	$(BIN)/aftercare serve --host $(HOST) --port $(PORT)
+	AFTERCARE_MAIL_IN_PORT=$(MAIL_IN_PORT) $(BIN)/aftercare serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -20,17 +20,29 @@ from engine.users import Actor
 from . import i18n
 from .admin_api import router as admin_api_router
 from .attachments import router as attachments_router
+from .contacts import router as contacts_router
+from .conversation import api_router as conversation_api_router
+from .conversation import public_router as conversation_public_router
+from .conversation import router as conversation_router
 from .customer import public_customer_router
 from .dashboard import router as dashboard_router
 from .documents import router as documents_router
+from .inbound_log import api_router as inbound_api_router
+from .inbound_log import page_router as inbound_page_router
 from .inspections import router as inspections_router
 from .json_api import error_response, router, token_router
+from .kb import api_router as kb_api_router
+from .kb import public_kb_router
+from .kb import router as kb_router
+from .mail_in import serve_mail_in
 from .portal import public_portal_router
 from .preferences import router as preferences_router
 from .procedures_api import router as procedures_router
 from .reports import router as reports_router
 from .security import SESSION_COOKIE, CsrfFailed, LoginRequired
-from .staff import page, public_staff_router
+from .self_service import public_self_service_router
+from .service_form import router as service_form_router
+from .staff import error_page, page, public_staff_router
 from .staff import router as staff_router
 from .ticket_list import router as ticket_list_router
 from .tickets_api import router as tickets_api_router
@@ -63,9 +75,12 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
         worker = Worker(facade, facade.settings.scheduler_interval) if run_worker else None
         if worker:
             worker.start()
+        mail_in = serve_mail_in(facade) if run_worker else None  # AFTERCARE_MAIL_IN_PORT=0: no listener
         try:
             yield
         finally:
+            if mail_in:
+                mail_in.stop()
             if worker:
                 worker.stop()
             if owned:
@@ -80,7 +95,16 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
               preferences_router):
         app.include_router(r)
     app.include_router(documents_router)
+    app.include_router(service_form_router)
     app.include_router(procedures_router)
+    app.include_router(public_self_service_router)
+    app.include_router(contacts_router)
+    for r in (conversation_api_router, conversation_router, conversation_public_router):
+        app.include_router(r)
+    for r in (kb_api_router, kb_router, public_kb_router):  # staff's /kb/new before the public /kb/{id}
+        app.include_router(r)
+    for r in (inbound_api_router, inbound_page_router):
+        app.include_router(r)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for name, folder in VENDOR.items():  # installed from npm by `make`; without them no diagram is drawn
         if folder.is_dir():
@@ -124,7 +148,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: AftercareError) -> Response:
         if request.url.path.startswith("/api"):
             return error_response(exc)
-        return page(request, "error", None, status=exc.status, message=i18n.gettext(exc.message))
+        return error_page(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def request_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

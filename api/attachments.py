@@ -5,18 +5,22 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from engine.attachments import MAX_BYTES
-from engine.errors import ValidationFailed
+from engine.errors import Conflict, ValidationFailed
 
+from . import i18n
 from .deps import Facade
 from .security import StaffActor, check_csrf, staff_actor
 from .staff import page
+from .templating import local
+from .timeline import in_language
 
 router = APIRouter(dependencies=[Depends(staff_actor)])
+_ = i18n.gettext
 # Types a browser would render or run as a page of this site; they are only ever handed out as bytes.
 ACTIVE_TYPES = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml",
                           "text/javascript", "application/javascript"})
@@ -49,11 +53,18 @@ async def upload(ticket_id: int, request: Request, facade: Facade, actor: StaffA
     file = form.get("file")
     filename, content_type = (file.filename or "", file.content_type) if isinstance(file, UploadFile) else ("", None)
     data = await file.read(MAX_BYTES + 1) if isinstance(file, UploadFile) else b""  # one byte over is enough
+    wants_json = "application/json" in request.headers.get("accept", "")  # staff.js uploads in place
     try:
-        await run_in_threadpool(lambda: facade.add_attachment(
+        added = await run_in_threadpool(lambda: facade.add_attachment(
             ticket_id=ticket_id, filename=filename, content_type=content_type, data=data, actor=actor))
-    except ValidationFailed as exc:
-        return page(request, "error", actor, status=422, message=exc.errors[0]["message"])
+    except (ValidationFailed, Conflict) as exc:
+        message = in_language(exc.errors[0]["message"]) if isinstance(exc, ValidationFailed) else _(exc.message)
+        if wants_json:
+            return JSONResponse({"detail": message}, status_code=exc.status)
+        return page(request, "error", actor, status=exc.status, message=message, ticket_id=ticket_id)
+    if wants_json:
+        return JSONResponse({**added, "href": f"/attachments/{added['id']}", "shown_at": local(added["created_at"])},
+                            status_code=201)
     return RedirectResponse(_back(form, ticket_id), 303)
 
 

@@ -1,9 +1,10 @@
-"""The `aftercare` command: serve, worker, deploy, users, demo."""
+"""The `aftercare` command: serve, worker, mail-in, deploy, users, demo."""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from engine.commands import Aftercare
@@ -13,6 +14,8 @@ from engine.settings import Settings
 from .app import DEPLOYER, create_app, prepare
 from .demo import bring_first_inspection_forward, load_demo
 from .demo_history import load_demo_history
+from .demo_kb import load_demo_articles
+from .mail_in import MAIL_IN_PORT, start_mail_in
 from .worker import Worker
 
 
@@ -41,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(func=_serve)
     sub.add_parser("worker", help="run only the timer scheduler and mail sender").set_defaults(func=_worker)
+    mail_in = sub.add_parser("mail-in", help="receive the support mailbox's mail over SMTP (default 127.0.0.1:2525)")
+    mail_in.add_argument("--host", help="address to listen on (default AFTERCARE_MAIL_IN_HOST, 127.0.0.1)")
+    mail_in.add_argument("--port", type=int, help="port (default AFTERCARE_MAIL_IN_PORT if set, else 2525)")
+    mail_in.set_defaults(func=_mail_in)
     deploy = sub.add_parser("deploy", help="deploy the procedures of a directory")
     deploy.add_argument("directory", nargs="?", type=Path)
     deploy.set_defaults(func=_deploy)
@@ -72,6 +79,21 @@ def _worker(_args: argparse.Namespace) -> None:
     Worker(facade, facade.settings.scheduler_interval).run_forever()
 
 
+def _mail_in(args: argparse.Namespace) -> None:
+    facade = _facade()
+    host = args.host or facade.settings.mail_in_host
+    port = args.port or facade.settings.mail_in_port or MAIL_IN_PORT
+    controller = start_mail_in(facade, host=host, port=port)
+    print(f"mail-in listening on {host}:{port}", flush=True)
+    try:
+        threading.Event().wait()  # until the process is stopped
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+        facade.close()
+
+
 def _deploy(args: argparse.Namespace) -> None:
     facade = Aftercare(Settings())
     facade.migrate()
@@ -94,9 +116,11 @@ def _demo(_args: argparse.Namespace) -> None:
     load_demo(facade)
     bring_first_inspection_forward(facade)
     made = load_demo_history(facade.settings, facade.clock.now())
+    articles = load_demo_articles(facade)
     facade.close()
     print("demo data loaded: customers 'Demo Customer', ...; users named after roles, password 'demo'; "
           "the inspection of contract HT-2026-003 falls due in two minutes"
-          + (f"; last month's history: {made} tickets (its monthly reports start with the server)" if made else ""))
+          + (f"; last month's history: {made} tickets (its monthly reports start with the server)" if made else "")
+          + (f"; {articles} knowledge-base articles published" if articles else ""))
 
 

@@ -1,4 +1,5 @@
-"""Customer pages behind e-mail links (/c/{token}): public, the token is the credential."""
+"""Customer pages behind e-mail links (/c/{token}): public, the token is the credential. They speak the
+customer's language (the ticket's contact's, else the customer's); ?lang=zh-CN|en switches."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,68 +10,92 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.errors import LinkError, ValidationFailed
 
+from . import i18n
 from .deps import Facade
 from .templating import templates
+from .timeline import in_language
 
 public_customer_router = APIRouter(prefix="/c")
+_ = i18n.gettext
+DONE = "Thank you, your answer has been recorded."
 
-_DONE = "谢谢！您的答复已记录。Thank you, your answer has been recorded."
+
+def _language(request: Request, ticket: dict[str, Any] | None) -> str:
+    """?lang= when given, else the ticket's customer language; made the language of this request."""
+    chosen = request.query_params.get("lang")
+    language = chosen if chosen in i18n.LANGUAGES else (ticket or {}).get("language") or i18n.DEFAULT
+    i18n.activate(language)
+    return i18n.current()
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    return templates.TemplateResponse(request, f"customer/{name}.html", {"lang": i18n.current(), **context},
+                                      status_code=status)
 
 
 def _link_page(request: Request, exc: LinkError) -> HTMLResponse:
+    _language(request, None)
     status = {"invalid": 404, "expired": 410, "used": 410, "closed": 409}.get(exc.reason, 400)
-    return templates.TemplateResponse(request, "customer/message.html",
-                                      {"message": exc.message, "tone": "bad", "ticket": None}, status_code=status)
+    return _render(request, "message", {"message": in_language(exc.message), "tone": "bad", "ticket": None}, status)
+
+
+def _done_page(request: Request, ticket: dict[str, Any] | None) -> HTMLResponse:
+    return _render(request, "message", {"message": _(DONE), "tone": "ok", "ticket": ticket})
 
 
 @public_customer_router.get("/{token}", response_class=HTMLResponse)
-def show(token: str, request: Request, facade: Facade, score: int | None = None) -> HTMLResponse:
-    """The form of the customer's step; a survey link with ?score=N records the score in one click."""
+def show(token: str, request: Request, facade: Facade, score: str = "") -> HTMLResponse:
+    """The form of the customer's step. A survey link with ?score=N shows that score ready to confirm with one
+    tap: only the POST records it, so a mail scanner that fetches (or even renders) the link votes nothing."""
     try:
         view = facade.open_link(token=token)
-        if score is not None and "score" in view["form"].get("properties", {}):
-            # The page posts the score itself as it loads: a person's click records it at once, while mail
-            # scanners that merely fetch links (and run no scripts) record nothing.
-            return templates.TemplateResponse(request, "customer/survey_click.html",
-                                              {"score": score, "ticket": view["ticket"]})
     except LinkError as exc:
         return _link_page(request, exc)
+    _language(request, view["ticket"])
+    if "score" in view["form"].get("properties", {}):
+        chosen = int(score) if score in ("1", "2", "3", "4", "5") else None  # anything else: choose on the page
+        return _render(request, "survey_click", {**view, "score": chosen})
     return _form_page(request, view, {}, [])
 
 
 @public_customer_router.post("/{token}/comment", response_class=HTMLResponse)
 async def comment(token: str, request: Request, facade: Facade) -> HTMLResponse:
     """The optional comment after a one-click score."""
+    _language(request, None)
     text = str((await request.form()).get("comment", "")).strip()
     try:
         if text:
             await run_in_threadpool(lambda: facade.add_survey_comment(token=token, comment=text))
     except LinkError as exc:
         return _link_page(request, exc)
-    return templates.TemplateResponse(request, "customer/message.html",
-                                      {"message": _DONE, "tone": "ok", "ticket": None})
+    return _done_page(request, None)
 
 
 def _form_page(request: Request, view: dict[str, Any], values: dict[str, Any], errors: list[Any],
                status: int = 200) -> HTMLResponse:
-    context = {**view, "values": values, "errors": errors, "lang": "zh-CN"}
-    return templates.TemplateResponse(request, "customer/task.html", context, status_code=status)
+    name = "survey_click" if "score" in view["form"].get("properties", {}) else "task"
+    score = values.get("score") if str(values.get("score", "")).isdigit() else None
+    return _render(request, name, {**view, "values": values, "errors": errors, "score": score}, status)
 
 
 @public_customer_router.post("/{token}", response_class=HTMLResponse)
 async def submit(token: str, request: Request, facade: Facade) -> HTMLResponse:
     """Complete the customer's step through the same verb staff use."""
     form = await request.form()
-    data = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
+    data = {k: v for k, v in form.items() if isinstance(v, str) and v != "" and k != "key"}
+    key = str(form.get("key", ""))
     try:
         view = await run_in_threadpool(lambda: facade.open_link(token=token))
-        await run_in_threadpool(lambda: facade.complete_by_link(token=token, data=data))
+        _language(request, view["ticket"])
+        await run_in_threadpool(lambda: facade.complete_by_link(token=token, data=data, key=key))
     except LinkError as exc:
+        if exc.reason == "stale":  # the survey page was too old: show it again, fresh, with the choice kept
+            fresh = await run_in_threadpool(lambda: facade.open_link(token=token))
+            return _form_page(request, fresh, data, [{"field": "(form)", "message": exc.message}], status=409)
         return _link_page(request, exc)
     except ValidationFailed as exc:
         return _form_page(request, view, data, exc.errors, status=422)
     if "score" in view["form"].get("properties", {}):
-        return templates.TemplateResponse(request, "customer/survey_thanks.html",
-                                          {"score": data.get("score"), "ticket": view["ticket"], "token": token})
-    return templates.TemplateResponse(request, "customer/message.html",
-                                      {"message": _DONE, "tone": "ok", "ticket": None})
+        return _render(request, "survey_thanks", {"score": data.get("score"), "ticket": view["ticket"],
+                                                  "token": token, "commented": bool(data.get("comment"))})
+    return _done_page(request, None)

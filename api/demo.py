@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.commands import Aftercare
 from engine.effects import ROLES
-from engine.users import hash_password
+from engine.users import Actor, hash_password
 
 DEMO_PASSWORD = "demo"
 
@@ -26,9 +26,24 @@ CONTRACTS: tuple[tuple[Any, ...], ...] = (
      ["bugfix", "configuration", "report"], 3, {"1": {"resolve_within": "PT2H"}}),
 )
 
+DOMAINS = {"Demo Customer": "demo-customer.example", "华东电网信息中心": "east-grid.example",
+           "青山医院": "qingshan-hospital.example"}
+CONTACTS = (
+    # customer, name, e-mail, phone, language: the people the demo stories and the tests write as
+    ("Demo Customer", "王工", "wang@demo-customer.example", "0571-8865 2301", "zh-CN"),
+    ("Demo Customer", "信息科 李工", "li@demo-customer.example", "0571-8865 2302", "zh-CN"),
+    ("Demo Customer", "IT 部", "it@demo-customer.example", "0571-8865 2300", "zh-CN"),
+    ("Demo Customer", "Alex Morgan", "alex@demo-customer.example", "+86 138 0571 2288", "en"),
+    ("华东电网信息中心", "运维值班室", "ops@east-grid.example", "021-6321 8800 转 601", "zh-CN"),
+    ("华东电网信息中心", "信息科 李工", "li@east-grid.example", "021-6321 8812", "zh-CN"),
+    ("青山医院", "信息科", "it@qingshan-hospital.example", "0591-8756 1100", "zh-CN"),
+    ("青山医院", "信息科 李工", "li@qingshan-hospital.example", "0591-8756 1123", "zh-CN"),
+)
+DEMO_ADMIN = Actor("admin", "admin")
+
 
 def load_demo(facade: Aftercare) -> None:
-    """Create (or refresh) the demo customers, contracts and users."""
+    """Create (or refresh) the demo customers, contracts, contacts and users."""
     for name, tier, email in CUSTOMERS:
         facade.add_customer(name=name, tier=tier, email=email)
     for number, customer, tier, starts, ends, warranty, scope, months, overrides in CONTRACTS:
@@ -38,6 +53,20 @@ def load_demo(facade: Aftercare) -> None:
     for role in ROLES:
         facade.add_user(username=role, role=role, password=DEMO_PASSWORD, email=f"{role}@aftercare.example",
                         password_hash=_demo_password_hash())
+    load_contacts(facade)
+
+
+def load_contacts(facade: Aftercare) -> None:
+    """The demo customers' e-mail domains and contacts (a contact already there is left as it is)."""
+    ids = {c["name"]: c["id"] for c in facade.contacts.customers_overview(actor=DEMO_ADMIN)}
+    for customer, domain in DOMAINS.items():
+        facade.contacts.set_domains(actor=DEMO_ADMIN, customer_id=ids[customer], domains=domain)
+    known = {c["email"] for cid in set(ids.values())
+             for c in facade.contacts.list_contacts(actor=DEMO_ADMIN, customer_id=cid)["contacts"]}
+    for customer, name, email, phone, language in CONTACTS:
+        if email not in known:
+            facade.contacts.save_contact(actor=DEMO_ADMIN, customer_id=ids[customer], name=name, email=email,
+                                         phone=phone, language=language)
 
 
 @functools.cache

@@ -23,6 +23,7 @@ class TicketCreate(BaseModel):
     channel: str
     title: str = Field(min_length=1, max_length=300)
     description: str = Field(default="", max_length=20000)
+    contact_phone: str | None = Field(default=None, max_length=50)  # optional; a known contact's is used otherwise
 
 
 class TaskCompletion(BaseModel):

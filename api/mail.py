@@ -6,13 +6,12 @@ import asyncio
 import logging
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 
 from engine.commands import Aftercare
 from engine.outbox import Envelope
@@ -28,14 +27,16 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 STATUS = {"new": "新建 new", "triage": "待分类 awaiting triage", "in_progress": "处理中 in progress",
           "awaiting_acceptance": "待验收 awaiting acceptance", "callback": "待回访 awaiting callback",
+          "waiting_customer": "等待客户 waiting for your answer",
           "archived": "已归档 archived", "closed": "已关闭 closed"}
 
 
-def local_time(value: str | None) -> str:
-    """An ISO time as Beijing wall-clock time, the way customers and staff read deadlines."""
+def local_time(value: str | None, lang: str = "both") -> str:
+    """An ISO time as Beijing wall-clock time, the way customers and staff read deadlines (zone in `lang`)."""
     if not value:
         return "—"
-    return datetime.fromisoformat(value).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") + " (北京时间 UTC+8)"
+    zone = {"en": " (Beijing time, UTC+8)", "zh-CN": "（北京时间）"}.get(lang, " (北京时间 UTC+8)")
+    return datetime.fromisoformat(value).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") + zone
 
 
 def short_time(value: str) -> str:
@@ -58,7 +59,7 @@ class Mailer:
         self.facade = facade
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters["local"] = local_time
+        self.env.filters["local"] = pass_context(lambda ctx, value: local_time(value, ctx.get("lang", "both")))
         self.env.filters["clock"] = short_time
         self.env.filters["status"] = lambda value: STATUS.get(value, value)
         self.env.globals["role_name"] = role_name
@@ -66,21 +67,37 @@ class Mailer:
     def render(self, envelope: Envelope) -> EmailMessage:
         """The e-mail for one outbox row: subject from the template's first line, body from the rest."""
         context = self._context(envelope)
-        text = self.env.select_template([f"{envelope.template}.{envelope.language}.txt",
-                                         f"{envelope.template}.txt"]).render(**context)
+        template = self.env.select_template([f"{envelope.template}.{envelope.language}.txt",
+                                             f"{envelope.template}.txt"])
+        # a template of one language gets the footer in it; a bilingual one keeps both ("both")
+        lang = envelope.language if template.name != f"{envelope.template}.txt" else "both"
+        text = template.render(**{"lang": lang, **context})
         subject, _, body = text.partition("\n")
         message = EmailMessage()
         message["From"] = self.facade.settings.smtp_from
         message["To"] = envelope.to_addr
         message["Subject"] = subject.removeprefix("Subject:").strip()
-        # The same Message-ID on every attempt lets mail systems drop a duplicate after a crash mid-send.
-        message["Message-ID"] = make_msgid(idstring=f"outbox-{envelope.id}", domain="aftercare.local")
+        # The same Message-ID on every attempt lets mail systems drop a duplicate after a crash mid-send; a
+        # customer's mail refers to the ticket's earlier ones, so replies thread and come back to the ticket.
+        for header, value in self.facade.conversation.thread_headers(outbox_id=envelope.id).items():
+            message[header] = value
+        # Marks our mail: if it ever comes back to the support mailbox unchanged (a forwarding rule, a mailbox
+        # that lists the support address), mail-in sets it aside as a loop (engine/inbound.skip_reason).
+        message["X-Aftercare"] = "outbox"
         message.set_content(body.lstrip("\n"), cte="8bit")  # links stay readable in any mail dump
+        for attachment_id in context.get("attachment_ids") or []:  # a staff reply's files
+            self._attach(message, attachment_id)
         if envelope.template == "monthly_report" and context.get("report"):
             report = context["report"]  # the customer's copy: never the internal note
             message.add_attachment(monthly_report_pdf(report), maintype="application", subtype="pdf",
                                    filename=f"月度服务报告-{report['month']}.pdf")
         return message
+
+    def _attach(self, message: EmailMessage, attachment_id: int) -> None:
+        found = self.facade.get_attachment(attachment_id=attachment_id)
+        maintype, _, subtype = str(found["content_type"]).partition("/")
+        message.add_attachment(found["data"], maintype=maintype or "application", subtype=subtype or "octet-stream",
+                               filename=found["filename"])
 
     def _context(self, envelope: Envelope) -> dict[str, Any]:
         context = dict(envelope.context)
@@ -96,6 +113,12 @@ class Mailer:
         context["link"] = f"{context['base_url']}/c/{token}" if token else None
         if ticket_id:
             context["status_link"] = f"{context['base_url']}/s/{self.facade.status_token(ticket_id=ticket_id)}"
+        if envelope.template == "my_sign_in":  # the token is derived here, never stored in the outbox
+            token = self.facade.contacts.sign_in_token(contact_id=int(context["contact_id"]),
+                                                       expires_at=str(context["expires_at"]))
+            if token is None:
+                raise ValueError("the contact is no longer active")
+            context["sign_in_link"] = f"{context['base_url']}/my/in/{token}"
         context.setdefault("level", None)
         context.setdefault("reason", "")
         return context

@@ -54,6 +54,7 @@ SIGN = ParagraphStyle("sign", parent=_BASE, fontSize=13, leading=19)
 STATUS = {"new": ("新建", "New"), "triage": ("待分类", "Triage"), "in_progress": ("处理中", "In progress"),
           "awaiting_acceptance": ("待验收", "Awaiting acceptance"), "callback": ("待回访", "Callback"),
           "planning": ("待计划", "Planning"), "awaiting_signoff": ("待客户签字", "Awaiting sign-off"),
+          "waiting_customer": ("等待客户", "Waiting for the customer"),
           "closed": ("已关闭", "Closed"), "archived": ("已归档", "Archived")}
 CHANNEL = {"web": ("网页", "Web"), "phone": ("电话", "Phone"), "email": ("邮件", "E-mail"),
            "wechat": ("微信", "WeChat")}

@@ -10,13 +10,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from engine.errors import LinkError, NotFound, ValidationFailed
+from engine.errors import ValidationFailed
 
+from . import i18n
+from .conversation import status_page
 from .deps import Facade
 from .templating import templates
 
 public_portal_router = APIRouter()
-FIELDS = ("organization", "contact_name", "contact_email", "title", "description")
+FIELDS = ("organization", "contact_name", "contact_email", "contact_phone", "title", "description")
+REQUIRED = ("contact_name", "contact_email", "title", "description")  # the sender's address finds the customer
 KINDS = ("request", "complaint")  # a complaint skips triage; a request is triaged by the service desk
 
 
@@ -45,8 +48,13 @@ limiter = RateLimiter()
 
 
 def _portal(request: Request, values: dict[str, Any], errors: list[Any], status: int = 200) -> HTMLResponse:
-    return templates.TemplateResponse(request, "customer/portal.html", {"values": values, "errors": errors},
-                                      status_code=status)
+    shown = [{**e, "message": i18n.gettext(str(e["message"]))} for e in errors]
+    return templates.TemplateResponse(request, "customer/portal.html",
+                                      {"values": values, "errors": shown, "lang": i18n.current()}, status_code=status)
+
+
+_MESSAGES = {"contact_email": "Not an e-mail address", "contact_phone": "Not a phone number",
+             "title": "This field is required"}  # the engine's bilingual wording gives way to the catalogs'
 
 
 @public_portal_router.get("/portal", response_class=HTMLResponse)
@@ -63,29 +71,26 @@ async def submit(request: Request, facade: Facade) -> HTMLResponse:
     if form.get("website"):  # a honeypot field people never see
         return _portal(request, values, [], status=400)
     if not limiter.allow(request.client.host if request.client else "unknown"):
-        errors = [{"field": "(form)", "message": "提交过于频繁，请稍后再试。Too many requests; please try later."}]
+        errors = [{"field": "(form)", "message": "Too many requests; please try later."}]
         return _portal(request, values, errors, status=429)
     kind = str(form.get("kind", "request"))
     values["kind"] = kind
-    missing = [{"field": k, "message": "此项必填 This field is required"} for k in FIELDS if not values[k]]
+    values["kb_visit"] = str(form.get("kb_visit", "")).strip()[:100]
+    missing = [{"field": k, "message": "This field is required"} for k in REQUIRED if not values[k]]
     if kind not in KINDS:
-        missing.append({"field": "kind", "message": "请选择类型 choose a request or a complaint"})
+        missing.append({"field": "kind", "message": "Choose a request or a complaint"})
     if missing:
         return _portal(request, values, missing, status=422)
     try:
         created = await run_in_threadpool(lambda: facade.submit_from_portal(
-            **{k: values[k] for k in FIELDS}, complaint=kind == "complaint"))
+            **{k: values[k] for k in FIELDS}, complaint=kind == "complaint", kb_visit=values["kb_visit"] or None))
     except ValidationFailed as exc:
-        return _portal(request, values, exc.errors, status=422)
-    return templates.TemplateResponse(request, "customer/submitted.html", {"ticket": created})
+        errors = [{**e, "message": _MESSAGES.get(str(e.get("field")), e.get("message", ""))} for e in exc.errors]
+        return _portal(request, values, errors, status=422)
+    return templates.TemplateResponse(request, "customer/submitted.html", {"ticket": created, "lang": i18n.current()})
 
 
 @public_portal_router.get("/s/{token}", response_class=HTMLResponse)
 def status(token: str, request: Request, facade: Facade) -> HTMLResponse:
-    """A ticket's status for the customer who submitted it."""
-    try:
-        view = facade.ticket_status(token=token)
-    except (LinkError, NotFound):
-        return templates.TemplateResponse(request, "customer/message.html", {
-            "message": "此链接无效。This link is not valid.", "tone": "bad", "ticket": None}, status_code=404)
-    return templates.TemplateResponse(request, "customer/status.html", {"t": view})
+    """A ticket's status and its conversation for the customer who submitted it (api/conversation.py)."""
+    return status_page(request, facade, token)

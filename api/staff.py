@@ -1,6 +1,7 @@
 """Staff pages: login, task list, task forms, ticket page, intake. Every route needs a logged-in user."""
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from engine.commands import Aftercare
-from engine.errors import Conflict, Unauthorized, ValidationFailed
+from engine.errors import AftercareError, Conflict, Unauthorized, ValidationFailed
 from engine.kernel import MAIN_PROCESS
 from engine.users import Actor
 from engine.worklist import parse_query
@@ -28,6 +29,29 @@ def page(request: Request, name: str, actor: Actor | None, status: int = 200, **
     """Render a staff page with the things every page needs."""
     base = {"actor": actor, "csrf": csrf_token(request), "lang": i18n.current(), "path": request.url.path}
     return templates.TemplateResponse(request, f"staff/{name}.html", {**base, **context}, status_code=status)
+
+
+_BY_STATUS = {403: "Your role may not open this page or do this.", 404: "This page or record does not exist.",
+              409: "This was changed in the meantime; please reload the page.",
+              422: "The request could not be processed; please check what you entered."}
+
+
+def error_page(request: Request, exc: AftercareError) -> HTMLResponse:
+    """A domain error as the staff error page, with the menu when someone is logged in and the message in the
+    reader's language (a message with no translation is replaced by one that says what kind of error it is)."""
+    actor = None
+    if request.session.get("user"):
+        with contextlib.suppress(Unauthorized):
+            actor = request.app.state.facade.actor(username=str(request.session["user"]))
+    role, ticket_id = exc.details.get("task_role"), exc.details.get("ticket_id")
+    if role:
+        message = _("This task is work for the %(role)s role; your role may not open it.") % {"role": _(str(role))}
+    elif i18n.gettext(exc.message) != exc.message or i18n.current() == "en" and exc.status not in _BY_STATUS:
+        message = _(exc.message)
+    else:
+        message = _(_BY_STATUS.get(exc.status, "Something went wrong; nothing was changed."))
+    return page(request, "error", actor, status=exc.status, message=message,
+                ticket_id=ticket_id if isinstance(ticket_id, int) and actor else None)
 
 
 def _form_dict(form: Any) -> dict[str, Any]:
@@ -99,8 +123,31 @@ def _task_page(request: Request, facade: Facade, actor: Actor, task_id: str, val
     attachments = facade.list_attachments(ticket_id=task["ticket_id"]) if task["ticket_id"] else []
     variables = facade.task_variables(task_id=task_id, actor=actor)
     report = facade.monthly_report_for_ticket(ticket_id=task["ticket_id"]) if task["ticket_id"] else None
+    article = facade.kb.article_for_case(ticket_id=task["ticket_id"]) if task["ticket_id"] else None
     return page(request, "task", actor, status=status, task=task, ticket=ticket, values=values, errors=errors,
-                notice=notice, attachments=attachments, variables=variables, monthly_report=report)
+                notice=notice, attachments=attachments, variables=variables, monthly_report=report,
+                rework=rework_of(ticket), kb_article=article)
+
+
+_ANSWERED = {"customer_acceptance", "complaint_confirmation", "callback"}  # a later answer settles a rejection
+
+
+def rework_of(ticket: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Why the case is back in handling, while it is: the customer's rejection with their reason, or the
+    recurrence found at the callback with the customer's comment; None once the customer answered again."""
+    timeline = (ticket or {}).get("timeline") or []
+    for index in range(len(timeline) - 1, -1, -1):
+        event = timeline[index]
+        if event["kind"] == "task_completed" and event.get("task") in _ANSWERED:
+            return None
+        if event["kind"] in ("rejected", "reopened"):
+            answer: dict[str, Any] = next((e for e in reversed(timeline[:index]) if e["kind"] == "task_completed"
+                                           and e.get("task") in _ANSWERED), {})
+            data = answer.get("data") or {}
+            recurred = event.get("reason") == "recurred"
+            reason = (data.get("comment") or "") if recurred else (event.get("reason") or data.get("reason") or "")
+            return {"recurred": recurred, "reason": str(reason), "at": event["at"], "by": answer.get("actor")}
+    return None
 
 
 @router.post("/tasks/{task_id}", response_model=None)
@@ -128,13 +175,17 @@ def ticket_page(ticket_id: str, request: Request, facade: Facade, actor: StaffAc
 
 
 def _ticket_page(request: Request, facade: Aftercare, actor: Actor, ticket_id: int, *, done: bool = False,
-                 start_errors: list[Any] | None = None, status: int = 200) -> HTMLResponse:
+                 start_errors: list[Any] | None = None, status: int = 200,
+                 reply: dict[str, Any] | None = None) -> HTMLResponse:
     ticket = facade.get_ticket(ticket_id=ticket_id, actor=actor)
     attachments = facade.list_attachments(ticket_id=ticket_id)
     entries = timeline.entries(ticket, facade.task_forms(ticket_id=ticket_id))
+    show = request.query_params.get("show", "all")  # the conversation's filter (api/conversation.py posts to it)
     return page(request, "ticket", actor, status=status, ticket=ticket, timeline=entries, done=done,
                 attachments=attachments, procedures=_procedures(facade, actor, "ticket"),
-                start_errors=start_errors or [], monthly_report=facade.monthly_report_for_ticket(ticket_id=ticket_id))
+                start_errors=start_errors or [], monthly_report=facade.monthly_report_for_ticket(ticket_id=ticket_id),
+                stream=timeline.stream(entries, ticket.get("messages", []), show), show=show,
+                reply=reply or {"values": {}, "errors": [], "notice": request.query_params.get("sent")})
 
 
 @router.post("/tickets/{ticket_id}/procedures/{process_id}", response_model=None)
@@ -177,13 +228,14 @@ def intake_form(request: Request, facade: Facade, actor: StaffActor) -> HTMLResp
 @router.post("/intake", response_model=None)
 async def intake(request: Request, facade: Facade, actor: StaffActor,
                  customer: Annotated[str, Form()] = "", contact_name: Annotated[str, Form()] = "",
-                 contact_email: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "",
+                 contact_email: Annotated[str, Form()] = "", contact_phone: Annotated[str, Form()] = "",
+                 channel: Annotated[str, Form()] = "",
                  title: Annotated[str, Form()] = "", description: Annotated[str, Form()] = "",
                  process_id: Annotated[str, Form()] = "") -> Response:
     """Create the ticket; errors come back on their fields."""
     check_csrf(request, await request.form())
     values = {"customer": customer, "contact_name": contact_name, "contact_email": contact_email,
-              "channel": channel, "title": title, "description": description}
+              "contact_phone": contact_phone.strip(), "channel": channel, "title": title, "description": description}
     try:
         created = await run_in_threadpool(lambda: _start_from_intake(facade, actor, process_id, values))
     except ValidationFailed as exc:
@@ -200,7 +252,8 @@ def _start_from_intake(facade: Aftercare, actor: Actor, process_id: str, values:
         return facade.create_ticket(**values, actor=actor)
     return facade.start_procedure(process_id=process_id, actor=actor, customer=values["customer"],
                                   contact_name=values["contact_name"], contact_email=values["contact_email"],
-                                  channel=values["channel"], title=values["title"], description=values["description"])
+                                  channel=values["channel"], title=values["title"], description=values["description"],
+                                  contact_phone=values["contact_phone"] or None)
 
 
 

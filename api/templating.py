@@ -14,6 +14,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from . import i18n
+from .timeline import in_language
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -69,5 +70,6 @@ def duration(value: Any) -> str:
 templates.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
 templates.env.filters["local"] = local
 templates.env.filters["duration"] = duration
+templates.env.filters["one_language"] = in_language  # "客户验收 Customer acceptance": the reader's half
 templates.env.globals["instructions"] = instructions
 templates.env.globals["current_language"] = i18n.current

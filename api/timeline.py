@@ -216,3 +216,24 @@ def in_language(text: str) -> str:
 
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
+
+
+# --- the conversation and the procedure in one stream (the ticket page) ---------------------------------------
+
+# Timeline events that stand for a message: the stream shows the message itself instead.
+MESSAGE_EVENTS = frozenset({"message_posted", "note_added", "message_received"})
+STREAMS = ("all", "messages", "notes", "procedure")
+
+
+def stream(timeline_entries: list[dict[str, Any]], messages: list[dict[str, Any]],
+           show: str = "all") -> list[dict[str, Any]]:
+    """The conversation and the procedure's timeline as one list, oldest first; each item says which filter it
+    belongs to (`stream`: messages, notes or procedure) and `hidden` when the chosen filter `show` leaves it out."""
+    show = show if show in STREAMS else "all"
+    items = [{**m, "kind": "message", "stream": "notes" if m.get("internal") else "messages", "message": m}
+             for m in messages]
+    items += [{**e, "stream": "procedure"} for e in timeline_entries if e.get("kind") not in MESSAGE_EVENTS]
+    items.sort(key=lambda item: (str(item.get("at") or ""), 0 if item["kind"] == "message" else 1))
+    for item in items:
+        item["hidden"] = show != "all" and item["stream"] != show
+    return items

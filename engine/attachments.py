@@ -5,14 +5,14 @@ import re
 import unicodedata
 from typing import Any
 
-from .errors import ValidationFailed
-from .models import Attachment
+from .errors import Conflict, ValidationFailed
+from .models import Attachment, Ticket
 from .queries import iso
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_NAME = 255
-TOO_LARGE = "文件过大（最大 10 MB）file too large (max 10 MB)"
-EMPTY = "文件为空 file is empty"
+TOO_LARGE = "文件过大（最大 10 兆字节） File too large (max 10 MB)"  # "中文 English": pages show their half
+EMPTY = "文件为空 The file is empty"
 FALLBACK_NAME = "attachment"
 FALLBACK_TYPE = "application/octet-stream"
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
@@ -48,6 +48,17 @@ def check_size(data: bytes) -> None:
         raise ValidationFailed(EMPTY, [{"field": "file", "message": EMPTY}])
     if len(data) > MAX_BYTES:
         raise ValidationFailed(TOO_LARGE, [{"field": "file", "message": TOO_LARGE}])
+
+
+FROZEN = {"archived": "This ticket is archived: its record is frozen and takes no more files.",
+          "closed": "This ticket is closed and takes no more files; open a follow-up ticket from its page."}
+
+
+def refuse_if_frozen(ticket: Ticket) -> None:
+    """Refuse new files on a ticket whose case is over: an archived ticket's record (the 故障处理单 the customer
+    signed off) is frozen, and a closed one has no step left that would read them."""
+    if ticket.status in FROZEN:
+        raise Conflict(FROZEN[ticket.status], ticket_id=ticket.id, status=ticket.status)
 
 
 def attachment_dict(row: Attachment, *, with_data: bool = False) -> dict[str, Any]:

@@ -35,11 +35,11 @@ from .scripting import RestrictedEnvironment, ScriptRejected, calendar_functions
 
 # Keys the services pass to Kernel.start_case(extra=...) (engine/services/cases.py: the portal's complaint category;
 # engine/services/inspections.py: the inspection's due time, cadence and contract; engine/services/reports.py: the
-# monthly report's month and headline figures). tests/engine/test_checker.py reads every `extra=` of engine/ and
-# fails when one is missing here.
+# monthly report's month and headline figures; engine/services/kb.py: the article). tests/engine/test_checker.py
+# reads every `extra=` of engine/ and fails when one is missing here.
 START_EXTRAS = ("category", "inspection_due", "inspection_months", "contract_number", "report_month",
                 "tickets_opened", "tickets_closed", "breach_count", "response_rate", "resolve_rate",
-                "satisfaction_average")
+                "satisfaction_average", "article_id")
 
 What = tuple[str, str]
 

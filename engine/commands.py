@@ -9,9 +9,13 @@ from . import clock as clock_mod
 from .kernel import Kernel, case_start_data
 from .services.attachments import AttachmentService
 from .services.cases import CHANNELS, CaseService
+from .services.contacts import ContactService
 from .services.contracts import ContractService
+from .services.conversation import ConversationService
 from .services.deployments import DeploymentService
+from .services.inbound import InboundService
 from .services.inspections import InspectionService
+from .services.kb import KbService
 from .services.links import CustomerLinkService
 from .services.mailing import NotificationService, OutboxService
 from .services.migrations import MigrationService
@@ -55,8 +59,7 @@ class Aftercare:
         self.open_link, self.complete_by_link, self.link_token = links.open_link, links.complete_by_link, \
             links.link_token
 
-        self.portal = portal = PortalService(kernel, list_customers=people.list_customers,
-                                             create_ticket=cases.create_ticket)
+        self.portal = portal = PortalService(kernel)
         self.submit_from_portal, self.status_token = portal.submit_from_portal, portal.status_token
         self.ticket_status, self.add_survey_comment = portal.ticket_status, portal.add_survey_comment
 
@@ -67,6 +70,10 @@ class Aftercare:
         self.notifications = notifications = NotificationService(kernel)
         self.notification_preferences, self.set_notification_preferences = \
             notifications.notification_preferences, notifications.set_notification_preferences
+
+        self.conversation = conversation = ConversationService(kernel)
+        self.post_message, self.customer_message, self.list_messages = conversation.post_message, \
+            conversation.customer_message, conversation.list_messages
 
         self.attachments = attachments = AttachmentService(kernel)
         self.add_attachment, self.list_attachments, self.get_attachment = attachments.add_attachment, \
@@ -86,8 +93,11 @@ class Aftercare:
         self.monthly_report_for_ticket, self.list_monthly_reports, self.start_due_reports = \
             reports.monthly_report_for_ticket, reports.list_monthly_reports, reports.start_due_reports
 
+        self.kb = KbService(kernel)  # the knowledge base: facade.kb.<verb>
+
         self.records = records = RecordService(kernel)
         self.change_form = records.change_form
+        self.fault_form = records.fault_form
 
         self.deployments = deployments = DeploymentService(kernel)
         self.deploy, self.deploy_directory, self.list_processes = deployments.deploy, \
@@ -106,6 +116,14 @@ class Aftercare:
 
         self.procedures = procedures = ProcedureService(kernel)
         self.startable, self.start_procedure = procedures.startable, procedures.start_procedure
+
+        self.inbound = inbound = InboundService(kernel)
+        self.receive_mail, self.refuse_mail, self.list_inbound_mail = inbound.receive_mail, inbound.refuse_mail, \
+            inbound.list_inbound_mail
+
+        self.contacts = contacts = ContactService(kernel)
+        self.find_contacts, self.match_ticket, self.request_sign_in = contacts.list_contacts, \
+            contacts.match_ticket, contacts.request_sign_in
 
         self.tickets = tickets = TicketListService(kernel)
         self.list_tickets, self.export_tickets, self.ticket_by_number = tickets.list_tickets, \

@@ -20,6 +20,8 @@ class Effects:
     emails: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     tickets: list[dict[str, Any]] = field(default_factory=list)
     status: str | None = None
+    # ("pause", timer variables) / ("resume", paused working hours, {variable: new value}), see engine/waiting.py
+    clock: list[tuple[Any, ...]] = field(default_factory=list)
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         """The functions diagrams call, bound to this collector."""
@@ -31,6 +33,8 @@ class Effects:
             "notify_customer": self.notify_customer,
             "set_status": self.set_status,
             "open_ticket": self.open_ticket,
+            "pause_sla": self.pause_sla,
+            "resume_sla": self.resume_sla,
         }
 
     def log_event(self, kind: str, **data: Any) -> None:
@@ -64,6 +68,21 @@ class Effects:
         if not title:
             raise ValueError("open_ticket needs a title")
         self.tickets.append({"title": title[:300], "description": str(description), "ref": ref})
+
+    def pause_sla(self, *variables: str) -> None:
+        """Pause the ticket's resolve clock: the waiting timers whose date is one of `variables` stop."""
+        names = tuple(str(v) for v in variables)
+        if not names or not all(n.isidentifier() for n in names):
+            raise ValueError("pause_sla needs the names of the deadline variables its timers read, e.g. 'resolve_due'")
+        self.clock.append(("pause", names))
+
+    def resume_sla(self, paused_hours: float, **deadlines: Any) -> None:
+        """Resume the clock after `paused_hours` of working time; the timers reading each deadline variable named
+        here move to its new value (the script has already moved the variables themselves)."""
+        hours = float(paused_hours)
+        if hours < 0:
+            raise ValueError("resume_sla: paused_hours must not be negative")
+        self.clock.append(("resume", hours, {k: str(v) for k, v in deadlines.items() if v}))
 
     def set_status(self, status: str) -> None:
         """Set the ticket status explicitly."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from .calendar import SHANGHAI, working_hours_between
@@ -30,6 +30,8 @@ METRICS = ("triage", "response", "resolve", "callback")
 STEP_OF = {"triage": "triage", "callback": "callback"}  # metrics whose clock stops when the step is completed
 TARGET_SHARE, TARGET_SURVEY = 0.85, 90  # the seeds: 服务满意度 > 85 %, quarterly survey score ≥ 90
 REPORT_CATEGORY = "monthly_report"  # the monthly report's own tickets count in no figure
+KB_CATEGORY = "kb_article"  # nor do the knowledge base's review cases (engine/kb.py)
+NOT_SERVICE = (REPORT_CATEGORY, KB_CATEGORY)
 DEFAULT_CALENDAR = "working"
 
 
@@ -197,10 +199,15 @@ def counted(rows: Iterable[tuple[Any, int]]) -> list[dict[str, Any]]:
     return [{"key": k, "count": c} for k, c in sorted(pairs, key=lambda p: (-p[1], str(p[0])))]
 
 
+def service_ticket() -> Any:
+    """Service tickets only: not the own case of a monthly report or of a knowledge-base article."""
+    return or_(Ticket.category.is_(None), Ticket.category.not_in(NOT_SERVICE))
+
+
 def grouped(session: Session, column: Any, *conditions: Any) -> list[dict[str, Any]]:
     """Tickets matching `conditions` counted by `column`."""
     return counted(session.execute(select(column, func.count()).where(
-        Ticket.category.is_distinct_from(REPORT_CATEGORY), *conditions).group_by(column)).all())
+        service_ticket(), *conditions).group_by(column)).all())
 
 
 def top(values: Iterable[Any], limit: int = 10) -> list[dict[str, Any]]:

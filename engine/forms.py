@@ -144,4 +144,28 @@ def _message(error: Any, schema: dict[str, Any]) -> str:
         allowed = [str(o.get("const")) for o in prop.get("oneOf", [])] or [str(v) for v in prop.get("enum", [])]
         if allowed:
             return f"取值无效 Must be one of {', '.join(allowed)}"
-    return str(error.message)
+    return _bounds_message(error)
+
+
+_TYPES = {"integer": ("整数", "a whole number"), "number": ("数字", "a number"), "boolean": ("是或否", "yes or no"),
+          "string": ("文字", "text"), "array": ("列表", "a list"), "object": ("一组字段", "a group of fields")}
+_BOUNDS = {"minLength": ("至少 {} 个字符", "At least {} characters"),
+           "maxLength": ("最多 {} 个字符", "At most {} characters"),
+           "minimum": ("不能小于 {}", "Must be at least {}"), "exclusiveMinimum": ("须大于 {}", "Must be more than {}"),
+           "maximum": ("不能大于 {}", "Must be at most {}"), "exclusiveMaximum": ("须小于 {}", "Must be less than {}"),
+           "minItems": ("至少 {} 项", "At least {} entries"), "maxItems": ("最多 {} 项", "At most {} entries"),
+           "format": ("格式不正确（{}）", "Not a valid {}"), "pattern": ("格式不正确", "Not in the expected format")}
+
+
+def _bounds_message(error: Any) -> str:
+    """A bilingual "中文 English" message for the checks a form field has; never the submitted value itself."""
+    limit, kind = error.validator_value, error.validator
+    if kind == "minLength" and limit == 1:
+        return "此项必填 This field is required"
+    if kind == "type":
+        zh, en = _TYPES.get(str(limit), (str(limit), str(limit)))
+        return f"须为{zh} Must be {en}"
+    if kind in _BOUNDS:
+        zh, en = _BOUNDS[kind]
+        return f"{zh.format(limit)} {en.format(limit)}"
+    return "取值无效 This value is not valid"

@@ -14,13 +14,15 @@ from sqlalchemy.orm import Session
 
 from . import calendar as calendar_mod
 from . import clock as clock_mod
-from . import forms, repository
+from . import forms, repository, waiting
 from .calendar import SHANGHAI
+from .contacts import attach_contact
 from .contracts import active_contract, case_facts
 from .db import make_engine, migrate
 from .effects import Effects
 from .errors import Conflict, NotFound
 from .inspections import INSPECTION_PROCESS, link_risk_ticket, project_inspection
+from .kb import KB_PROCESS, project_article
 from .models import Contract, Customer, HumanTask, Instance, ProcessVersion, Ticket
 from .projection import SaveContext, event, save_case
 from .queries import ticket_detail
@@ -102,8 +104,9 @@ class Kernel:
     def start_case(self, session: Session, *, process_id: str, customer: Customer, contact_name: str,
                    contact_email: str, channel: str, title: str, description: str, actor: Actor,
                    contract: Contract | None = None, prefix: str = "AC", extra: dict[str, Any] | None = None,
-                   origin: Ticket | None = None) -> Ticket:
-        """A new ticket running the newest version of `process_id`, in the caller's unit of work."""
+                   origin: Ticket | None = None, contact_phone: str | None = None) -> Ticket:
+        """A new ticket running the newest version of `process_id`, in the caller's unit of work; it remembers its
+        contact when the address is a known contact of the customer (engine/contacts.py)."""
         version = repository.latest_version(session, process_id)
         if version is None:
             raise NotFound(f"the {process_id} process is not deployed")
@@ -116,6 +119,7 @@ class Kernel:
                         contact_name=contact_name, contact_email=contact_email, channel=channel, title=title,
                         description=description, status="new", tier=facts["tier"], breaches=[],
                         escalation_level=0, created_at=now, updated_at=now)
+        attach_contact(session, ticket, contact_phone)
         session.add(ticket)
         session.flush()
         ticket.number = f"{prefix}-{today:%Y}-{ticket.id:06d}"
@@ -145,10 +149,13 @@ class Kernel:
         self.remember(session, instance, wf)
         if ticket is None:
             return
+        waiting.post_questions(self, session, ticket, effects, ctx.now, ctx.actor.name)
         if instance.process_id == INSPECTION_PROCESS:
             project_inspection(session, ticket, self.runtime.case_data(wf), ctx.now)
         elif instance.process_id == REPORT_PROCESS:
             project_report(session, ticket, self.runtime.case_data(wf), ctx.now, ctx.actor.name)
+        elif instance.process_id == KB_PROCESS:
+            project_article(session, ticket, self.runtime.case_data(wf), ctx.now, ctx.actor.name)
         for request in effects.tickets:
             self.open_linked_ticket(session, ticket, instance, request, ctx)
         if effects.tickets and ticket.archive is not None:  # frozen a moment ago: add the tickets just opened

@@ -32,6 +32,7 @@ DIGEST_TEMPLATE = "digest"
 TEMPLATE_KINDS = {
     "task_arrived": "task",
     "complaint_registered": "task",
+    "customer_replied": "task",
     "deadline_breached": "deadline",
     "escalation": "deadline",
     "manual_escalation": "deadline",

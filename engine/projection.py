@@ -8,9 +8,10 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy.orm import Session
 
-from . import links, notifications, outbox, repository
+from . import links, notifications, outbox, repository, waiting
 from .effects import CUSTOMER_LANE, Effects
-from .models import Customer, HumanTask, Instance, Ticket, TimelineEvent
+from .language import ticket_language
+from .models import HumanTask, Instance, Ticket, TimelineEvent
 from .runtime import ReadyTask, Runtime, to_datetime
 from .search import index_ticket
 from .users import Actor, may_work_on
@@ -34,6 +35,7 @@ class SaveContext:
 def save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None,
               wf: BpmnWorkflow, effects: Effects, fired: list[str]) -> None:
     """Write state, human tasks, timer index, ticket columns, timeline and outbox for one unit of work."""
+    waiting.apply_clock(wf, effects)  # before the dump and the timer index: held and moved timers are state
     instance.state = ctx.runtime.dump(wf)
     instance.serializer_version = ctx.runtime.version
     instance.next_timer_at = ctx.runtime.next_timer_at(wf)
@@ -99,10 +101,21 @@ def _apply_effects(session: Session, ctx: SaveContext, instance: Instance, ticke
     for kind, data in effects.events:
         _event(session, ticket, instance, ctx.now, kind, "system", data)
     if ticket is not None:
+        _apply_clock(ctx, ticket, effects)
         _apply_breaches(session, ctx, instance, ticket, effects)
         _apply_escalations(session, ctx, instance, ticket, effects)
     for target, template, data in effects.emails:
         notify(session, ctx.now, ticket, target, template, data)
+
+
+def _apply_clock(ctx: SaveContext, ticket: Ticket, effects: Effects) -> None:
+    """The paused resolve clock as the SLA table shows it: since when, and the working time of earlier pauses."""
+    for action in effects.clock:
+        if action[0] == "pause":
+            ticket.paused_at = ticket.paused_at or ctx.now
+        else:
+            ticket.paused_seconds = (ticket.paused_seconds or 0) + round(action[1] * 3600)
+            ticket.paused_at = None
 
 
 def _apply_breaches(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket,
@@ -136,12 +149,11 @@ def notify(session: Session, now: datetime, ticket: Ticket | None, target: str, 
     if target == CUSTOMER_LANE:
         if ticket is None or not ticket.contact_email:
             return 0
-        customer = session.get(Customer, ticket.customer_id)
         open_link = _open_link_id(session, ticket)
         if open_link:
             context.setdefault("link_id", open_link)
         outbox.enqueue(session, to_addr=ticket.contact_email, template=template,
-                       language=customer.language if customer else "zh-CN", context=context,
+                       language=ticket_language(session, ticket), context=context,
                        ticket_id=ticket.id, now=now)
         return 1
     users = [u for u in repository.users_with_role(session, target) if u.email]

@@ -8,9 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import repository
+from .contacts import is_unmatched
 from .errors import Forbidden, NotFound
+from .language import ticket_language
 from .models import Contract, Customer, HumanTask, Instance, ProcessVersion, Ticket
 from .users import Actor, may_work_on
+from .waiting import paused_seconds
 
 
 def iso(value: datetime | None) -> str | None:
@@ -31,11 +34,13 @@ def ticket_brief(session: Session, ticket: Ticket) -> dict[str, Any]:
     return {"id": ticket.id, "number": ticket.number, "title": ticket.title, "status": ticket.status,
             "customer": customer.name if customer else None, "contact_name": ticket.contact_name,
             "description": ticket.description, "created_at": iso(ticket.created_at),
-            "resolved_at": iso(ticket.resolved_at)}
+            "resolved_at": iso(ticket.resolved_at), "language": ticket_language(session, ticket)}
 
 
 def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
-    """Everything about a ticket: fields, SLA clocks, timeline and open tasks."""
+    """Everything about a ticket: fields, SLA clocks, timeline, conversation and open tasks."""
+    from .conversation import messages  # conversation reads attachments, which read this module
+
     customer = session.get(Customer, ticket.customer_id)
     instance = session.get(Instance, ticket.instance_id) if ticket.instance_id else None
     version = session.get(ProcessVersion, instance.version_id) if instance else None
@@ -46,7 +51,8 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
         "id": ticket.id, "number": ticket.number, "status": ticket.status, "category": ticket.category,
         "severity": ticket.severity, "onsite": ticket.onsite, "tier": ticket.tier,
         "customer": customer.name if customer else None, "contact_name": ticket.contact_name,
-        "contact_email": ticket.contact_email, "channel": ticket.channel, "title": ticket.title,
+        "contact_email": ticket.contact_email, "contact_phone": ticket.contact_phone, "contact_id": ticket.contact_id,
+        "customer_unmatched": is_unmatched(customer), "channel": ticket.channel, "title": ticket.title,
         "description": ticket.description, "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at), "closed_at": iso(ticket.closed_at),
         "accepted_at": iso(ticket.accepted_at), "auto_accepted": ticket.auto_accepted,
@@ -58,10 +64,12 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
         "process": {"process_id": version.process_id, "version": version.version} if version else None,
         "sla": {"calendar": ticket.sla_calendar, "response_due": iso(ticket.response_due),
                 "resolve_due": iso(ticket.resolve_due), "responded_at": iso(ticket.responded_at),
-                "resolved_at": iso(ticket.resolved_at), "breaches": list(ticket.breaches)},
+                "resolved_at": iso(ticket.resolved_at), "breaches": list(ticket.breaches),
+                "paused_at": iso(ticket.paused_at), "paused_seconds": paused_seconds(ticket)},
         "timeline": [{"at": iso(e.at), "kind": e.kind, "actor": e.actor, **e.data}
                      for e in repository.timeline(session, ticket.id)],
         "tasks": [task_dict(t) for t in repository.open_tasks(session, roles=None, ticket_id=ticket.id)],
+        "messages": messages(session, ticket.id, include_internal=True),  # staff only: notes included
         "archived": ticket.archive is not None,
     }
 
@@ -88,5 +96,6 @@ def open_task_for(session: Session, task_id: str, actor: Actor) -> HumanTask:
     if row is None or row.state != "open":
         raise NotFound("no such open task", task_id=task_id)
     if not may_work_on(actor.role, row.role):
-        raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
+        raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks", task_role=row.role,
+                        ticket_id=row.ticket_id)
     return row

@@ -177,10 +177,10 @@ def _quotes(session: Session, period: Period, cid: int | None) -> dict[str, int]
 def _per_customer(session: Session, period: Period) -> list[dict[str, Any]]:
     opened = dict(session.execute(select(Ticket.customer_id, func.count()).where(
         Ticket.created_at >= period.start, Ticket.created_at < period.end,
-        Ticket.category.is_distinct_from(fg.REPORT_CATEGORY)).group_by(Ticket.customer_id)).all())
+        fg.service_ticket()).group_by(Ticket.customer_id)).all())
     closed = dict(session.execute(select(Ticket.customer_id, func.count()).where(
         Ticket.closed_at >= period.start, Ticket.closed_at < period.end,
-        Ticket.category.is_distinct_from(fg.REPORT_CATEGORY)).group_by(Ticket.customer_id)).all())
+        fg.service_ticket()).group_by(Ticket.customer_id)).all())
     breaches: dict[int, int] = {}
     for row in fg.breached_rows(session, period.start, None):
         count = len([b for b in row.breaches if isinstance(b, dict) and fg.parse_time(b.get("at")) in period])
@@ -203,7 +203,7 @@ def _waiting_quotes(session: Session, cid: int | None = None) -> int:
 
 def _count(session: Session, *conditions: Any) -> int:
     return int(session.scalar(select(func.count()).select_from(Ticket).where(
-        Ticket.category.is_distinct_from(fg.REPORT_CATEGORY), *conditions)) or 0)
+        fg.service_ticket(), *conditions)) or 0)
 
 
 def project_report(session: Session, ticket: Ticket, data: dict[str, Any], now: datetime, actor: str) -> None:

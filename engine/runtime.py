@@ -267,6 +267,15 @@ class Runtime:
             merged.update(wf.data)
         return merged
 
+    def set_variables(self, wf: BpmnWorkflow, values: dict[str, Any]) -> int:
+        """Give a running case new values for some variables: every task that holds data for what comes next
+        (READY, WAITING, STARTED, also inside called processes) takes them; the number of tasks changed. Timers
+        already waiting keep the due time they were armed with."""
+        tasks = wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED)
+        for task in tasks:
+            task.data.update(values)
+        return len(tasks)
+
 
 def _all_tasks(wf: BpmnWorkflow) -> list[Task]:
     tasks = list(wf.tasks.values())

@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import column, func, table
 
-from .models import Customer, Ticket, TicketSearch, TimelineEvent
+from .models import Customer, Message, Ticket, TicketSearch, TimelineEvent
 
 # Han, kana and Hangul letters only: every one is a token character to FTS5's unicode61 as well.
 _CJK = "\u3041-\u3096\u30a1-\u30fa\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -160,6 +160,7 @@ def ticket_texts(session: Session, ticket: Ticket) -> list[Any]:
     events = session.scalars(select(TimelineEvent.data).where(TimelineEvent.ticket_id == ticket.id,
                                                               TimelineEvent.kind.in_(TEXT_EVENTS)))
     extra = [data.get("data") or data.get("body") for data in events if isinstance(data, dict)]
+    extra += session.scalars(select(Message.body).where(Message.ticket_id == ticket.id))  # notes too: staff search
     return [ticket.number, ticket.title, ticket.description, customer.name if customer else None,
             ticket.contact_name, ticket.contact_email, *extra]
 

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     scheduler_interval: float = 0.5
     link_valid_days: int = 14
     token_minutes: int = 720
+    mail_in_host: str = "127.0.0.1"  # the SMTP listener the support mailbox's server forwards to
+    mail_in_port: int = 0  # 0: `serve` does not listen (`aftercare mail-in` listens on 2525 unless told)
+    mail_in_max_bytes: int = 25 * 1024 * 1024  # a larger message is refused with 552 before it is stored
     digest_minutes: int = 10  # a burst of staff notices to one person within this window leaves as one digest
     extra_holidays: Annotated[list[date], NoDecode] = []  # days off beyond chinese_calendar's, e.g. next year's
     extra_workdays: Annotated[list[date], NoDecode] = []  # make-up workdays (调休) beyond chinese_calendar's
@@ -49,6 +52,10 @@ class Settings(BaseSettings):
             raise ValueError("AFTERCARE_SECRET_KEY must be set outside development")
         if not 1 <= self.digest_minutes <= 24 * 60:
             raise ValueError("AFTERCARE_DIGEST_MINUTES must be between 1 and 1440")
+        if not 0 <= self.mail_in_port <= 65535:
+            raise ValueError("AFTERCARE_MAIL_IN_PORT must be between 0 and 65535")
+        if self.mail_in_max_bytes < 1024:
+            raise ValueError("AFTERCARE_MAIL_IN_MAX_BYTES must be at least 1024")
         if len(self.secret_key) < 32:
             raise ValueError("AFTERCARE_SECRET_KEY must be at least 32 characters")
         return self

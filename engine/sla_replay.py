@@ -52,10 +52,14 @@ class TicketFacts:
     actual_response_breached: bool
     actual_resolve_breached: bool
     closed_at: datetime | None = None  # a closed ticket's clock stops here, not at `now`
+    # working time the resolve clock was paused waiting for the customer (on the ticket's own calendar), and the
+    # start of a pause still running: a candidate's resolve deadline moves by the same working time
+    paused_seconds: int = 0
+    paused_at: datetime | None = None
 
     def __post_init__(self) -> None:
         """Refuse naive datetimes: they would compare wrongly against UTC deadlines."""
-        for name in ("created_at", "responded_at", "resolved_at", "closed_at"):
+        for name in ("created_at", "responded_at", "resolved_at", "closed_at", "paused_at"):
             value = getattr(self, name)
             if value is not None and (value.tzinfo is None or value.utcoffset() is None):
                 raise ValueError(f"ticket {self.number or self.id}: {name} {value.isoformat()} needs a time zone")
@@ -328,11 +332,14 @@ def _replay_one(decision: SlaCandidate, ticket: TicketFacts, now: datetime) -> _
         terms = _apply_override(data, outputs)
         response_due = cal.add_working_duration(ticket.created_at, terms[0], terms[2])
         resolve_due = cal.add_working_duration(ticket.created_at, terms[1], terms[2])
+        if ticket.paused_seconds > 0:  # the pauses count on the candidate's calendar as they did on the ticket's
+            resolve_due = cal.add_working_hours(resolve_due, ticket.paused_seconds / 3600, terms[2])
     except (ValueError, TypeError, AttributeError) as exc:  # a bad duration, calendar or contract override
         raise _ReplayFailed(decision.problem(rule.id, f"ticket {_name(ticket)}: {_text(exc)}")) from None
     stop = ticket.closed_at or now
+    resolve_stop = ticket.resolved_at or ticket.paused_at or stop  # a paused clock stands still
     return _Outcome(ticket, severity, terms, response_due, resolve_due,
-                    (ticket.responded_at or stop) > response_due, (ticket.resolved_at or stop) > resolve_due)
+                    (ticket.responded_at or stop) > response_due, resolve_stop > resolve_due)
 
 
 def _decide(decision: SlaCandidate, ticket: TicketFacts, data: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

@@ -23,10 +23,10 @@ from .models import Customer, HumanTask, Ticket
 from .paging import COUNT_CAP, Page, capped_count
 from .ticket_fields import CHANNELS
 
-WAITING = ("awaiting_acceptance", "awaiting_signoff")  # the case waits on the customer
+WAITING = ("awaiting_acceptance", "awaiting_signoff", "waiting_customer")  # the case waits on the customer
 STATES = ("open", "waiting", "closed", "archived")
-CATEGORIES = ("fault", "question", "change", "complaint", "inspection", "standby", "monthly_report")
-ALL_CHANNELS = (*CHANNELS, "inspection", "monthly_report")
+CATEGORIES = ("fault", "question", "change", "complaint", "inspection", "standby", "monthly_report", "kb_article")
+ALL_CHANNELS = (*CHANNELS, "inspection", "monthly_report", "kb_article")
 SORTS: dict[str, Any] = {"created": Ticket.created_at, "updated": Ticket.updated_at, "number": Ticket.number,
                          "severity": Ticket.severity, "status": Ticket.status, "due": Ticket.resolve_due,
                          "closed": Ticket.closed_at, "customer": Customer.name, "title": Ticket.title}
@@ -257,9 +257,11 @@ def _between(col: Any, start: date | None, end: date | None) -> list[Any]:
 
 
 def breached(now: datetime) -> Any:
-    """A deadline was breached (recorded by the SLA timers), or the resolve deadline passed unresolved."""
+    """A deadline was breached (recorded by the SLA timers), or the resolve deadline passed unresolved while the
+    clock ran (a clock paused for the customer moves the deadline on when it resumes)."""
     return or_(cast(Ticket.breaches, String) != "[]",
-               and_(Ticket.resolve_due < now, Ticket.resolved_at.is_(None), Ticket.closed_at.is_(None)))
+               and_(Ticket.resolve_due < now, Ticket.resolved_at.is_(None), Ticket.closed_at.is_(None),
+                    Ticket.paused_at.is_(None)))
 
 
 def at_risk(dialect: str, now: datetime) -> Any:
@@ -268,7 +270,7 @@ def at_risk(dialect: str, now: datetime) -> Any:
     # the deadline's index is the way in: SQLite's statistics take `closed_at IS NULL` for a rare value
     closed = _plain(Ticket.closed_at) if dialect == "sqlite" else Ticket.closed_at
     return and_(not_(breached(now)), Ticket.resolve_due >= now, Ticket.resolved_at.is_(None),
-                closed.is_(None), created + AT_RISK * (due - created) <= now.timestamp())
+                closed.is_(None), Ticket.paused_at.is_(None), created + AT_RISK * (due - created) <= now.timestamp())
 
 
 def _epoch(dialect: str, col: Any) -> Any:
@@ -297,6 +299,8 @@ def _iso(value: datetime | None) -> str | None:
 
 def _row(ticket: Ticket, customer: str, holders: list[str], now: datetime) -> dict[str, Any]:
     due, start = ticket.resolve_due, ticket.created_at
+    if ticket.paused_at is not None:
+        due = None  # the clock stands still while the customer has a question: neither overdue nor at risk
     overdue = due is not None and now >= due and ticket.resolved_at is None and ticket.closed_at is None
     risky = (due is not None and not overdue and ticket.resolved_at is None and ticket.closed_at is None
              and (now - start).total_seconds() >= AT_RISK * (due - start).total_seconds())
@@ -304,7 +308,7 @@ def _row(ticket: Ticket, customer: str, holders: list[str], now: datetime) -> di
             "status": ticket.status, "state": state(ticket.status), "category": ticket.category,
             "severity": ticket.severity, "channel": ticket.channel, "contact_name": ticket.contact_name,
             "assignees": holders, "created_at": _iso(ticket.created_at), "updated_at": _iso(ticket.updated_at),
-            "resolve_due": _iso(due), "closed_at": _iso(ticket.closed_at),
+            "resolve_due": _iso(ticket.resolve_due), "closed_at": _iso(ticket.closed_at),
             "breached": bool(ticket.breaches) or overdue, "at_risk": risky and not ticket.breaches}
 
 

@@ -58,3 +58,45 @@
     sum();
   });
 })();
+
+// Attachments upload in place: a task form beside the upload keeps what was typed into it. Without this script the
+// upload form posts and comes back to the page as before.
+(function () {
+  document.querySelectorAll('form[data-attach]').forEach(function (form) {
+    if (!window.fetch || !window.FormData) return;
+    var status = document.createElement('div');
+    status.setAttribute('role', 'status');
+    status.className = 'attach-status';
+    form.appendChild(status);
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var button = form.querySelector('button[type=submit]');
+      button.disabled = true;
+      status.className = 'attach-status';
+      status.textContent = form.dataset.busy || '…';
+      fetch(form.action, {method: 'POST', body: new FormData(form), headers: {'Accept': 'application/json'},
+                          credentials: 'same-origin'})
+        .then(function (response) {
+          return response.json().catch(function () { return {}; })
+            .then(function (body) { return {ok: response.ok, body: body}; });
+        })
+        .then(function (result) {
+          if (!result.ok) { var failure = new Error(result.body.detail || ''); failure.fromServer = true; throw failure; }
+          var a = result.body, list = form.parentNode.querySelector('ul.attachments'), empty = form.parentNode.querySelector('.no-attachments');
+          if (!list) { list = document.createElement('ul'); list.className = 'attachments'; form.parentNode.insertBefore(list, empty || form); }
+          if (empty) empty.remove();
+          var item = document.createElement('li'), link = document.createElement('a'), meta = document.createElement('span');
+          link.href = a.href; link.setAttribute('download', ''); link.textContent = a.filename;
+          meta.className = 'muted'; meta.textContent = ' ' + (a.size / 1024).toFixed(1) + ' KB · ' + a.uploaded_by + ' · ' + a.shown_at;
+          item.appendChild(link); item.appendChild(meta); list.appendChild(item);
+          form.querySelector('input[type=file]').value = '';
+          status.textContent = form.dataset.done || '';
+        })
+        .catch(function (error) {
+          status.className = 'attach-status error';
+          status.textContent = (error.fromServer && error.message) || form.dataset.failed || '';
+        })
+        .then(function () { button.disabled = false; });
+    });
+  });
+})();

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import defer
 
-from ..attachments import attachment_dict, check_size, clean_content_type, clean_filename
+from ..attachments import attachment_dict, check_size, clean_content_type, clean_filename, refuse_if_frozen
 from ..errors import NotFound
 from ..models import Attachment, Ticket, TimelineEvent
 from ..users import Actor
@@ -25,6 +25,7 @@ class AttachmentService(Service):
             ticket = session.get(Ticket, ticket_id)
             if ticket is None:
                 raise NotFound("no such ticket", ticket_id=ticket_id)
+            refuse_if_frozen(ticket)
             now = self.clock.now()
             row = Attachment(ticket_id=ticket.id, filename=clean_filename(filename), size=len(data),
                              content_type=clean_content_type(content_type), data=data, uploaded_by=actor.name,

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from .. import repository
+from ..contacts import phone_error
 from ..effects import Effects
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..kernel import MAIN_PROCESS
@@ -24,13 +25,15 @@ class CaseService(Service):
     """The verbs that move cases: every surface completes tasks through `complete_task`."""
 
     def create_ticket(self, *, customer: str, contact_name: str, contact_email: str, channel: str, title: str,
-                      description: str, actor: Actor, category: str | None = None) -> dict[str, Any]:
+                      description: str, actor: Actor, category: str | None = None,
+                      contact_phone: str | None = None) -> dict[str, Any]:
         """Log a ticket and start its maintenance-request case.
 
         `category` is None (the service desk triages it) or "complaint": a complaint the customer files as such
         skips triage and goes straight to the complaint procedure.
         """
-        _check_ticket_fields(channel=channel, contact_email=contact_email, title=title, category=category)
+        _check_ticket_fields(channel=channel, contact_email=contact_email, title=title, category=category,
+                             contact_phone=contact_phone)
         with self.uow() as session:
             cust = repository.customer_by_name(session, customer)
             if cust is None:
@@ -38,7 +41,8 @@ class CaseService(Service):
                     "field": "customer", "message": f"没有名为 {customer} 的客户 No customer named {customer!r}"}])
             ticket = self.kernel.start_case(session, process_id=MAIN_PROCESS, customer=cust, contact_name=contact_name,
                                       contact_email=contact_email, channel=channel, title=title,
-                                      description=description, actor=actor, extra={"category": category})
+                                      description=description, actor=actor, extra={"category": category},
+                                      contact_phone=contact_phone)
             return {"id": ticket.id, "number": ticket.number, "status": ticket.status}
 
     def complete_task(self, *, task_id: str, data: dict[str, Any], actor: Actor) -> dict[str, Any]:
@@ -48,7 +52,8 @@ class CaseService(Service):
             if row is None:
                 raise NotFound("no such task", task_id=task_id)
             if actor.kind == "staff" and not may_work_on(actor.role, row.role):
-                raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
+                raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks", task_role=row.role,
+                                ticket_id=row.ticket_id)
             return self.kernel.complete(session, row, data, actor)
 
     def fire_due_timers(self, *, limit: int = 100) -> int:
@@ -101,7 +106,8 @@ class CaseService(Service):
             if row is None:
                 raise NotFound("no such task", task_id=task_id)
             if not may_work_on(actor.role, row.role):
-                raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks")
+                raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks", task_role=row.role,
+                                ticket_id=row.ticket_id)
             repository.lock_instance(session, row.instance_id)  # two claims, or a claim and a completion, queue
             session.refresh(row)
             if row.state != "open":
@@ -141,8 +147,12 @@ class CaseService(Service):
                     "called": [{**c.markers(), "xml": xml(c.source_file)} for c in called]}
 
 
-def _check_ticket_fields(*, channel: str, contact_email: str, title: str, category: str | None) -> None:
+def _check_ticket_fields(*, channel: str, contact_email: str, title: str, category: str | None,
+                         contact_phone: str | None = None) -> None:
     errors = field_errors(channel=channel, contact_email=contact_email, title=title)
+    phone = phone_error(contact_phone, "contact_phone")
+    if phone:
+        errors.append({**phone, "message": "电话号码无效 " + phone["message"]})
     if category not in (None, "complaint"):
         errors.append({"field": "category", "message": "only a complaint is filed with its category; "
                                                        "everything else is triaged 仅投诉可直接指定类别"})

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import links, repository
+from .. import conversation, links, repository, waiting
 from ..errors import Conflict
 from ..inspections import customer_report
 from ..models import HumanTask, Instance, Ticket
 from ..queries import quote_offer, task_dict, ticket_brief
 from ..users import Actor
 from .base import Service
+
+SURVEY = "satisfaction_survey"
 
 
 class CustomerLinkService(Service):
@@ -27,16 +29,25 @@ class CustomerLinkService(Service):
             schema = self.kernel.form(session, instance.version_id, row.form_key) if instance else {}
             events = repository.timeline(session, ticket.id) if ticket else []
             quote = quote_offer(events) if "quote_decision" in schema.get("properties", {}) else None
+            key = conversation.form_key(self.settings.secret_key, link.ticket_id or 0, self.clock.now())
             return {"task": task_dict(row), "form": schema, "ticket": ticket_brief(session, ticket) if ticket else None,
+                    "form_key": key,
                     "expires_at": link.expires_at.isoformat(), "quote": quote,
                     "work": [] if quote else _work_done(events),
-                    "report": customer_report(session, ticket) if ticket else None}
+                    "report": customer_report(session, ticket) if ticket else None,
+                    "question": waiting.open_question(events) if waiting.is_answer_step(row) else None}
 
-    def complete_by_link(self, *, token: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Complete the customer's task behind a link; the link is spent only if the task completes."""
+    def complete_by_link(self, *, token: str, data: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+        """Complete the customer's task behind a link; the link is spent only if the task completes. From a web page
+        (`key` given), a survey's score counts only with the key that page carried (open_link's `form_key`), so
+        a link scanner fetching the e-mail's score link records nothing."""
         with self.uow() as session:
             now = self.clock.now()
             link = links.resolve(session, secret=self.settings.secret_key, token=token, now=now)
+            if key is not None and link.task_bpmn_id == SURVEY and not conversation.form_key_valid(
+                    self.settings.secret_key, link.ticket_id or 0, key or "", now):
+                raise links.LinkError("stale", "此页面已过期，请重新打开邮件中的链接。"
+                                               "This page has expired; please open the link in the e-mail again.")
             row = session.get(HumanTask, link.task_id)
             if row is None or row.state != "open":
                 raise _link_closed()
@@ -47,6 +58,8 @@ class CustomerLinkService(Service):
             except Conflict:
                 raise _link_closed() from None
             link.used_at = now
+            if waiting.is_answer_step(row) and ticket is not None:
+                waiting.answered_by_link(self.kernel, session, ticket, data)
             return result
 
     def link_token(self, *, link_id: str) -> str | None:

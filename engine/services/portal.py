@@ -1,44 +1,54 @@
 """What customers do without an account: the portal, the status page, survey comments."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import logging
 from typing import Any
 
-from .. import links, repository
+from .. import contacts, links, repository, waiting
 from ..errors import LinkError, NotFound, ValidationFailed
-from ..kernel import Kernel
+from ..kernel import MAIN_PROCESS
 from ..models import Ticket, TimelineEvent
 from ..portal import PORTAL, PUBLIC_EVENTS, public_event
 from ..queries import iso
+from ..ticket_fields import field_errors
 from .base import Service
+
+log = logging.getLogger("aftercare.portal")
 
 
 class PortalService(Service):
     """What customers do without an account: the portal, the status page, survey comments."""
 
-    def __init__(self, kernel: Kernel, *, list_customers: Callable[[], list[dict[str, Any]]],
-                 create_ticket: Callable[..., dict[str, Any]]) -> None:
-        super().__init__(kernel)
-        self.list_customers = list_customers  # the people and cases services' verbs, handed over by the facade
-        self.create_ticket = create_ticket
-
-    def submit_from_portal(self, *, organization: str, contact_name: str, contact_email: str, title: str,
-                           description: str, complaint: bool = False) -> dict[str, Any]:
-        """A ticket from the public portal; the customer is found by its exact name, case-insensitively.
-
-        A `complaint` skips triage and goes to the service manager's complaint procedure.
-        """
-        customer = next((c for c in self.list_customers()
-                         if c["name"].casefold() == organization.strip().casefold()), None)
-        if customer is None:
-            raise ValidationFailed("unknown organization", [{
-                "field": "organization",
-                "message": "未找到该单位，请填写合同上的单位全称或致电服务台。"
-                           "Organization not found: use the name on your contract, or call the service desk."}])
-        created: dict[str, Any] = self.create_ticket(
-            customer=customer["name"], contact_name=contact_name, contact_email=contact_email, channel="web",
-            title=title, description=description, actor=PORTAL, category="complaint" if complaint else None)
-        return {**created, "status_token": links.status_token(self.settings.secret_key, created["id"])}
+    def submit_from_portal(self, *, contact_name: str, contact_email: str, title: str, description: str,
+                           organization: str = "", contact_phone: str | None = None, complaint: bool = False,
+                           kb_visit: str | None = None) -> dict[str, Any]:
+        """A ticket from the public portal, for the customer the sender's address identifies (a known contact, or
+        the customer's own e-mail domain). From an address nobody knows, the request is still taken: it waits
+        under the placeholder customer until the service desk matches it (`matched` False); the organisation
+        typed is kept in the description for them. A `complaint` skips triage and goes to the complaint
+        procedure. `kb_visit` is the knowledge-base visit the request was filed in, if any."""
+        errors = field_errors(channel="web", contact_email=contact_email, title=title)
+        phone = contacts.phone_error(contact_phone, "contact_phone")
+        if phone:
+            errors.append(phone)
+        if errors:
+            raise ValidationFailed("the request has errors", errors)
+        with self.uow() as session:
+            customer, _contact = contacts.find_sender(session, contact_email)
+            matched = customer is not None
+            if customer is None:
+                customer = contacts.unmatched_customer(session, self.clock.now())
+                if organization.strip():
+                    description = f"{description}\n\n[单位 Organisation: {organization.strip()[:200]}]"
+            ticket = self.kernel.start_case(
+                session, process_id=MAIN_PROCESS, customer=customer, contact_name=contact_name.strip(),
+                contact_email=contact_email.strip(), channel="web", title=title.strip(), description=description,
+                actor=PORTAL, extra={"category": "complaint" if complaint else None}, contact_phone=contact_phone)
+            if kb_visit:
+                _mark_filed(session, kb_visit, ticket.id)
+            return {"id": ticket.id, "number": ticket.number, "status": ticket.status, "matched": matched,
+                    "status_token": links.status_token(self.settings.secret_key, ticket.id)}
 
     def status_token(self, *, ticket_id: int) -> str:
         """The token of a ticket's status page (for the acknowledgement e-mail)."""
@@ -54,7 +64,8 @@ class PortalService(Service):
             events = [public_event(e) for e in repository.timeline(session, ticket.id) if e.kind in PUBLIC_EVENTS]
             return {"number": ticket.number, "title": ticket.title, "status": ticket.status,
                     "created_at": iso(ticket.created_at), "resolve_due": iso(ticket.resolve_due),
-                    "resolved_at": iso(ticket.resolved_at), "closed_at": iso(ticket.closed_at), "events": events}
+                    "resolved_at": iso(ticket.resolved_at), "closed_at": iso(ticket.closed_at), "events": events,
+                    **waiting.customer_view(session, ticket)}
 
     def add_survey_comment(self, *, token: str, comment: str) -> None:
         """An optional comment after a one-click score; allowed once, on a spent survey link that has not expired."""
@@ -76,3 +87,17 @@ class PortalService(Service):
                 raise LinkError("used", "您已留言，谢谢！You have already left a comment, thank you!")
             session.add(TimelineEvent(ticket_id=link.ticket_id, instance_id=link.instance_id, at=now,
                                       kind="survey_comment", actor="customer", data={"comment": comment[:2000]}))
+
+
+def _mark_filed(session: Any, visit: str, ticket_id: int) -> None:
+    """Tell the knowledge base that a visit which read articles still filed a request; counting must never cost
+    the customer their request, so a failure here is logged and the request stays."""
+    try:
+        kb = importlib.import_module("engine.kb")
+    except ModuleNotFoundError:
+        return
+    try:
+        with session.begin_nested():
+            kb.mark_filed(session, visit[:100], ticket_id)
+    except Exception:
+        log.exception("the knowledge base could not count visit %s", visit[:100])

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from .. import repository
+from ..contacts import phone_error
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..kernel import MAIN_PROCESS, Kernel
 from ..models import Customer, Instance, ProcessVersion, Ticket, TimelineEvent
@@ -36,7 +37,7 @@ class ProcedureService(Service):
 
     def start_procedure(self, *, process_id: str, actor: Actor, customer: str, contact_name: str,
                         contact_email: str, title: str, description: str, channel: str = "phone",
-                        origin_ticket_id: int | None = None) -> dict[str, Any]:
+                        origin_ticket_id: int | None = None, contact_phone: str | None = None) -> dict[str, Any]:
         """Start the newest version of `process_id` as a new ticket, from intake or, with `origin_ticket_id`, from
         that ticket: then for the same customer (an empty customer or contact is the origin's) and linked to it."""
         where = "intake" if origin_ticket_id is None else "ticket"
@@ -52,11 +53,13 @@ class ProcedureService(Service):
             cust = repository.customer_by_name(session, customer)
             errors = ([] if cust is not None else [_unknown_customer(customer)]) + field_errors(
                 channel=channel, contact_email=contact_email, title=title)
+            errors += [e for e in [phone_error(contact_phone, "contact_phone")] if e]
             if errors or cust is None:
                 raise ValidationFailed("the ticket has errors", errors)
             ticket = self.kernel.start_case(session, process_id=process_id, customer=cust, actor=actor,
                                             contact_name=contact_name, contact_email=contact_email,
-                                            channel=channel, title=title, description=description, origin=origin)
+                                            channel=channel, title=title, description=description, origin=origin,
+                                            contact_phone=contact_phone)
             self._record_start(session, ticket, version, actor, origin)
             return {"id": ticket.id, "number": ticket.number, "status": ticket.status}
 

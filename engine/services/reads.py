@@ -6,12 +6,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .. import forms, repository
+from .. import forms, kb, repository
 from ..effects import Effects
 from ..errors import Conflict, NotFound
 from ..models import HumanTask, Instance, Ticket
 from ..queries import open_task_for, previous_answer, quote_offer, task_dict, ticket_detail
 from ..users import Actor, visible_lanes
+from ..waiting import open_question
 from .base import Service
 
 
@@ -42,7 +43,7 @@ class ReadService(Service):
             row = open_task_for(session, task_id, actor)
             instance = session.get(Instance, row.instance_id)
             form = self.kernel.form(session, instance.version_id, row.form_key) if instance else {}
-            form = forms.with_previous_answer(form, previous_answer(session, row))
+            form = forms.with_previous_answer(form, kb.form_prefill(session, row) or previous_answer(session, row))
             if forms.staff_fields(form):
                 form = forms.with_staff_options(form, repository.active_staff(session))
             return {**task_dict(row), "form": form}
@@ -92,7 +93,10 @@ class ReadService(Service):
                 return {}
             detail = ticket_detail(session, ticket)
             detail.pop("timeline")
-            detail["quote"] = quote_offer(repository.timeline(session, ticket.id))
+            detail.pop("messages", None)  # internal notes never reach an e-mail
+            events = repository.timeline(session, ticket.id)
+            detail["quote"] = quote_offer(events)
+            detail["question"] = open_question(events)  # the question a "waiting for the customer" mail carries
             return detail
 
     def worklist(self, *, actor: Actor, query: Any) -> Any:

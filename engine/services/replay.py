@@ -52,4 +52,5 @@ def _facts(ticket: Ticket, overrides: dict[str, Any]) -> TicketFacts:
                        severity=ticket.severity, tier=ticket.tier, onsite=ticket.onsite, sla_overrides=overrides,
                        responded_at=ticket.responded_at, resolved_at=ticket.resolved_at,
                        actual_response_breached=response, actual_resolve_breached=resolve,
-                       closed_at=ticket.closed_at)
+                       closed_at=ticket.closed_at, paused_seconds=ticket.paused_seconds or 0,
+                       paused_at=ticket.paused_at)

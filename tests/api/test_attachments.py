@@ -93,7 +93,7 @@ def test_active_content_is_served_as_bytes(client: TestClient, ticket_id: int, n
 def test_too_large_and_empty_show_the_error_page(client: TestClient, ticket_id: int, facade: Aftercare) -> None:
     csrf = staff_login(client)
     response = upload(client, ticket_id, csrf, "big.bin", b"\0" * (10 * 1024 * 1024 + 1), "application/zip")
-    assert response.status_code == 422 and "文件过大（最大 10 MB）" in response.text
+    assert response.status_code == 422 and "文件过大（最大 10 兆字节）" in response.text
     response = upload(client, ticket_id, csrf, "empty.txt", b"", "text/plain")
     assert response.status_code == 422 and "文件为空" in response.text
     assert facade.list_attachments(ticket_id=ticket_id) == []

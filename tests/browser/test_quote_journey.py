@@ -91,7 +91,7 @@ def test_quote_counter_offered_then_accepted_from_the_emails(page: Page, browser
     submit(page)
 
     mail = wait_for_mail(smtp, "报价")
-    assert "月度统计报表开发" in mail and "合计 Total: CNY 11,500.00" in mail
+    assert "月度统计报表开发" in mail and "合计：CNY 11,500.00" in mail
     phone = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True).new_page()
     phone.goto(link_from(mail))
     quote = phone.locator("#quote")
@@ -120,7 +120,7 @@ def test_quote_counter_offered_then_accepted_from_the_emails(page: Page, browser
     submit(page)
 
     mail = wait_for_mail(smtp, "报价", count=2)
-    assert "合计 Total: CNY 8,000.00" in mail and "上线部署与培训" not in mail
+    assert "合计：CNY 8,000.00" in mail and "上线部署与培训" not in mail
     phone.goto(link_from(mail))
     expect(quote).to_contain_text("第 2 轮")
     expect(quote).to_contain_text("培训我们自己安排，开发按 4 人天")  # the counter-offer this round answers

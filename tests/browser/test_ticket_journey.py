@@ -72,7 +72,9 @@ def test_ticket_from_intake_to_archive(page: Page, browser: Browser, live_url: s
     phone.check("input[name=accepted][value=true]")
     phone.click("button[type=submit]")
     expect(phone.locator(".notice.ok")).to_be_visible()
-    phone.goto(link_from(wait_for_mail(smtp, "打分")))  # the first score link in the mail: 5, in one click
+    phone.goto(link_from(wait_for_mail(smtp, "打分")))  # the first score link in the mail: 5, then one tap
+    expect(phone.locator("input[name=score][value='5']")).to_be_checked()
+    phone.click("button:has-text('确认评分')")
     expect(phone.locator(".notice.ok")).to_contain_text("5")
     assert facade.get_ticket(ticket_id=1, actor=facade.actor(username="admin"))["survey_score"] == 5
     phone.fill("#comment", "处理及时")

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from engine.attachments import MAX_BYTES, clean_content_type, clean_filename
+from engine.attachments import MAX_BYTES, TOO_LARGE, clean_content_type, clean_filename
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.errors import NotFound, ValidationFailed
@@ -55,7 +55,8 @@ def test_size_limit(desk: Desk, facade: Aftercare) -> None:
     assert attach(facade, tid, data=b"x" * MAX_BYTES)["size"] == 10 * 1024 * 1024
     with pytest.raises(ValidationFailed) as raised:
         attach(facade, tid, data=b"x" * (MAX_BYTES + 1))
-    assert raised.value.errors == [{"field": "file", "message": "文件过大（最大 10 MB）file too large (max 10 MB)"}]
+    assert raised.value.errors == [{"field": "file", "message": TOO_LARGE}]
+    assert TOO_LARGE == "文件过大（最大 10 兆字节） File too large (max 10 MB)"
     assert len(facade.list_attachments(ticket_id=tid)) == 1
 
 
