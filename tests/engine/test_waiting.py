@@ -323,3 +323,21 @@ def test_product_team_asks_during_a_change_assessment(desk: Desk, clock: FakeClo
     assert ticket["sla"]["paused_seconds"] == 11 * 3600  # 11/2 10-18, 11/3 9-12
     # the change's resolve deadline (10 working days) moved by the 11 paused working hours
     assert calendar.working_hours_between(old_due, due(ticket, "resolve_due"), "working") == pytest.approx(11)
+
+
+def test_service_desk_asks_before_answering_a_usage_question(desk: Desk, clock: FakeClock,
+                                                             facade: Aftercare) -> None:
+    clock.set(at(2026, 11, 2, 10, 0))
+    tid = desk.create(title="如何导出月报")
+    desk.triage(tid, category="question")
+    old_due = due(desk.ticket(tid), "resolve_due")  # 1 working day: 11/3 10:00
+    desk.complete(tid, "answer_question", {"ask_customer": True, "question": "您使用的是哪个版本？"})
+    assert desk.ticket(tid)["status"] == "waiting_customer" and desk.names(tid) == ["desk_customer_answer"]
+    desk.travel_to(old_due + timedelta(hours=1))  # the old deadline passes while waiting: no breach
+    assert desk.ticket(tid)["sla"]["breaches"] == []
+    facade.customer_message(token=facade.status_token(ticket_id=tid), body="5.2 版")
+    ticket = desk.ticket(tid)
+    assert desk.names(tid) == ["answer_question"] and ticket["sla"]["paused_seconds"] == 10 * 3600
+    assert calendar.working_hours_between(old_due, due(ticket, "resolve_due"), "working") == pytest.approx(10)
+    desk.complete(tid, "answer_question", {"answer": "在报表菜单中选择导出"})
+    assert desk.names(tid) == ["customer_acceptance"]
