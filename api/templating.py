@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
@@ -68,8 +69,19 @@ def duration(value: Any) -> str:
 
 
 templates.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+
+
+def _per_request(function: Callable[..., str]) -> Callable[..., str]:
+    """A filter whose result depends on the request's language. Jinja folds a filter applied to a literal at
+    compile time, in whatever language the first request had; a filter that takes the context is never folded."""
+    @pass_context
+    def apply(_context: Any, value: Any, *args: Any) -> str:
+        return function(value, *args)
+    return apply
+
+
 templates.env.filters["local"] = local
-templates.env.filters["duration"] = duration
-templates.env.filters["one_language"] = in_language  # "客户验收 Customer acceptance": the reader's half
+templates.env.filters["duration"] = _per_request(duration)
+templates.env.filters["one_language"] = _per_request(in_language)  # "客户验收 Customer acceptance": the reader's half
 templates.env.globals["instructions"] = instructions
 templates.env.globals["current_language"] = i18n.current

@@ -198,3 +198,14 @@ def test_customer_mail_speaks_the_customers_language(desk: Desk, facade: Afterca
     [received], [subject] = smtp.to("li@demo-customer.example"), smtp.subjects("li@demo-customer.example")
     assert subject == f"[{desk.ticket(chinese)['number']}] 我们已收到您的服务请求"
     assert "We received" not in body(received)
+
+
+def test_the_status_page_speaks_one_language_whichever_was_asked_first(client: TestClient, desk: Desk,
+                                                                        facade: Aftercare) -> None:
+    tid = desk.create(title="调度系统无法登录")
+    desk.triage(tid, severity=3)
+    page = f"/s/{facade.status_token(ticket_id=tid)}"
+    chinese = visible(client.get(f"{page}?lang=zh-CN").text)
+    assert "状态" in chinese and "Status" not in chinese and "完成步骤" in chinese
+    english = visible(client.get(f"{page}?lang=en").text).replace("中文", "").replace("调度系统无法登录", "")
+    assert "Status" in english and "Step done" in english and not CJK.search(english)
