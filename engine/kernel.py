@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event as sa_event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from . import calendar as calendar_mod
@@ -92,9 +93,14 @@ class Kernel:
         return self.runtime.load(instance.state, self.script_engine(effects))
 
     def remember(self, session: Session, instance: Instance, wf: Any) -> None:
-        """Keep `wf` for the next unit of work on this instance once this one has committed."""
+        """Keep `wf` for the next unit of work on this instance once this one has committed, if what committed is
+        `wf`'s state: a savepoint rolled back after this call leaves the row's older state, which `wf` is not."""
+        state = instance.state
+
         def committed(_session: Session) -> None:
-            self._cases.put(instance.id, instance.lock_version, instance.state, wf)
+            loaded = sa_inspect(instance).unloaded.isdisjoint({"state", "lock_version"})  # expired by a rollback?
+            if loaded and instance.state == state:
+                self._cases.put(instance.id, instance.lock_version, instance.state, wf)
         sa_event.listen(session, "after_commit", committed, once=True)
 
     def script_engine(self, effects: Effects) -> Any:

@@ -48,7 +48,8 @@ def customer_answered(kernel: Any, session: Session, ticket: Ticket, message: Me
     body = (message.body or "").strip() or "（见附件）(see the attachments)"
     actor = Actor((message.author or ticket.contact_name or "customer")[:100], "customer", "customer")
     try:
-        kernel.complete(session, row, {"customer_answer": body[:ANSWER_MAX]}, actor)
+        with session.begin_nested():  # a conflict part-way leaves nothing of the step behind
+            kernel.complete(session, row, {"customer_answer": body[:ANSWER_MAX]}, actor)
     except Conflict:
         return False  # answered a moment ago (the link, or the timeout): the message stays in the conversation
     link = links.for_task(session, row.id)
