@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from engine.errors import Forbidden
 
-from .deps import ApiActor, Facade, api_actor
+from .deps import ApiActor, DbId, Facade, api_actor
 
 router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)])
 WRITERS = ("manager", "admin")
@@ -85,6 +85,6 @@ def inspections(facade: Facade, contract: str | None = None) -> list[dict[str, A
 
 
 @router.get("/tickets/{ticket_id}/report")
-def inspection_report(ticket_id: int, facade: Facade, actor: ApiActor) -> dict[str, Any]:
+def inspection_report(ticket_id: DbId, facade: Facade, actor: ApiActor) -> dict[str, Any]:
     """The system inspection report of an inspection ticket."""
     return facade.inspection_report(ticket_id=ticket_id, actor=actor)

@@ -13,7 +13,7 @@ from engine.attachments import MAX_BYTES
 from engine.errors import Conflict, ValidationFailed
 
 from . import i18n
-from .deps import Facade
+from .deps import DbId, Facade
 from .security import StaffActor, check_csrf, staff_actor
 from .staff import page
 from .templating import local
@@ -46,7 +46,7 @@ def _back(form: Any, ticket_id: int) -> str:
 
 
 @router.post("/tickets/{ticket_id}/attachments", response_model=None)
-async def upload(ticket_id: int, request: Request, facade: Facade, actor: StaffActor) -> Response:
+async def upload(ticket_id: DbId, request: Request, facade: Facade, actor: StaffActor) -> Response:
     """Attach the posted file to the ticket, then go back where the form was."""
     form = await request.form(max_files=1, max_fields=10)
     check_csrf(request, form)
@@ -69,7 +69,7 @@ async def upload(ticket_id: int, request: Request, facade: Facade, actor: StaffA
 
 
 @router.get("/attachments/{attachment_id}")
-def download(attachment_id: int, facade: Facade) -> Response:
+def download(attachment_id: DbId, facade: Facade) -> Response:
     """The file as a download, never rendered inline."""
     found = facade.get_attachment(attachment_id=attachment_id)
     headers = {"Content-Disposition": content_disposition(found["filename"]), "X-Content-Type-Options": "nosniff",

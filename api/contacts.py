@@ -14,7 +14,7 @@ from engine.errors import ValidationFailed
 from engine.users import Actor
 
 from . import i18n
-from .deps import Facade
+from .deps import DbId, Facade
 from .security import StaffActor, check_csrf, staff_actor
 from .staff import page
 
@@ -51,13 +51,13 @@ def contacts_page(request: Request, facade: Facade, actor: StaffActor, customer_
 
 
 @router.post("/admin/contacts/{customer_id}/contacts", response_model=None)
-async def add_contact(customer_id: int, request: Request, facade: Facade, actor: StaffActor) -> Response:
+async def add_contact(customer_id: DbId, request: Request, facade: Facade, actor: StaffActor) -> Response:
     """Add a contact to the customer."""
     return await _save(request, facade, actor, customer_id, None)
 
 
 @router.post("/admin/contacts/{customer_id}/contacts/{contact_id}", response_model=None)
-async def edit_contact(customer_id: int, contact_id: int, request: Request, facade: Facade,
+async def edit_contact(customer_id: DbId, contact_id: DbId, request: Request, facade: Facade,
                        actor: StaffActor) -> Response:
     """Change a contact's name, address, phone or language."""
     return await _save(request, facade, actor, customer_id, contact_id)
@@ -79,7 +79,7 @@ async def _save(request: Request, facade: Aftercare, actor: Actor, customer_id: 
 
 
 @router.post("/admin/contacts/{customer_id}/contacts/{contact_id}/active", response_model=None)
-async def set_active(customer_id: int, contact_id: int, request: Request, facade: Facade,
+async def set_active(customer_id: DbId, contact_id: DbId, request: Request, facade: Facade,
                      actor: StaffActor) -> Response:
     """Deactivate a contact, or bring one back."""
     form = await request.form()
@@ -91,7 +91,7 @@ async def set_active(customer_id: int, contact_id: int, request: Request, facade
 
 
 @router.post("/admin/contacts/{customer_id}/domains", response_model=None)
-async def set_domains(customer_id: int, request: Request, facade: Facade, actor: StaffActor) -> Response:
+async def set_domains(customer_id: DbId, request: Request, facade: Facade, actor: StaffActor) -> Response:
     """Replace the customer's e-mail domains."""
     form = await request.form()
     check_csrf(request, form)
@@ -107,7 +107,7 @@ async def set_domains(customer_id: int, request: Request, facade: Facade, actor:
 
 
 @router.get("/tickets/{ticket_id}/match", response_class=HTMLResponse)
-def match_form(ticket_id: int, request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
+def match_form(ticket_id: DbId, request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
     """Which customer a ticket from an unknown sender is for."""
     return _match_page(request, facade, actor, ticket_id)
 
@@ -122,7 +122,7 @@ def _match_page(request: Request, facade: Aftercare, actor: Actor, ticket_id: in
 
 
 @router.post("/tickets/{ticket_id}/match", response_model=None)
-async def match(ticket_id: int, request: Request, facade: Facade, actor: StaffActor) -> Response:
+async def match(ticket_id: DbId, request: Request, facade: Facade, actor: StaffActor) -> Response:
     """Give the ticket its customer (and, if asked, keep the sender as the customer's contact)."""
     form = await request.form()
     check_csrf(request, form)

@@ -18,7 +18,7 @@ from engine.errors import Conflict, LinkError, NotFound, ValidationFailed
 
 from . import i18n
 from .attachments import content_disposition, served_type
-from .deps import ApiActor, Facade, api_actor
+from .deps import ApiActor, DbId, Facade, api_actor
 from .security import StaffActor, check_csrf, staff_actor
 from .staff import _ticket_page
 from .templating import templates
@@ -38,35 +38,41 @@ class MessageCreate(BaseModel):
 
 
 @api_router.post("/tickets/{ticket_id}/messages", status_code=201)
-def create_message(ticket_id: int, body: MessageCreate, facade: Facade, actor: ApiActor) -> dict[str, Any]:
+def create_message(ticket_id: DbId, body: MessageCreate, facade: Facade, actor: ApiActor) -> dict[str, Any]:
     """Write on a ticket: a reply to the customer, or an internal note; 409 once the ticket is closed."""
     return facade.post_message(ticket_id=ticket_id, body=body.body, internal=body.internal, actor=actor,
                                source="api")
 
 
 @api_router.get("/tickets/{ticket_id}/messages")
-def list_messages(ticket_id: int, facade: Facade, actor: ApiActor) -> list[dict[str, Any]]:
+def list_messages(ticket_id: DbId, facade: Facade, actor: ApiActor) -> list[dict[str, Any]]:
     """The ticket's conversation, oldest first, internal notes included (staff only)."""
     return facade.list_messages(ticket_id=ticket_id, actor=actor)
 
 
+# The most file parts the form parser takes (a little over MAX_FILES: an empty file input is a part too); a post
+# with more is refused (400) while it is read, long before 30 parts of 10 MB are spooled.
+FORM_FILES = MAX_FILES + 2
+
+
 async def _files(form: FormData) -> Files:
-    """The files of a form post; an empty file input (nothing chosen) is no file."""
-    files: Files = []
-    for item in form.getlist("files"):
-        if isinstance(item, UploadFile) and (item.filename or item.size):
-            files.append((item.filename or "", item.content_type, await item.read(MAX_BYTES + 1)))
-    return files
+    """The files of a form post; an empty file input (nothing chosen) is no file. More than MAX_FILES are refused
+    (ValidationFailed, as the engine would) before any is read into memory."""
+    chosen = [item for item in form.getlist("files") if isinstance(item, UploadFile) and (item.filename or item.size)]
+    if len(chosen) > MAX_FILES:
+        too_many = f"At most {MAX_FILES} files per message."  # the engine's words (engine/conversation.py)
+        raise ValidationFailed(too_many, [{"field": "files", "message": too_many}])
+    return [(item.filename or "", item.content_type, await item.read(MAX_BYTES + 1)) for item in chosen]
 
 
 @router.post("/tickets/{ticket_id}/messages", response_model=None)
-async def post_from_page(ticket_id: int, request: Request, facade: Facade, actor: StaffActor) -> Response:
+async def post_from_page(ticket_id: DbId, request: Request, facade: Facade, actor: StaffActor) -> Response:
     """The ticket page's reply box: a reply to the customer or an internal note, with files."""
-    form = await request.form(max_files=MAX_FILES * 3, max_fields=20)
+    form = await request.form(max_files=FORM_FILES, max_fields=20)
     check_csrf(request, form)
     body, kind = str(form.get("body", "")), "note" if form.get("kind") == "note" else "reply"
-    files = await _files(form)
     try:
+        files = await _files(form)
         await run_in_threadpool(lambda: facade.post_message(ticket_id=ticket_id, body=body, internal=kind == "note",
                                                             actor=actor, files=files))
     except (ValidationFailed, Conflict) as exc:
@@ -107,12 +113,12 @@ def _bad_link(request: Request, facade: Any, message: str, status: int = 404) ->
 @public_router.post("/s/{token}/messages", response_model=None)
 async def customer_reply(token: str, request: Request, facade: Facade) -> Response:
     """The customer's message from the status page, with files; the text is kept on any error."""
-    form = await request.form(max_files=MAX_FILES * 3, max_fields=20)
+    form = await request.form(max_files=FORM_FILES, max_fields=20)
     body = str(form.get("body", ""))
-    files = await _files(form)
     lang = f"&lang={request.query_params['lang']}" if request.query_params.get("lang") in i18n.LANGUAGES else ""
     try:
         await run_in_threadpool(lambda: facade.conversation.check_form_key(token=token, key=str(form.get("key", ""))))
+        files = await _files(form)
         await run_in_threadpool(lambda: facade.customer_message(token=token, body=body, files=files))
     except LinkError as exc:
         if exc.reason != "stale":

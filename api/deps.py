@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from engine.commands import Aftercare
@@ -22,6 +22,11 @@ def get_facade(request: Request) -> Aftercare:
 
 
 Facade = Annotated[Aftercare, Depends(get_facade)]
+
+MAX_DB_ID = 2**31 - 1  # the largest id a row can have: the id columns are 32-bit integers on PostgreSQL
+# A database id in a route's path: 0, a negative id or one no column can hold answers 422 naming the parameter,
+# before the handler asks the database (where it would overflow: a 500). Every {..._id} path parameter uses it.
+DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
 
 
 def issue_token(facade: Aftercare, actor: Actor) -> str:

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from engine.errors import NotFound
 
-from .deps import Facade
+from .deps import DbId, Facade
 from .pdf import change_service_form_pdf
 from .security import StaffActor, staff_actor
 from .service_form import fault_form_pdf
@@ -23,7 +23,7 @@ def pdf_response(content: bytes, filename: str) -> Response:
 
 
 @router.get("/tickets/{ticket_id}/service-form.pdf")
-def change_service_form(ticket_id: int, facade: Facade, actor: StaffActor) -> Response:
+def change_service_form(ticket_id: DbId, facade: Facade, actor: StaffActor) -> Response:
     """The ticket's service form (FastAPI runs it in a thread): the change and extension development service form
     of a change ticket, else the fault handling form (故障处理单) of a maintenance request."""
     try:

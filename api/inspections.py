@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from .deps import Facade
+from .deps import DbId, Facade
 from .security import StaffActor, staff_actor
 from .staff import page
 
@@ -20,14 +20,14 @@ def inspections_page(request: Request, facade: Facade, actor: StaffActor, contra
 
 
 @router.get("/tickets/{ticket_id}/report", response_class=HTMLResponse)
-def report_page(ticket_id: int, request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
+def report_page(ticket_id: DbId, request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
     """The inspection report of an inspection ticket, ready to print."""
     report = facade.inspection_report(ticket_id=ticket_id, actor=actor)
     return page(request, "inspection_report", actor, report=report)
 
 
 @router.get("/tickets/{ticket_id}/report.pdf")
-def report_pdf(ticket_id: int, facade: Facade, actor: StaffActor) -> Response:
+def report_pdf(ticket_id: DbId, facade: Facade, actor: StaffActor) -> Response:
     """The inspection report as a PDF."""
     from .pdf import inspection_report_pdf
 

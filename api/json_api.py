@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from engine.errors import AftercareError, InvalidProcess
 
-from .deps import ApiActor, Facade, api_actor, issue_token
+from .deps import ApiActor, DbId, Facade, api_actor, issue_token
 
 router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)])
 token_router = APIRouter(prefix="/api")
@@ -55,7 +55,7 @@ def create_ticket(body: TicketCreate, facade: Facade, actor: ApiActor) -> dict[s
 
 
 @router.get("/tickets/{ticket_id}")
-def get_ticket(ticket_id: int, facade: Facade, actor: ApiActor) -> dict[str, Any]:
+def get_ticket(ticket_id: DbId, facade: Facade, actor: ApiActor) -> dict[str, Any]:
     """A ticket with its SLA clocks and timeline."""
     return facade.get_ticket(ticket_id=ticket_id, actor=actor)
 

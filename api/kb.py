@@ -17,7 +17,7 @@ from engine.services.kb import WRITERS
 from engine.users import Actor
 
 from . import i18n
-from .deps import ApiActor, Facade
+from .deps import ApiActor, DbId, Facade
 from .security import StaffActor, check_csrf, staff_actor
 from .staff import page as staff_page
 from .templating import templates
@@ -249,7 +249,7 @@ def api_list(facade: Facade, actor: ApiActor, q: str = "", status: str = "", pag
 
 
 @api_router.get("/articles/{article_id}")
-def api_get(article_id: int, facade: Facade, actor: ApiActor) -> dict[str, Any]:
+def api_get(article_id: DbId, facade: Facade, actor: ApiActor) -> dict[str, Any]:
     """One article with its rendered HTML, review comments and figures."""
     return facade.kb.get_article(article_id=article_id, actor=actor)
 
@@ -262,7 +262,7 @@ def api_create(body: ArticleWrite, facade: Facade, actor: ApiActor) -> dict[str,
 
 
 @api_router.put("/articles/{article_id}")
-def api_update(article_id: int, body: ArticleWrite, facade: Facade, actor: ApiActor,
+def api_update(article_id: DbId, body: ArticleWrite, facade: Facade, actor: ApiActor,
                submit: bool = False) -> dict[str, Any]:
     """Save a draft; `?submit=true` also submits it for review."""
     verb = facade.kb.submit_article if submit else facade.kb.update_article

@@ -13,7 +13,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, KeepTogether, Spacer, Table
 
 from . import pdf
-from .deps import Facade
+from .deps import DbId, Facade
 from .security import StaffActor, staff_actor
 from .staff import page
 
@@ -208,7 +208,7 @@ def _pdf_signatures(record: dict[str, Any]) -> Table:
 # -- HTML -------------------------------------------------------------------------------------------------------
 
 @router.get("/tickets/{ticket_id}/service-form", response_class=HTMLResponse)
-def service_form_page(ticket_id: int, request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
+def service_form_page(ticket_id: DbId, request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
     """The fault handling form as an A4 page to print (FastAPI runs it in a thread)."""
     record = facade.fault_form(ticket_id=ticket_id, actor=actor)
     blocks = sections(record, facade.task_forms(ticket_id=ticket_id))

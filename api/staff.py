@@ -16,7 +16,7 @@ from engine.users import Actor
 from engine.worklist import parse_query
 
 from . import i18n, timeline
-from .deps import Facade
+from .deps import DbId, Facade
 from .security import StaffActor, check_csrf, csrf_token, staff_actor
 from .templating import templates
 
@@ -189,7 +189,7 @@ def _ticket_page(request: Request, facade: Aftercare, actor: Actor, ticket_id: i
 
 
 @router.post("/tickets/{ticket_id}/procedures/{process_id}", response_model=None)
-async def start_from_ticket(ticket_id: int, process_id: str, request: Request, facade: Facade,
+async def start_from_ticket(ticket_id: DbId, process_id: str, request: Request, facade: Facade,
                             actor: StaffActor) -> Response:
     """Start a procedure for the ticket's customer and contact, linked to the ticket; then show the new ticket."""
     form = await request.form()
@@ -212,7 +212,7 @@ def _procedures(facade: Aftercare, actor: Actor, where: str) -> list[dict[str, A
 
 
 @router.get("/tickets/{ticket_id}/diagram")
-def ticket_diagram(ticket_id: int, facade: Facade, actor: StaffActor) -> dict[str, Any]:
+def ticket_diagram(ticket_id: DbId, facade: Facade, actor: StaffActor) -> dict[str, Any]:
     """The diagram XML and the ids to mark, for the bpmn-js viewer on the ticket page."""
     return facade.ticket_diagram(ticket_id=ticket_id, actor=actor)
 

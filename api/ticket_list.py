@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from engine.errors import ValidationFailed
 
 from . import i18n
-from .deps import Facade
+from .deps import DbId, Facade
 from .security import StaffActor, check_csrf, staff_actor
 from .staff import page
 from .ticket_export import to_csv, to_xlsx
@@ -62,7 +62,7 @@ async def save_view(request: Request, facade: Facade, actor: StaffActor) -> Resp
 
 
 @router.post("/ticket-views/{view_id}/delete", response_model=None)
-async def delete_view(view_id: int, request: Request, facade: Facade, actor: StaffActor) -> Response:
+async def delete_view(view_id: DbId, request: Request, facade: Facade, actor: StaffActor) -> Response:
     """Forget a saved view."""
     check_csrf(request, await request.form())
     await run_in_threadpool(lambda: facade.tickets.delete_view(actor=actor, view_id=view_id))

@@ -25,7 +25,7 @@ LABELS = {
     "contract": "Contract", "risks": "Risks", "actions": "Actions needed", "signed_by": "Signed by",
     "filename": "File", "size": "Size", "comment": "Comment", "error": "Error message", "message": "Message",
     "procedure": "Procedure", "version": "Version", "from_version": "From version", "to_version": "To version",
-    "answered": "Customer answered",
+    "answered": "Customer answered", "question": "Question for the customer",
 }
 # Values of those keys that are codes, by key: English msgids.
 VALUES = {
@@ -44,7 +44,8 @@ BILINGUAL_REASONS = frozenset({"entitlement", "quote_requested", "quote_prepared
                                "paid_service_not_pursued", "archived"})
 # Reasons diagrams write in English for the machine (msgids); any other reason is someone's own words, kept as is.
 MACHINE_REASONS = frozenset({
-    "awaiting customer acceptance", "waiting for the customer", "triage overdue", "recurred", "resolve time 80 %", "resolve time exceeded",
+    "awaiting customer acceptance", "waiting for the customer", "triage overdue", "recurred", "resolve time 80 %",
+    "resolve time exceeded",
     "resolve time 150 %", "complaint not answered within one working day",
     "inspection not planned within 5 working days", "inspection checklist overdue"})
 ESCALATION_LEVELS = {"manual": "Escalated by hand", "triage": "Supervisor told"}

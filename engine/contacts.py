@@ -17,6 +17,8 @@ from .models import Contact, Customer, Ticket
 from .ticket_fields import is_address
 
 UNMATCHED_CUSTOMER = "待匹配客户"
+KB_CUSTOMER = "知识库 Knowledge base"  # the knowledge base's review cases belong to it (engine/kb.py: kb_customer)
+PLACEHOLDERS = frozenset({UNMATCHED_CUSTOMER, KB_CUSTOMER})
 # mail providers anyone can sign up with: an address there says nothing about the organisation behind it
 PUBLIC_DOMAINS = frozenset({
     "qq.com", "vip.qq.com", "foxmail.com", "163.com", "vip.163.com", "126.com", "yeah.net", "188.com",
@@ -57,7 +59,7 @@ def customer_by_domain(session: Session, domain: str) -> Customer | None:
     # the JSON list's text narrows the rows on both databases; the exact match is checked here
     rows = session.scalars(select(Customer).where(cast(Customer.domains, String).contains(f'"{domain}"'))
                            .order_by(Customer.id))
-    return next((c for c in rows if c.name != UNMATCHED_CUSTOMER
+    return next((c for c in rows if not is_placeholder(c)
                  and domain in {str(d).lower() for d in (c.domains or [])}), None)
 
 
@@ -68,7 +70,7 @@ def find_sender(session: Session, address: str) -> tuple[Customer | None, Contac
     contact = contact_by_email(session, address)
     if contact is not None and contact.active:
         customer = session.get(Customer, contact.customer_id)
-        if customer is not None and customer.name != UNMATCHED_CUSTOMER:
+        if customer is not None and not is_placeholder(customer):
             return customer, contact
     labels = domain_of(address).split(".")
     parents = [".".join(labels[i:]) for i in range(len(labels) - 1)]  # it.east-grid.example, then east-grid.example
@@ -103,6 +105,12 @@ def unmatched_customer(session: Session, now: datetime) -> Customer:
 def is_unmatched(customer: Customer | None) -> bool:
     """True for the placeholder customer of tickets still to be matched."""
     return customer is not None and customer.name == UNMATCHED_CUSTOMER
+
+
+def is_placeholder(customer: Customer | None) -> bool:
+    """True for a customer that is no real organisation: "待匹配客户" (tickets still to be matched) and the
+    knowledge base's own. Never listed or offered as a choice; no ticket is matched to one, no contact added to it."""
+    return customer is not None and customer.name in PLACEHOLDERS
 
 
 # --- checking what staff type for a contact or a customer's domains -------------------------------------------

@@ -26,13 +26,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
-from . import outbox, repository, waiting
+from . import contacts, outbox, repository, waiting
 from .attachments import check_size, clean_content_type, clean_filename
 from .errors import AftercareError, Conflict, ValidationFailed
 from .language import ticket_language
 from .models import Attachment, Message, OutboxMessage, Ticket, TimelineEvent
 from .projection import notify
+from .queries import iso
 from .search import index_ticket
+from .ticket_fields import is_address
 
 log = logging.getLogger("aftercare.conversation")
 AUTHOR_KINDS = ("staff", "customer", "system")
@@ -199,13 +201,58 @@ def message_dict(message: Message, files: list[dict[str, Any]]) -> dict[str, Any
             "source": message.source, "attachments": files}
 
 
+# --- what the customer may have of a ticket's files ------------------------------------------------------------
+#
+# The one rule for every page a customer sees (status page, "my tickets"): a file is public when it was sent with a
+# message that is not an internal note, or when it came from the customer without a message: the files of the
+# e-mail that opened the ticket and those beyond MAX_FILES of a customer's e-mailed reply (engine/services/
+# inbound.py), stored with the sender's address as `uploaded_by`. Such a file is the customer's only while that
+# address still speaks for the ticket's customer (the ticket's contact address, or an active contact or own domain
+# of its customer). Everything else without a message is internal: staff uploads on the ticket and task pages
+# (`uploaded_by` a username), and anything from anybody else.
+
 def public_attachment(session: Session, ticket_id: int, attachment_id: int) -> Attachment | None:
-    """A file of the ticket's public conversation (what the customer may download), else None."""
-    row = session.get(Attachment, attachment_id)
-    if row is None or row.ticket_id != ticket_id or row.message_id is None:
+    """One of the ticket's files the customer may have (see the rule above), with its bytes; else None."""
+    row = session.get(Attachment, attachment_id) if 0 < attachment_id < 2**31 else None
+    ticket = session.get(Ticket, ticket_id) if row is not None and row.ticket_id == ticket_id else None
+    if row is None or ticket is None:
         return None
-    message = session.get(Message, row.message_id)
-    return row if message is not None and not message.internal else None
+    return row if _is_public(session, ticket, row, {}) else None
+
+
+def public_attachments(session: Session, ticket: Ticket) -> list[dict[str, Any]]:
+    """The ticket's files the customer may have (see the rule above), oldest first, without their bytes; each
+    with the `message_id` it was sent with (None: a file of the ticket's own)."""
+    rows = session.scalars(select(Attachment).options(defer(Attachment.data, raiseload=True))
+                           .where(Attachment.ticket_id == ticket.id)
+                           .order_by(Attachment.created_at, Attachment.id))
+    known: dict[Any, bool] = {}
+    return [{"id": row.id, "filename": row.filename, "content_type": row.content_type, "size": row.size,
+             "created_at": iso(row.created_at), "message_id": row.message_id} for row in rows
+            if _is_public(session, ticket, row, known)]  # who uploaded it is staff's to know
+
+
+def _is_public(session: Session, ticket: Ticket, row: Attachment, known: dict[Any, bool]) -> bool:
+    """Whether the customer may have `row`; `known` remembers the answers for messages and uploaders."""
+    key: Any = row.message_id if row.message_id is not None else f"by:{row.uploaded_by}"
+    if key not in known:
+        if row.message_id is not None:
+            message = session.get(Message, row.message_id)
+            known[key] = message is not None and message.ticket_id == ticket.id and not message.internal
+        else:
+            known[key] = _from_customer(session, ticket, row.uploaded_by)
+    return known[key]
+
+
+def _from_customer(session: Session, ticket: Ticket, uploaded_by: str) -> bool:
+    """Whether a file stored without a message was the customer's: an address speaking for the ticket's customer."""
+    if not is_address(uploaded_by or ""):
+        return False  # a staff member's username (a file uploaded on the ticket or task page)
+    address = contacts.normalize_address(uploaded_by)
+    if address == contacts.normalize_address(ticket.contact_email or ""):
+        return True
+    customer, _contact = contacts.find_sender(session, address)
+    return customer is not None and customer.id == ticket.customer_id
 
 
 # --- threading -------------------------------------------------------------------------------------------------

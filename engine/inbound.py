@@ -28,7 +28,9 @@ NO_SUBJECT = "（无主题）(no subject)"
 # any ticket number Aftercare gives: AC-2026-000123, XJ-..., YB-... (engine/kernel.py start_case)
 TICKET_NUMBER = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2,5}-\d{4}-\d{6})(?!\d)")
 _MSGID = re.compile(r"<[^<>\s]+>")
-_OUTBOX_ID = re.compile(r"[.<]outbox-(\d+)@" + re.escape(LEGACY_DOMAIN) + ">$")
+MAX_ROW_ID = 2**31 - 1  # the largest id a row can have (the id columns are 32-bit integers on PostgreSQL)
+# up to 10 digits, so int() stays cheap; outbox_ids() drops what is beyond MAX_ROW_ID (no row has it)
+_OUTBOX_ID = re.compile(r"[.<]outbox-(\d{1,10})@" + re.escape(LEGACY_DOMAIN) + ">$")
 # Defects that mean the message is not one message: cut off mid-part, or no header block at all.
 _FATAL_DEFECTS = (email_errors.NoBoundaryInMultipartDefect, email_errors.StartBoundaryNotFoundDefect,
                   email_errors.CloseBoundaryNotFoundDefect, email_errors.MultipartInvariantViolationDefect,
@@ -221,8 +223,10 @@ def skip_reason(mail: ParsedMail, *, envelope_from: str | None, ours: bool = Fal
 
 
 def outbox_ids(references: list[str]) -> list[int]:
-    """The outbox rows named by the Message-IDs of mail sent before signed ids (`<...outbox-<id>@aftercare.local>`)."""
-    return [int(m.group(1)) for ref in references if (m := _OUTBOX_ID.search(ref))]
+    """The outbox rows named by the Message-IDs of mail sent before signed ids (`<...outbox-<id>@aftercare.local>`);
+    an id no row can have (beyond MAX_ROW_ID) names none, so the database is never asked about it."""
+    ids = (int(m.group(1)) for ref in references if (m := _OUTBOX_ID.search(ref)))
+    return [i for i in ids if 1 <= i <= MAX_ROW_ID]
 
 
 def ticket_numbers(subject: str) -> list[str]:

@@ -23,13 +23,13 @@ from sqlalchemy import ColumnElement, String, and_, case, cast, exists, func, or
 from sqlalchemy.orm import Session, aliased
 
 from . import clock, figures
+from .contacts import KB_CUSTOMER  # review cases belong to no customer; the ticket table needs one
 from .models import Customer, HumanTask, KbArticle, KbView, Ticket, TimelineEvent
 from .queries import iso
 
 KB_PROCESS = "kb_article"
 KB_CATEGORY = figures.KB_CATEGORY  # the review cases' tickets: no service ticket, in no figure
 KB_PREFIX = "KB"
-KB_CUSTOMER = "知识库 Knowledge base"  # review cases belong to no customer; the ticket table needs one
 DRAFT_FORM, REVIEW_FORM = "kb_draft.json", "kb_review.json"
 DRAFT_STEP, REVIEW_STEP = "draft_article", "review_article"
 STATUSES = ("draft", "review", "published", "retired")

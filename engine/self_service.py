@@ -1,17 +1,17 @@
 """What a signed-in contact sees in "my tickets": every ticket of their organisation, each with its public
-conversation, the steps waiting for the customer and the files they may have. Never an internal note."""
+conversation, the steps waiting for the customer and the files they may have (engine/conversation.py:
+public_attachments). Never an internal note, nor a ticket's status-page link (a credential to write on it)."""
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
-from . import links, repository
-from .attachments import attachment_dict
+from . import conversation, links, repository
 from .effects import CUSTOMER_LANE
-from .models import Attachment, HumanTask, Message, Ticket
+from .models import HumanTask, Message, Ticket
 from .portal import PUBLIC_EVENTS, public_event
 from .queries import iso
 
@@ -47,7 +47,7 @@ def ticket_view(session: Session, ticket: Ticket, *, secret: str, now: datetime)
     messages = list(session.scalars(select(Message).where(Message.ticket_id == ticket.id,
                                                           Message.internal.is_(False))
                                     .order_by(Message.at, Message.id)))
-    files = public_attachments(session, ticket.id)
+    files = conversation.public_attachments(session, ticket)
     by_message: dict[int, list[dict[str, Any]]] = {}
     for f in files:
         if f["message_id"] is not None:
@@ -57,38 +57,16 @@ def ticket_view(session: Session, ticket: Ticket, *, secret: str, now: datetime)
             "description": ticket.description, "category": ticket.category, "contact_name": ticket.contact_name,
             "created_at": iso(ticket.created_at), "resolve_due": iso(ticket.resolve_due),
             "resolved_at": iso(ticket.resolved_at), "closed_at": iso(ticket.closed_at),
-            "status_token": links.status_token(secret, ticket.id), "events": events,
+            "events": events,
             "messages": [{"id": m.id, "at": iso(m.at), "author": m.author, "author_kind": m.author_kind,
                           "body": m.body, "files": by_message.get(m.id, [])} for m in messages],
             "actions": pending_actions(session, ticket, secret=secret, now=now),
             "files": [f for f in files if f["message_id"] is None]}
 
 
-def public_attachments(session: Session, ticket_id: int) -> list[dict[str, Any]]:
-    """A ticket's files the customer may have: none sent with an internal note."""
-    internal = select(Message.id).where(Message.ticket_id == ticket_id, Message.internal.is_(True))
-    query = (select(Attachment).options(defer(Attachment.data, raiseload=True))
-             .where(Attachment.ticket_id == ticket_id,
-                    or_(Attachment.message_id.is_(None), Attachment.message_id.not_in(internal)))
-             .order_by(Attachment.created_at, Attachment.id))
-    return [{**attachment_dict(a), "message_id": a.message_id} for a in session.scalars(query)]
-
-
-def public_attachment(session: Session, ticket_id: int, attachment_id: int) -> Attachment | None:
-    """One of the ticket's files the customer may have, with its bytes (None otherwise)."""
-    row = session.get(Attachment, attachment_id) if 0 < attachment_id < 2**31 else None
-    if row is None or row.ticket_id != ticket_id:
-        return None
-    if row.message_id is not None:
-        message = session.get(Message, row.message_id)
-        if message is None or message.internal:
-            return None
-    return row
-
-
 def pending_actions(session: Session, ticket: Ticket, *, secret: str, now: datetime) -> list[dict[str, Any]]:
     """The customer's open steps (acceptance, quote, survey, inspection sign-off) with the link that does them;
-    `link` is None when the e-mailed link is spent or expired (the page then points to the status page)."""
+    `link` is None when the e-mailed link is spent or expired (the page then asks for a new one)."""
     actions = []
     for task in session.scalars(select(HumanTask).where(HumanTask.ticket_id == ticket.id, HumanTask.state == "open",
                                                         HumanTask.role == CUSTOMER_LANE)

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from .. import repository
-from ..contacts import phone_error
+from ..contacts import is_placeholder, phone_error
 from ..effects import Effects
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..kernel import MAIN_PROCESS
@@ -36,7 +36,7 @@ class CaseService(Service):
                              contact_phone=contact_phone)
         with self.uow() as session:
             cust = repository.customer_by_name(session, customer)
-            if cust is None:
+            if cust is None or is_placeholder(cust):  # a placeholder is no customer to choose
                 raise ValidationFailed("unknown customer", [{
                     "field": "customer", "message": f"没有名为 {customer} 的客户 No customer named {customer!r}"}])
             ticket = self.kernel.start_case(session, process_id=MAIN_PROCESS, customer=cust, contact_name=contact_name,

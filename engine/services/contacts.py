@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import contacts as rules
-from .. import outbox, repository, self_service
+from .. import conversation, outbox, repository, self_service
 from ..attachments import attachment_dict
 from ..calendar import SHANGHAI
 from ..contracts import active_contract, case_facts
@@ -42,13 +42,13 @@ class ContactService(Service):
     # --- contacts and domains (staff) ------------------------------------------------------------------------
 
     def customers_overview(self, *, actor: Actor) -> list[dict[str, Any]]:
-        """Every real customer with its e-mail domains and how many active contacts it has."""
+        """Every real customer (no placeholder) with its e-mail domains and how many active contacts it has."""
         _check_role(actor)
         with self.uow(write=False) as session:
             active = select(Contact.customer_id, func.count()).where(Contact.active.is_(True))
             counts = {int(cid): int(n) for cid, n in session.execute(active.group_by(Contact.customer_id))}
             return [{"id": c.id, "name": c.name, "domains": list(c.domains or []), "contacts": counts.get(c.id, 0)}
-                    for c in repository.customers(session) if not rules.is_unmatched(c)]
+                    for c in repository.customers(session) if not rules.is_placeholder(c)]
 
     def list_contacts(self, *, actor: Actor, customer_id: int) -> dict[str, Any]:
         """One customer, its domains and its contacts (active first, then by name)."""
@@ -112,7 +112,7 @@ class ContactService(Service):
 
     def _customer(self, session: Session, customer_id: int) -> Customer:
         customer = session.get(Customer, customer_id) if 0 < customer_id < 2**31 else None
-        if customer is None or rules.is_unmatched(customer):
+        if customer is None or rules.is_placeholder(customer):  # nothing is matched to one, no contact added
             raise NotFound("no such customer", customer_id=customer_id)
         return customer
 
@@ -128,7 +128,8 @@ class ContactService(Service):
         """The customers a ticket can be matched to."""
         _check_role(actor)
         with self.uow(write=False) as session:
-            return [{"id": c.id, "name": c.name} for c in repository.customers(session) if not rules.is_unmatched(c)]
+            return [{"id": c.id, "name": c.name} for c in repository.customers(session)
+                    if not rules.is_placeholder(c)]
 
     def match_ticket(self, *, actor: Actor, ticket_id: int, customer_id: int, save_contact: bool = False,
                      language: str | None = None) -> dict[str, Any]:
@@ -206,7 +207,7 @@ class ContactService(Service):
         with self.uow() as session:
             contact = rules.contact_by_email(session, email[:320])
             customer = session.get(Customer, contact.customer_id) if contact is not None else None
-            if contact is None or not contact.active or customer is None or rules.is_unmatched(customer):
+            if contact is None or not contact.active or customer is None or rules.is_placeholder(customer):
                 return
             recent = session.scalar(select(func.count()).select_from(OutboxMessage).where(
                 OutboxMessage.to_addr == contact.email, OutboxMessage.template == SIGN_IN_TEMPLATE,
@@ -243,7 +244,7 @@ class ContactService(Service):
         """The signed-in contact and its customer, or LinkError."""
         contact = rules.check_contact_token(session, self.settings.secret_key, "session", token, self.clock.now())
         customer = session.get(Customer, contact.customer_id)
-        if customer is None or rules.is_unmatched(customer):
+        if customer is None or rules.is_placeholder(customer):
             raise NotFound("no such customer")
         return contact, customer
 
@@ -269,7 +270,7 @@ class ContactService(Service):
         with self.uow(write=False) as session:
             _contact, customer = self._my_contact(session, token)
             ticket = self_service.visible_ticket(session, customer.id, ticket_id)
-            row = self_service.public_attachment(session, ticket.id, attachment_id) if ticket else None
+            row = conversation.public_attachment(session, ticket.id, attachment_id) if ticket else None
             if row is None:
                 raise NotFound("no such attachment", attachment_id=attachment_id)
             return attachment_dict(row, with_data=True)

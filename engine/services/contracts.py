@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from .. import repository
+from ..contacts import is_placeholder
 from ..contracts import check_contract, contract_dict, first_inspection
 from ..errors import NotFound, ValidationFailed
 from ..models import Contract, Customer
@@ -26,7 +27,8 @@ class ContractService(Service):
         errors = check_contract(fields)
         with self.uow() as session:
             cust = repository.customer_by_name(session, customer)
-            if cust is None:
+            if cust is None or is_placeholder(cust):
+                cust = None
                 errors.append({"field": "customer", "message": f"no customer named {customer!r}"})
             if errors:
                 raise ValidationFailed("the contract has errors", errors)

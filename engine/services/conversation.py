@@ -95,7 +95,8 @@ class ConversationService(Service):
                                      "This page has expired; please check your message and send it again.")
 
     def customer_attachment(self, *, token: str, attachment_id: int) -> dict[str, Any]:
-        """A file of the ticket's public conversation, with its bytes, for the customer behind the status token."""
+        """A file the customer may have (engine/conversation.py: public_attachment), with its bytes, for the customer
+        behind the status token."""
         ticket_id = links.ticket_of_status_token(self.settings.secret_key, token)
         with self.uow(write=False) as session:
             row = conversation.public_attachment(session, ticket_id, attachment_id)

@@ -137,6 +137,7 @@ class InboundService(Service):
         if extra:  # a message carries at most MAX_FILES; the rest stay on the ticket, nothing is dropped
             body += f"\n\n（另有 {len(extra)} 个附件见工单附件）" \
                     f"({len(extra)} more files are in the ticket's attachments)"
+        kept_with: int | None = None  # the customer's files beyond MAX_FILES are the ticket's own (still theirs to see)
         if self._speaks_for_customer(session, ticket, mail.from_addr):
             conversation.add_message(self.kernel, session, ticket, now=now, author=_author(mail),
                                      author_kind="customer", body=conversation.trim_body(body), source="email",
@@ -148,12 +149,14 @@ class InboundService(Service):
             # a question, resume the clock, show on the status page), so it becomes an internal note saying who.
             note = f"来自非本单客户联系人 {_author(mail)} 的邮件 E-mail from {mail.from_addr}, " \
                    f"who is not a contact of this ticket's customer:\n\n{body}"
-            conversation.add_message(self.kernel, session, ticket, now=now, author=mail.from_addr,
-                                     author_kind="system", body=conversation.trim_body(note), internal=True,
-                                     source="email", email_message_id=mail.message_id, attachments=files)
+            kept_with = conversation.add_message(
+                self.kernel, session, ticket, now=now, author=mail.from_addr, author_kind="system",
+                body=conversation.trim_body(note), internal=True, source="email", email_message_id=mail.message_id,
+                attachments=files).id  # and the files beyond MAX_FILES: a note's files stay internal
             outcome, reason = "note", f"sender {mail.from_addr} is not a contact of the ticket's customer"
         for filename, content_type, data in extra:
-            _store_attachment(session, ticket, filename, content_type, data, uploaded_by=mail.from_addr, now=now)
+            _store_attachment(session, ticket, filename, content_type, data, uploaded_by=mail.from_addr, now=now,
+                              message_id=kept_with)
         return outcome, reason, ticket.id
 
     def _speaks_for_customer(self, session: Session, ticket: Ticket, address: str) -> bool:
@@ -190,9 +193,10 @@ class InboundService(Service):
 
 
 def _store_attachment(session: Session, ticket: Ticket, filename: str, content_type: str, data: bytes, *,
-                      uploaded_by: str, now: datetime) -> None:
+                      uploaded_by: str, now: datetime, message_id: int | None = None) -> None:
     row = Attachment(ticket_id=ticket.id, filename=filename, size=len(data), content_type=content_type, data=data,
-                     uploaded_by=uploaded_by[:100], sha256=hashlib.sha256(data).hexdigest(), created_at=now)
+                     uploaded_by=uploaded_by[:100], sha256=hashlib.sha256(data).hexdigest(), created_at=now,
+                     message_id=message_id)
     session.add(row)
     session.add(TimelineEvent(ticket_id=ticket.id, instance_id=ticket.instance_id, at=now, kind="attachment_added",
                               actor=uploaded_by[:100], data={"filename": filename, "size": len(data)}))

@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 from .. import repository
+from ..contacts import is_placeholder
 from ..effects import ROLES
 from ..errors import Unauthorized, ValidationFailed
 from ..models import Customer, User
@@ -72,6 +73,7 @@ class PeopleService(Service):
             return {"name": name, "tier": tier}
 
     def list_customers(self) -> list[dict[str, Any]]:
-        """All customers, by name."""
+        """All real customers, by name (the choices of intake and contracts; no placeholder customer)."""
         with self.uow(write=False) as session:
-            return [{"id": c.id, "name": c.name, "tier": c.tier} for c in repository.customers(session)]
+            return [{"id": c.id, "name": c.name, "tier": c.tier} for c in repository.customers(session)
+                    if not is_placeholder(c)]

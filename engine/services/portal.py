@@ -1,11 +1,10 @@
 """What customers do without an account: the portal, the status page, survey comments."""
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
-from .. import contacts, links, repository, waiting
+from .. import contacts, kb, links, repository, waiting
 from ..errors import LinkError, NotFound, ValidationFailed
 from ..kernel import MAIN_PROCESS
 from ..models import Ticket, TimelineEvent
@@ -92,10 +91,6 @@ class PortalService(Service):
 def _mark_filed(session: Any, visit: str, ticket_id: int) -> None:
     """Tell the knowledge base that a visit which read articles still filed a request; counting must never cost
     the customer their request, so a failure here is logged and the request stays."""
-    try:
-        kb = importlib.import_module("engine.kb")
-    except ModuleNotFoundError:
-        return
     try:
         with session.begin_nested():
             kb.mark_filed(session, visit[:100], ticket_id)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from .. import repository
-from ..contacts import phone_error
+from ..contacts import is_placeholder, phone_error
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..kernel import MAIN_PROCESS, Kernel
 from ..models import Customer, Instance, ProcessVersion, Ticket, TimelineEvent
@@ -51,6 +51,8 @@ class ProcedureService(Service):
                 customer, contact_name, contact_email = _from_origin(session, origin, customer, contact_name,
                                                                      contact_email)
             cust = repository.customer_by_name(session, customer)
+            if origin is None and is_placeholder(cust):  # chosen on intake: a placeholder is no customer
+                cust = None
             errors = ([] if cust is not None else [_unknown_customer(customer)]) + field_errors(
                 channel=channel, contact_email=contact_email, title=title)
             errors += [e for e in [phone_error(contact_phone, "contact_phone")] if e]

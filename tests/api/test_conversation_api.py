@@ -8,10 +8,12 @@ from email.message import Message as Mail
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.datastructures import UploadFile
 
 from api.mail import Mailer
 from engine.clock import FakeClock
 from engine.commands import Aftercare
+from engine.conversation import MAX_FILES
 from tests.api.conftest import login
 from tests.api.test_attachments import staff_login
 from tests.support import Desk, SmtpSink, body
@@ -234,6 +236,46 @@ def test_status_page_refuses_stale_forged_and_tampered(client: TestClient, facad
                         files=[("x.txt", "text/plain", b"other")])
     other_file = facade.list_attachments(ticket_id=other)[0]["id"]
     assert customer.get(f"{url}/files/{other_file}").status_code == 404
+
+
+def _many(n: int) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("files", (f"f{i}.txt", b"x" * 1000, "text/plain")) for i in range(n)]
+
+
+def test_a_status_page_reply_with_too_many_files_is_refused_before_any_is_read(
+        client: TestClient, facade: Aftercare, ticket_id: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[str | None] = []
+    original = UploadFile.read
+
+    async def counting(self: UploadFile, size: int = -1) -> bytes:
+        read.append(self.filename)
+        return await original(self, size)
+
+    monkeypatch.setattr(UploadFile, "read", counting)
+    customer = TestClient(client.app)
+    url = _status_url(facade, ticket_id)
+    page = customer.get(url)
+    over = customer.post(f"{url}/messages", data={"key": _form_key(page.text), "body": "十一个文件 KEEP"},
+                         files=_many(MAX_FILES + 1))
+    assert over.status_code == 422 and "KEEP" in over.text and f"最多 {MAX_FILES} 个文件" in over.text
+    assert read == []  # refused on the count, no file held in memory
+    flood = customer.post(f"{url}/messages", data={"key": _form_key(page.text), "body": "flood"}, files=_many(30))
+    assert flood.status_code == 400 and read == []  # the form parser stops a little past MAX_FILES
+    staff = staff_login(client, "service_desk")
+    note = client.post(f"/tickets/{ticket_id}/messages", data={"csrf": staff, "kind": "note", "body": "KEEP-NOTE"},
+                       files=_many(MAX_FILES + 1))
+    assert note.status_code == 422 and "KEEP-NOTE" in note.text and read == []
+    assert client.post(f"/tickets/{ticket_id}/messages", data={"csrf": staff, "kind": "note", "body": "x"},
+                       files=_many(30)).status_code == 400
+    assert facade.list_messages(ticket_id=ticket_id, actor=facade.actor(username="admin")) == []
+
+
+@pytest.mark.parametrize("file_id", ["0", "-1", "2147483648", "99999999999999999999"])
+def test_status_page_file_with_an_id_no_row_can_have_is_not_found(client: TestClient, facade: Aftercare,
+                                                                    ticket_id: int, file_id: str) -> None:
+    customer = TestClient(client.app)
+    missing = customer.get(f"{_status_url(facade, ticket_id)}/files/{file_id}")
+    assert missing.status_code == 404 and "文件不存在" in missing.text
 
 
 def test_status_page_speaks_the_customers_language(client: TestClient, facade: Aftercare, ticket_id: int) -> None:

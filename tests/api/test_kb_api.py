@@ -187,7 +187,7 @@ def test_reply_picker_and_json_api(client: TestClient, facade: Aftercare) -> Non
     one = client.get(f"/api/kb/articles/{new}", headers=desk).json()
     assert one["html"] == "<p>稍后重试</p>" and one["module"] == "医保" and one["tags"] == []
     assert client.get("/api/kb/articles/999", headers=desk).status_code == 404
-    assert client.get(f"/api/kb/articles/{10**20}", headers=desk).status_code == 404
+    assert client.get(f"/api/kb/articles/{10**20}", headers=desk).status_code == 422  # api/deps.py DbId
     assert client.post("/api/kb/articles", headers=engineer,
                        json={"title": "t", "body": "b", "source_ticket_id": 10**15}).status_code == 422
     assert client.get("/api/kb/articles?page=-3&per_page=100000", headers=desk).status_code == 200

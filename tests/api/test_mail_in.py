@@ -407,3 +407,13 @@ def test_the_same_message_delivered_twice_at_once_is_handled_once(facade: Afterc
     assert len(results) == 2 and len(handled) == 1 and handled[0]["outcome"] == "new_ticket"
     assert ticket_count(facade) == before + 1
     assert [e["outcome"] for e in log(facade)] == ["new_ticket"]
+
+
+def test_a_reply_to_an_outbox_id_beyond_any_row_is_handled_as_a_new_mail(
+        facade: Aftercare, listener: MailInController) -> None:
+    before = ticket_count(facade)
+    huge = "<x.outbox-99999999999999999999@aftercare.local>"  # no row can have it: not a thread, not a 451
+    send(listener, mail("报表导出失败。", subject="报表导出失败", sender="alex@demo-customer.example",
+                        In_Reply_To=huge, References=huge), envelope_from="alex@demo-customer.example")
+    assert ticket_count(facade) == before + 1
+    assert [e["outcome"] for e in log(facade)] == ["new_ticket"]

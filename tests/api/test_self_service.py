@@ -3,6 +3,8 @@ desk to match, and a contact signs in by e-mailed link to "my tickets" (expired,
 from __future__ import annotations
 
 import re
+from email import policy
+from email.message import EmailMessage
 
 from fastapi.testclient import TestClient
 
@@ -215,3 +217,71 @@ def test_the_intake_form_takes_a_phone_number(client: TestClient, facade: Afterc
     ticket = Desk(facade, facade.clock).ticket(tid)
     assert ticket["contact_phone"] == "0591-8756 1100 转 8" and ticket["contact_id"] is not None
     assert "0591-8756 1100 转 8" in client.get(f"/tickets/{tid}").text
+
+
+def _mail(sender: str, subject: str, text: str, files: int = 0, prefix: str = "shot") -> bytes:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, "support@vendor.example", subject
+    message["Message-ID"] = f"<{prefix}.{subject.encode().hex()[:12]}.{files}@{sender.rpartition('@')[2]}>"
+    message.set_content(text)
+    for i in range(files):
+        message.add_attachment(f"{prefix} {i}".encode(), maintype="image", subtype="png",
+                               filename=f"{prefix}-{i:02d}.png")
+    return message.as_bytes(policy=policy.SMTP)
+
+
+def test_my_tickets_shows_and_serves_only_the_files_the_customer_may_have(client: TestClient, facade: Aftercare,
+                                                                          smtp: SmtpSink) -> None:
+    opened = facade.receive_mail(_mail("王工 <wang@demo-customer.example>", "报表导出报错", "见截图", 1, "opening"))
+    tid = int(opened["ticket_id"])
+    number = opened["ticket_number"]
+    facade.add_attachment(ticket_id=tid, filename="engineer-debug.log", content_type="text/plain", data=b"stack",
+                          actor=Desk(facade, facade.clock).actor("engineer"))  # a staff upload on the ticket page
+    stranger = facade.receive_mail(_mail("ops@east-grid.example", f"Re: [{number}] 报表导出报错", "我们也有", 12,
+                                         "stranger"))
+    assert stranger["outcome"] == "note"
+    reply = facade.receive_mail(_mail("wang@demo-customer.example", f"Re: [{number}] 报表导出报错", "十二张", 12,
+                                      "customer"))
+    assert reply["outcome"] == "reply"
+    client.get(_sign_in(client, facade, smtp, "wang@demo-customer.example"))
+    page = client.get(f"/my/tickets/{tid}")
+    assert page.status_code == 200 and "opening-00.png" in page.text  # the mail that opened the ticket
+    assert all(f"customer-{i:02d}.png" in page.text for i in range(12))  # ten with the message, two on the ticket
+    assert "engineer-debug.log" not in page.text and "stranger-" not in page.text
+    shown = {int(i) for i in re.findall(rf'href="/my/tickets/{tid}/files/(\d+)"', page.text)}
+    for row in facade.list_attachments(ticket_id=tid):
+        served = client.get(f"/my/tickets/{tid}/files/{row['id']}")
+        public = row["filename"].startswith(("opening-", "customer-"))
+        assert (served.status_code, row["id"] in shown) == ((200, True) if public else (404, False)), row["filename"]
+    token = facade.status_token(ticket_id=tid)  # the status page serves by the same rule
+    for row in facade.list_attachments(ticket_id=tid):
+        if row["filename"] in ("engineer-debug.log", "stranger-11.png"):
+            assert client.get(f"/s/{token}/files/{row['id']}").status_code == 404
+
+
+def test_my_tickets_never_hands_out_the_status_page_link(client: TestClient, facade: Aftercare,
+                                                         smtp: SmtpSink) -> None:
+    tid = Desk(facade, facade.clock).create(title="打印机脱机")
+    client.get(_sign_in(client, facade, smtp, "wang@demo-customer.example"))
+    token = facade.status_token(ticket_id=tid)
+    for path in ("/my/tickets", f"/my/tickets/{tid}"):
+        page = client.get(path)
+        assert page.status_code == 200 and "打印机脱机" in page.text
+        assert token not in page.text and 'href="/s/' not in page.text
+    assert f'href="/my/tickets/{tid}"' in client.get("/my/tickets").text
+    assert "请直接回复我们关于此工单的最新邮件" in client.get(f"/my/tickets/{tid}").text
+    view = facade.contacts.my_ticket(token=client.cookies.get("aftercare_my"), ticket_id=tid)
+    assert "status_token" not in view["ticket"]
+
+
+def test_customer_pages_name_the_service_desk_not_the_engineer(client: TestClient, facade: Aftercare,
+                                                               smtp: SmtpSink) -> None:
+    desk = Desk(facade, facade.clock)
+    tid = desk.create(title="接口超时")
+    facade.post_message(ticket_id=tid, body="已重启接口服务，请再试。", internal=False, actor=desk.actor("engineer"))
+    status = client.get(f"/s/{facade.status_token(ticket_id=tid)}")
+    assert status.status_code == 200 and "已重启接口服务" in status.text
+    assert "服务台" in status.text and "engineer" not in status.text
+    client.get(_sign_in(client, facade, smtp, "wang@demo-customer.example"))
+    mine = client.get(f"/my/tickets/{tid}")
+    assert "已重启接口服务" in mine.text and "服务台" in mine.text and "engineer" not in mine.text

@@ -74,6 +74,7 @@ def test_resolve_time_edited_in_the_table_replayed_and_deployed(page: Page, live
     wait_for_breach(desk, before, "resolve")
 
     login(page, live_url, "process_owner")
+    page.locator("details.nav-more summary").click()  # the header's administration menu
     page.get_by_role("link", name="流程", exact=True).click()
     page.get_by_role("link", name="SLA 时限表与假设回放").click()
     expect(page).to_have_url(f"{live_url}/workbench/sla")

@@ -136,3 +136,30 @@ def test_matching_after_triage_keeps_the_deadlines_already_set(facade: Aftercare
     assert result["sla_kept"] is True
     after = desk.ticket(submitted["id"])
     assert after["customer"] == "青山医院" and after["sla"]["resolve_due"] == due and after["contact_id"] is None
+
+
+def test_neither_placeholder_customer_is_listed_chosen_matched_or_given_contacts(facade: Aftercare,
+                                                                               clock: FakeClock) -> None:
+    from engine import kb
+    from engine.errors import NotFound
+
+    def placeholders(session: object) -> tuple[int, int]:
+        return (contacts.unmatched_customer(session, clock.now()).id,  # type: ignore[arg-type]
+                kb.kb_customer(session, clock.now()).id)  # type: ignore[arg-type]
+    unmatched, knowledge = facade.run_in_unit(placeholders, write=True)
+    names = {contacts.UNMATCHED_CUSTOMER, "知识库 Knowledge base"}
+    for listed in (facade.contacts.customers_overview(actor=DESK), facade.contacts.match_choices(actor=DESK),
+                   facade.list_customers()):
+        assert "青山医院" in [c["name"] for c in listed] and not names & {c["name"] for c in listed}
+    submitted = facade.submit_from_portal(contact_name="周医生", contact_email="zhou.doc@gmail.com",
+                                          title="挂号系统打不开", description="门诊挂号页面白屏")
+    for customer_id in (unmatched, knowledge):
+        with pytest.raises(NotFound):
+            facade.match_ticket(actor=DESK, ticket_id=submitted["id"], customer_id=customer_id)
+        with pytest.raises(NotFound):
+            facade.contacts.save_contact(actor=DESK, customer_id=customer_id, name="某人", email="x@kb.example")
+        with pytest.raises(NotFound):
+            facade.contacts.list_contacts(actor=DESK, customer_id=customer_id)
+    with pytest.raises(ValidationFailed):  # nor is one chosen on intake
+        Desk(facade, clock).create(customer="知识库 Knowledge base")
+    assert Desk(facade, clock).ticket(submitted["id"])["customer_unmatched"] is True

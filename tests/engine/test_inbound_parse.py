@@ -170,6 +170,10 @@ def test_ticket_numbers_and_titles_from_subjects() -> None:
 def test_legacy_outbox_message_ids_name_their_rows() -> None:
     refs = ["<1700000000.1.2.outbox-42@aftercare.local>", "<other@example.com>", "<x.outbox-7@elsewhere>"]
     assert inbound.outbox_ids(refs) == [42]
+    # an id no row can have names none (and never reaches the database, where it overflows)
+    huge = ["<x.outbox-99999999999999999999@aftercare.local>", "<x.outbox-2147483648@aftercare.local>",
+            "<x.outbox-0@aftercare.local>", "<x.outbox-2147483647@aftercare.local>"]
+    assert inbound.outbox_ids(huge) == [2147483647]
 
 
 def gbk_word(text: str) -> str:
