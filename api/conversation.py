@@ -94,17 +94,14 @@ def status_page(request: Request, facade: Any, token: str, *, values: dict[str, 
         talk = facade.conversation.public_conversation(token=token)
     except (LinkError, NotFound):
         return _bad_link(request, facade, "This link is not valid. It may have been mistyped or altered.")
-    chosen = request.query_params.get("lang")
-    lang = chosen if chosen in i18n.LANGUAGES else talk["language"]
-    i18n.activate(lang)
+    lang = i18n.prefer(request.query_params.get("lang"), request.cookies.get("lang"), talk["language"])
     context = {"t": view, "talk": talk, "token": token, "values": values or {}, "errors": errors or [],
                "sent": request.query_params.get("sent") == "1", "lang": lang, "max_files": MAX_FILES}
     return templates.TemplateResponse(request, "customer/status.html", context, status_code=status)
 
 
 def _bad_link(request: Request, facade: Any, message: str, status: int = 404) -> HTMLResponse:
-    chosen = request.query_params.get("lang")
-    i18n.activate(chosen if chosen in i18n.LANGUAGES else i18n.DEFAULT)
+    i18n.prefer(request.query_params.get("lang"), request.cookies.get("lang"), None)  # no ticket to ask
     return templates.TemplateResponse(request, "customer/message.html",
                                       {"message": _(message), "tone": "bad", "ticket": None, "lang": i18n.current()},
                                       status_code=status)

@@ -21,11 +21,8 @@ DONE = "Thank you, your answer has been recorded."
 
 
 def _language(request: Request, ticket: dict[str, Any] | None) -> str:
-    """?lang= when given, else the ticket's customer language; made the language of this request."""
-    chosen = request.query_params.get("lang")
-    language = chosen if chosen in i18n.LANGUAGES else (ticket or {}).get("language") or i18n.DEFAULT
-    i18n.activate(language)
-    return i18n.current()
+    """The reader's choice (?lang=, remembered), else the ticket's contact's or customer's language."""
+    return i18n.prefer(request.query_params.get("lang"), request.cookies.get("lang"), (ticket or {}).get("language"))
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:

@@ -66,3 +66,14 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return gettext(singular if n == 1 else plural)
 
 
+
+
+def prefer(query: str | None, cookie: str | None, language: str | None) -> str:
+    """A customer page's language: the reader's own choice (?lang=, or the one remembered in the cookie) wins;
+    otherwise `language`, the ticket's contact's or customer's; made the language of this request."""
+    for chosen in (query, cookie, language):
+        if chosen in LANGUAGES:
+            activate(str(chosen))
+            return str(chosen)
+    activate(DEFAULT)
+    return DEFAULT

@@ -35,8 +35,7 @@ def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTM
 
 def _speak(request: Request, language: str) -> None:
     """The contact's language, unless the reader switched (?lang=, remembered in the `lang` cookie)."""
-    if request.query_params.get("lang") not in i18n.LANGUAGES and request.cookies.get("lang") not in i18n.LANGUAGES:
-        i18n.activate(language)
+    i18n.prefer(request.query_params.get("lang"), request.cookies.get("lang"), language)
 
 
 def _link_problem(request: Request, exc: LinkError, *, session: bool = False) -> HTMLResponse:

@@ -209,3 +209,14 @@ def test_the_status_page_speaks_one_language_whichever_was_asked_first(client: T
     assert "状态" in chinese and "Status" not in chinese and "完成步骤" in chinese
     english = visible(client.get(f"{page}?lang=en").text).replace("中文", "").replace("调度系统无法登录", "")
     assert "Status" in english and "Step done" in english and not CJK.search(english)
+
+
+def test_a_customer_who_switched_language_keeps_it_on_the_next_customer_page(client: TestClient, desk: Desk,
+                                                                              facade: Aftercare) -> None:
+    tid = desk.create(title="调度系统无法登录")  # a Chinese-speaking customer's ticket
+    desk.triage(tid, severity=3)
+    page = f"/s/{facade.status_token(ticket_id=tid)}"
+    assert "状态" in visible(client.get(page).text)  # the customer's language first
+    client.get(f"{page}?lang=en")  # the reader switches once
+    english = visible(client.get(page).text)  # ... and the next page, without ?lang, stays in English
+    assert "Status" in english and "状态" not in english
