@@ -57,6 +57,10 @@ def test_staff_write_send_back_and_publish_on_the_pages(client: TestClient, faca
     assert page.status_code == 200 and 'name="body"' in page.text
     refused = client.post("/kb/new", data={"csrf": csrf, "title": "", "body": ""})
     assert refused.status_code == 422 and 'id="err-title"' in refused.text and 'id="err-body"' in refused.text
+    assert "此项必填" in refused.text and "This field is required" not in refused.text  # the reader's language only
+    english = client.post("/kb/new?lang=en", data={"csrf": csrf, "title": "", "body": ""}).text
+    assert "This field is required" in english and "此项必填" not in english
+    client.get("/kb/new?lang=zh-CN")  # back to Chinese (the choice is remembered)
     assert client.post("/kb/new", data={"title": "x", "body": "y"}).status_code == 403  # no CSRF token
     article = _new(client, csrf)
     page = client.get(f"/kb/{article}")
