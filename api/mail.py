@@ -39,6 +39,13 @@ def local_time(value: str | None, lang: str = "both") -> str:
     return datetime.fromisoformat(value).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") + zone
 
 
+def status_name(value: str, lang: str = "both") -> str:
+    """A ticket status as the customer reads it: the Chinese or the English half of STATUS (both: the whole)."""
+    name = STATUS.get(value, value)
+    chinese, _, english = name.partition(" ")
+    return {"zh-CN": chinese, "en": english or chinese}.get(lang, name)
+
+
 def short_time(value: str) -> str:
     """An ISO time as Beijing month, day and time, for the lines of a digest."""
     return datetime.fromisoformat(value).astimezone(SHANGHAI).strftime("%m-%d %H:%M")
@@ -61,16 +68,20 @@ class Mailer:
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["local"] = pass_context(lambda ctx, value: local_time(value, ctx.get("lang", "both")))
         self.env.filters["clock"] = short_time
-        self.env.filters["status"] = lambda value: STATUS.get(value, value)
+        self.env.filters["status"] = pass_context(lambda ctx, value: status_name(value, ctx.get("lang", "both")))
         self.env.globals["role_name"] = role_name
+        # a text the diagrams write in English (an escalation's reason), in the recipient's language
+        self.env.filters["tr"] = pass_context(
+            lambda ctx, value: i18n.translate(str(value), ctx["lang"]) if ctx.get("lang") in i18n.LANGUAGES else value)
 
     def render(self, envelope: Envelope) -> EmailMessage:
         """The e-mail for one outbox row: subject from the template's first line, body from the rest."""
         context = self._context(envelope)
+        # the recipient's language; a language without a file of its own reads the Chinese one
         template = self.env.select_template([f"{envelope.template}.{envelope.language}.txt",
-                                             f"{envelope.template}.txt"])
-        # a template of one language gets the footer in it; a bilingual one keeps both ("both")
-        lang = envelope.language if template.name != f"{envelope.template}.txt" else "both"
+                                             f"{envelope.template}.txt", f"{envelope.template}.zh-CN.txt"])
+        # a template of one language gets the footer and times in it; a bilingual one keeps both ("both")
+        lang = next((code for code in i18n.LANGUAGES if str(template.name).endswith(f".{code}.txt")), "both")
         text = template.render(**{"lang": lang, **context})
         subject, _, body = text.partition("\n")
         message = EmailMessage()

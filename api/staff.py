@@ -281,24 +281,55 @@ async def save_contract(request: Request, facade: Facade, actor: StaffActor) -> 
     try:
         fields = _contract_fields(form)
         await run_in_threadpool(lambda: facade.save_contract(**fields))
-    except (ValidationFailed, ValueError) as exc:
-        errors = exc.errors if isinstance(exc, ValidationFailed) else [{"field": "(form)", "message": str(exc)}]
+    except ValidationFailed as exc:
         return page(request, "contracts", actor, status=422, contracts=facade.list_contracts(),
                     customers=facade.list_customers(), change_kinds=_change_kinds(facade), can_edit=True,
-                    errors=errors, saved=False)
+                    errors=_contract_errors(exc.errors), saved=False)
     return RedirectResponse("/admin/contracts?saved=1", 303)
 
 
-def _contract_fields(form: Any) -> dict[str, Any]:
-    def day(name: str) -> date | None:
-        text = str(form.get(name, "")).strip()
-        return date.fromisoformat(text) if text else None
+# The contract form's fields by the names the engine reports them under, as the form labels them.
+_CONTRACT_LABELS = {"number": "Contract", "customer": "Customer", "tier": "Tier", "starts_on": "Starts",
+                    "ends_on": "Ends", "warranty_end": "Warranty ends", "calendar": "Calendar",
+                    "inspection_months": "Inspection every (months)", "sla_overrides": "SLA overrides"}
 
-    starts, ends = day("starts_on"), day("ends_on")
-    if starts is None or ends is None:
-        raise ValueError("starts_on and ends_on are required")
+
+def _contract_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The engine's errors (English, engine/contracts.check_contract) as the reader's language says them: the
+    field as its form label, the message from the catalogs (languages.po)."""
+    shown = []
+    for error in errors:
+        field, message = str(error.get("field", "")), str(error.get("message", ""))
+        if field == "customer" and message.startswith("no customer named "):
+            message = _("No customer of that name.")
+        shown.append({"field": _(_CONTRACT_LABELS.get(field, field)), "message": _(message)})
+    return shown
+
+
+def _contract_fields(form: Any) -> dict[str, Any]:
+    errors: list[dict[str, str]] = []
+
+    def day(name: str, required: bool = True) -> date | None:
+        text = str(form.get(name, "")).strip()
+        if not text:
+            if required:
+                errors.append({"field": name, "message": "Required."})
+            return None
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            errors.append({"field": name, "message": "Enter a date as YYYY-MM-DD."})
+            return None
+
+    starts, ends, warranty = day("starts_on"), day("ends_on"), day("warranty_end", required=False)
+    months_text = str(form.get("inspection_months", "3")).strip() or "3"
+    months = int(months_text) if months_text.isdigit() else 0
+    if not months_text.isdigit():
+        errors.append({"field": "inspection_months", "message": "must be 1 to 24 months"})
+    if errors or starts is None or ends is None:
+        raise ValidationFailed("the contract has errors", errors)
     return {"number": str(form.get("number", "")).strip(), "customer": str(form.get("customer", "")),
             "tier": str(form.get("tier", "standard")), "starts_on": starts, "ends_on": ends,
-            "warranty_end": day("warranty_end"), "calendar": str(form.get("calendar", "working")),
+            "warranty_end": warranty, "calendar": str(form.get("calendar", "working")),
             "free_scope": [p.strip() for v in form.getlist("free_scope") for p in str(v).split(",") if p.strip()],
-            "inspection_months": int(str(form.get("inspection_months", "3")) or 3)}
+            "inspection_months": months}

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from .. import repository
 from ..calendar import SHANGHAI
+from ..contacts import contact_by_email
 from ..contracts import next_inspection
 from ..errors import NotFound
 from ..inspections import INSPECTION_PROCESS, due_contracts, report_dict
@@ -55,14 +56,20 @@ class InspectionService(Service):
         inspection = Inspection(contract_id=contract.id, due_at=due_at, report={}, created_at=self.clock.now())
         session.add(inspection)
         session.flush()  # (contract, due time) is unique: a second scheduler racing past the lock fails here
-        local = due_at.astimezone(SHANGHAI)
+        local, months = due_at.astimezone(SHANGHAI), contract.inspection_months
+        # title and description are the customer's to read (sign-off page, e-mails): in the language the ticket's
+        # customer pages speak (engine/language.py), the contact's with the customer's address, else the customer's
+        contact = contact_by_email(session, customer.email or "")
+        usable = contact is not None and contact.active and contact.customer_id == customer.id
+        if (contact.language if contact is not None and usable else customer.language) == "en":
+            title = f"System inspection {local:%Y-%m} · {contract.number}"
+            description = f"Scheduled inspection of contract {contract.number} (every {months} months)."
+        else:
+            title = f"系统巡检 {local:%Y-%m} · {contract.number}"
+            description = f"合同 {contract.number} 的定期巡检（每 {months} 个月）。"
         ticket = self.kernel.start_case(
             session, process_id=INSPECTION_PROCESS, customer=customer, contact_name=customer.name,
-            contact_email=customer.email or "", channel="inspection",
-            title=f"系统巡检 {local:%Y-%m} Inspection · {contract.number}",
-            description=(f"合同 {contract.number} 的定期巡检（每 {contract.inspection_months} 个月）。"
-                         f"Scheduled inspection of contract {contract.number} (every {contract.inspection_months} "
-                         "months)."),
+            contact_email=customer.email or "", channel="inspection", title=title, description=description,
             actor=SYSTEM, contract=contract, prefix="XJ",
             extra={"inspection_due": due_at.isoformat(), "inspection_months": contract.inspection_months,
                    "contract_number": contract.number})

@@ -240,12 +240,39 @@ def test_signoff_mail_puts_each_risk_on_its_own_line(facade: Aftercare, clock: F
     assert "  - [低] 备份保留期只有 7 天" in lines
     link = lines.index("请点击下面的链接查看完整的《系统巡检报告》并签字确认：")
     assert lines[link - 1] == "" and lines[link - 2] == "  - [低] 备份保留期只有 7 天"
+    assert not any("Conclusion" in line or "Risks found" in line for line in lines)  # the customer's language only
+    assert smtp.subjects("ops@east-grid.example")[-1].endswith("系统巡检报告待您签字")
+
+
+def test_an_english_customer_gets_the_signoff_mail_in_english_only(facade: Aftercare, clock: FakeClock, desk: Desk,
+                                                                   smtp) -> None:
+    from engine.models import Contact
+    from tests.support import body
+
+    def english(session) -> None:  # the contact's language is the one the customer is written to in
+        session.query(Contact).filter_by(email="ops@east-grid.example").one().language = "en"
+
+    facade.run_in_unit(english, write=True)
+    tid = _performed(facade, clock, desk)
+    [mail] = [m for m in _mails_to(facade, smtp, "ops@east-grid.example") if "inspection report" in body(m)]
+    number = desk.ticket(tid)["number"]
+    assert smtp.subjects("ops@east-grid.example")[-1] == f"[{number}] Please sign your system inspection report"
+    text = body(mail)
+    lines = text.splitlines()
+    assert "we have inspected your system on 2026-11-25 (engineer: engineer)." in lines
     assert "Conclusion: 系统总体运行正常，磁盘空间需尽快处理。" in lines
     assert "Risks found: 2" in lines
     assert "  - [High] 数据盘使用率 92% (a maintenance request will follow it up)" in lines
     assert "  - [Low] 备份保留期只有 7 天" in lines
     please = lines.index("Please read the full system inspection report and sign it at this link:")
-    assert lines[please - 1] == ""
+    assert lines[please - 1] == "" and lines[please - 2] == "  - [Low] 备份保留期只有 7 天"
+    # no Chinese label: what is left in Chinese is the names and data the inspection recorded
+    ticket = desk.ticket(tid)
+    assert ticket["title"] == "System inspection 2026-12 · HT-2026-003"  # the ticket's title is the customer's too
+    for data in [ticket["title"], ticket.get("contact_name") or "", CHECKLIST["summary"],
+                 *(risk["description"] for risk in CHECKLIST["risks"])]:
+        text = text.replace(data, "")
+    assert not any("\u4e00" <= c <= "\u9fff" for c in text), text
 
 
 def test_a_risk_ticket_names_its_severity_and_the_inspection(facade: Aftercare, clock: FakeClock, desk: Desk,

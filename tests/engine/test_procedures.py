@@ -200,13 +200,38 @@ def test_the_customer_and_the_managers_get_readable_mails(desk: Desk, facade: Af
         pass
     [confirmation] = [m for m in smtp.to("wang@demo-customer.example") if "保障值守" in body(m)]
     number = desk.ticket(tid)["number"]
-    assert smtp.subjects("wang@demo-customer.example") == [
-        f"[{number}] 重要事件保障安排：财务系统上线 / Standby arranged for 财务系统上线"]
+    assert smtp.subjects("wang@demo-customer.example") == [f"[{number}] 重要事件保障安排：财务系统上线"]
     text = body(confirmation)
-    assert "财务系统上线" in text and "2026-11-25 09:00 (北京时间 UTC+8)" in text
+    assert "财务系统上线" in text and "2026-11-25 09:00（北京时间）" in text
+    assert "Standby arranged" not in text and "Engineer on duty" not in text  # the customer's language only
     assert "2026-11-25 18:00" in text and "值守工程师：engineer（备岗：liu）" in text and "李经理" in text
     [late] = [m for m in smtp.to("manager@aftercare.example") if "尚未提交保障总结" in body(m)]
     assert "2026-11-26 18:00" in body(late) and f"/tickets/{tid}" in body(late)
+
+
+def test_an_english_customer_reads_the_arrangements_in_english_only(desk: Desk, facade: Aftercare, smtp: Any) -> None:
+    from api.mail import Mailer
+    from engine.models import Contact
+
+    def english(session: Any) -> None:  # the contact's language is the one the customer is written to in
+        session.query(Contact).filter_by(email="wang@demo-customer.example").one().language = "en"
+
+    facade.run_in_unit(english, write=True)
+    tid = start(desk)["id"]
+    desk.complete(tid, "plan_standby", PLAN)
+    mailer = Mailer(facade)
+    while mailer.send_pending():
+        pass
+    number = desk.ticket(tid)["number"]
+    assert smtp.subjects("wang@demo-customer.example") == [f"[{number}] Standby arranged for 财务系统上线"]
+    [confirmation] = smtp.to("wang@demo-customer.example")
+    text = body(confirmation)
+    assert "Hello 王工," in text and "Starts: 2026-11-25 09:00 (Beijing time, UTC+8)" in text
+    assert "Engineer on duty: engineer" in text and "Your contact on site: 李经理 13800000000" in text
+    # no Chinese apart from the names and data the customer gave us
+    for data in ("财务系统上线保障", "王工", "财务系统上线", "李经理"):
+        text = text.replace(data, "")
+    assert not any("\u4e00" <= c <= "\u9fff" for c in text), text
 
 
 def test_the_plan_refuses_an_end_before_the_start_and_a_time_that_is_no_time(desk: Desk) -> None:
