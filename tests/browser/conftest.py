@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from api.app import create_app
 from engine.commands import Aftercare
-from tests.support import free_port
+from tests.support import SmtpSink, body, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -69,3 +69,14 @@ def link_from(text: str) -> str:
     match = re.search(r"http://\S+/c/\S+", text)
     assert match, text
     return match.group(0)
+
+
+def wait_for_mail(smtp: SmtpSink, address: str, subject_part: str, timeout: float = 20) -> str:
+    """The body of the newest mail to `address` whose subject contains `subject_part`, once the worker sent it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [m for m, s in zip(smtp.to(address), smtp.subjects(address), strict=True) if subject_part in s]
+        if found:
+            return body(found[-1])
+        time.sleep(0.1)
+    raise AssertionError(f"no mail {subject_part!r} to {address}; got {smtp.subjects(address)}")

@@ -9,22 +9,13 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from engine.commands import Aftercare
-from tests.browser.conftest import login
-from tests.support import SmtpSink, body
+from tests.browser.conftest import login, wait_for_mail
+from tests.support import SmtpSink
 
 CONTACT = "ops@east-grid.example"  # the premium demo customer of contract HT-2026-003
 PHONE = {"width": 390, "height": 844}
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
-
-def wait_for_mail(smtp: SmtpSink, subject_part: str, timeout: float = 10) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [m for m, s in zip(smtp.to(CONTACT), smtp.subjects(CONTACT), strict=True) if subject_part in s]
-        if found:
-            return body(found[-1])
-        time.sleep(0.1)
-    raise AssertionError(f"no mail {subject_part!r}; got {smtp.subjects(CONTACT)}")
 
 
 def test_inspection_is_planned_performed_and_signed_from_the_email(page: Page, browser: Browser, live_url: str,
@@ -64,7 +55,7 @@ def test_inspection_is_planned_performed_and_signed_from_the_email(page: Page, b
     expect(page.locator(".notice.ok")).to_be_visible()
 
     phone = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True).new_page()
-    mail = wait_for_mail(smtp, "巡检报告")
+    mail = wait_for_mail(smtp, CONTACT, "巡检报告")
     assert "数据盘使用率 92%" in mail
     phone.goto(re.search(r"http://\S+/c/\S+", mail).group(0))  # type: ignore[union-attr]
     expect(phone.locator(".inspection-report")).to_contain_text("扩容或清理归档日志")

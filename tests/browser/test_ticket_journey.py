@@ -2,27 +2,16 @@
 from __future__ import annotations
 
 import re
-import time
 
 from playwright.sync_api import Browser, Page, expect
 
 from engine.commands import Aftercare
-from tests.browser.conftest import link_from, login
-from tests.support import SmtpSink, body
+from tests.browser.conftest import link_from, login, wait_for_mail
+from tests.support import SmtpSink
 
 CONTACT = "chen@demo-customer.example"
 PHONE = {"width": 390, "height": 844}
 
-
-def wait_for_mail(smtp: SmtpSink, subject_part: str, timeout: float = 10) -> str:
-    """The body of the newest mail to the contact whose subject contains `subject_part`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [m for m, s in zip(smtp.to(CONTACT), smtp.subjects(CONTACT), strict=True) if subject_part in s]
-        if found:
-            return body(found[-1])
-        time.sleep(0.1)
-    raise AssertionError(f"no mail {subject_part!r}; got {smtp.subjects(CONTACT)}")
 
 
 def open_task(page: Page, base: str, title: str) -> None:
@@ -43,7 +32,7 @@ def test_ticket_from_intake_to_archive(page: Page, browser: Browser, live_url: s
     page.click("button[type=submit]")
     expect(page.locator(".ticket-head h1")).to_contain_text("审批流程卡住")
     number = page.locator(".ticket-head h1").inner_text().split(" ")[0]
-    assert number in wait_for_mail(smtp, number)
+    assert number in wait_for_mail(smtp, CONTACT, number)
 
     page.click(".open-tasks a:has-text(\"分类定级\")")
     page.check("input[name=category][value=fault]")
@@ -67,12 +56,12 @@ def test_ticket_from_intake_to_archive(page: Page, browser: Browser, live_url: s
     expect(page.locator(".notice.ok")).to_be_visible()
 
     phone = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True).new_page()
-    phone.goto(link_from(wait_for_mail(smtp, "验收")))
+    phone.goto(link_from(wait_for_mail(smtp, CONTACT, "验收")))
     expect(phone.locator("text=清理积压队列并修复重试逻辑")).to_be_visible()  # the customer sees what was done
     phone.check("input[name=accepted][value=true]")
     phone.click("button[type=submit]")
     expect(phone.locator(".notice.ok")).to_be_visible()
-    phone.goto(link_from(wait_for_mail(smtp, "打分")))  # the first score link in the mail: 5, then one tap
+    phone.goto(link_from(wait_for_mail(smtp, CONTACT, "打分")))  # the first score link in the mail: 5, then one tap
     expect(phone.locator("input[name=score][value='5']")).to_be_checked()
     phone.click("button:has-text('确认评分')")
     expect(phone.locator(".notice.ok")).to_contain_text("5")

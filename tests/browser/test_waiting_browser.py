@@ -3,7 +3,6 @@ e-mailed link on a phone; the engineer's task is back with the clock running aga
 from __future__ import annotations
 
 import re
-import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -11,22 +10,13 @@ from playwright.sync_api import Browser, Page, expect
 
 from engine.clock import FakeClock
 from engine.commands import Aftercare
-from tests.browser.conftest import link_from, login
-from tests.support import Desk, SmtpSink, body
+from tests.browser.conftest import link_from, login, wait_for_mail
+from tests.support import Desk, SmtpSink
 
 CONTACT = "wang@demo-customer.example"
 PHONE = {"width": 390, "height": 844}
 QUESTION = "请提供报错时的系统版本号。"
 
-
-def wait_for_mail(smtp: SmtpSink, subject_part: str, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [m for m, s in zip(smtp.to(CONTACT), smtp.subjects(CONTACT), strict=True) if subject_part in s]
-        if found:
-            return body(found[-1])
-        time.sleep(0.1)
-    raise AssertionError(f"no mail {subject_part!r}; got {smtp.subjects(CONTACT)}")
 
 
 def test_question_pauses_the_clock_and_the_answer_brings_the_task_back(
@@ -53,7 +43,7 @@ def test_question_pauses_the_clock_and_the_answer_brings_the_task_back(
     expect(page.locator("body")).to_contain_text(QUESTION)  # in the conversation
 
     phone = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True).new_page()
-    mail = wait_for_mail(smtp, "请答复我们的问题")
+    mail = wait_for_mail(smtp, CONTACT, "请答复我们的问题")
     assert QUESTION in mail
     status_link = re.search(r"http://\S+/s/\S+", mail)
     assert status_link, mail
