@@ -98,16 +98,17 @@ class WorkingCalendar(BusinessCalendar):
             return day.weekday() < 5 and day not in statutory_holidays(day.year)
 
     def _warn_uncovered(self, year: int) -> None:
-        """Log once per year that official holiday data is missing."""
+        """Say once per year, as information, how a year without the official schedule is counted."""
         if year in self._warned_years:
             return
         self._warned_years.add(year)
-        logger.warning(
-            "chinese_calendar has no holiday data for %d; calendar %r treats Monday-Friday as working days "
-            "except the statutory holidays (元旦, 春节, 清明, 劳动节, 端午, 中秋, 国庆) for that year, until the "
-            "official schedule with its make-up workdays is added (AFTERCARE_EXTRA_HOLIDAYS / _WORKDAYS)",
-            year,
+        logger.info(
+            "calendar %r, %d: the official holiday schedule is not in chinese_calendar yet, so the statutory "
+            "holidays (元旦, 春节, 清明, 劳动节, 端午, 中秋, 国庆) and Monday-Friday are used; once the State Council "
+            "publishes the schedule, add its days off and make-up workdays with AFTERCARE_EXTRA_HOLIDAYS / "
+            "AFTERCARE_EXTRA_WORKDAYS (or upgrade chinese-calendar)",
             self.name,
+            year,
         )
 
     def _window(self, day: date) -> tuple[datetime, datetime] | None:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Integer, Table, create_engine, text
 
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.db import make_engine, migrate
+from engine.models import Base
 from engine.settings import Settings
 from tests.support import SmtpSink, start_smtp
 
@@ -58,12 +61,9 @@ def pg_database() -> Iterator[str]:
 
 def _truncate_all(url: str) -> None:
     engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
-        conn.execute(text(
-            "TRUNCATE customer, app_user, deployment, deployment_file, process_spec, process_version, instance, "
-            "ticket, human_task, timeline_event, outbox, customer_link, attachment, directory_file, ticket_search, "
-            "saved_view "
-            "RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 
@@ -100,14 +100,63 @@ def settings(database_url: str, tmp_path: Path, smtp: SmtpSink) -> Settings:
                     base_url="http://testserver", secret_key="test-secret-key-0123456789-abcdefghij")
 
 
+# The procedures deployed and the demo data loaded, kept per database kind and clock: deploying and loading
+# cost more than most tests, so each worker does it once and every later test starts from a copy.
+_PREPARED: dict[tuple[str, ...], Path | list[tuple[Table, list[dict[str, Any]]]]] = {}
+
+
 @pytest.fixture
-def facade(settings: Settings, clock: FakeClock) -> Iterator[Aftercare]:
+def facade(settings: Settings, clock: FakeClock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aftercare]:
     """The engine facade with the project's procedures deployed and demo users and customers loaded."""
     from api.app import prepare
     from api.demo import load_demo
 
+    url = settings.database_url
+    key = (url.split(":", 1)[0], clock.now().isoformat(), str(settings.processes_dir), str(settings.forms_dir))
+    prepared = _PREPARED.get(key)
+    if prepared is not None:
+        _restore(url, prepared)
     aftercare = Aftercare(settings, clock)
-    prepare(aftercare)
-    load_demo(aftercare)
+    if prepared is None:
+        prepare(aftercare)
+        load_demo(aftercare)
+        _PREPARED[key] = _snapshot(url, tmp_path_factory)
     yield aftercare
     aftercare.close()
+
+
+def _snapshot(url: str, tmp_path_factory: pytest.TempPathFactory) -> Path | list[tuple[Table, list[dict[str, Any]]]]:
+    """A copy of the database as it is now: a SQLite file, or PostgreSQL's rows."""
+    if url.startswith("sqlite"):
+        copy = tmp_path_factory.mktemp("prepared") / "prepared.db"
+        source, target = sqlite3.connect(url.split("///", 1)[1]), sqlite3.connect(copy)
+        source.backup(target)
+        source.close()
+        target.close()
+        return copy
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = [(table, [dict(r._mapping) for r in conn.execute(table.select())])
+                for table in Base.metadata.sorted_tables]
+    engine.dispose()
+    return rows
+
+
+def _restore(url: str, prepared: Path | list[tuple[Table, list[dict[str, Any]]]]) -> None:
+    """Put a snapshot back into the (fresh, not yet opened or just truncated) test database."""
+    if isinstance(prepared, Path):
+        shutil.copy(prepared, url.split("///", 1)[1])
+        return
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))  # rows in any order: no FK triggers
+        for table, rows in prepared:
+            if rows:
+                conn.execute(table.insert(), rows)
+        for table, rows in prepared:
+            column = table.c.get("id")
+            if rows and column is not None and column.autoincrement is not False \
+                    and isinstance(column.type, Integer):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                                  f"(SELECT max(id) FROM \"{table.name}\"))"))
+    engine.dispose()

@@ -296,19 +296,19 @@ def test_naive_datetimes_rejected_everywhere() -> None:
 # --- years not covered by chinese_calendar, admin overrides --------------------------------------
 
 
-def test_uncovered_year_keeps_weekdays_but_statutory_holidays_and_warns_once(
+def test_uncovered_year_keeps_weekdays_but_statutory_holidays_and_says_so_once(
         caplog: pytest.LogCaptureFixture) -> None:
     cal = WorkingCalendar()
-    with caplog.at_level(logging.WARNING, logger="aftercare.calendar"):
+    with caplog.at_level(logging.INFO, logger="aftercare.calendar"):
         # 2027-01-01 is a Friday and New Year's Day: a statutory holiday even without official data.
         assert add_working_hours(sh(2026, 12, 31, 17), 2, cal) == sh(2027, 1, 4, 10)
         assert add_working_hours(sh(2027, 1, 7, 17), 2, cal) == sh(2027, 1, 8, 10)  # other weekdays work
         assert add_working_hours(sh(2027, 1, 8, 17), 2, cal) == sh(2027, 1, 11, 10)
         assert working_hours_between(sh(2027, 1, 8, 9), sh(2027, 1, 12, 9), cal) == 18.0
-    warnings = [r for r in caplog.records if r.name == "aftercare.calendar"]
-    assert len(warnings) == 1
-    assert warnings[0].levelno == logging.WARNING
-    assert "2027" in warnings[0].getMessage()
+    notices = [r for r in caplog.records if r.name == "aftercare.calendar"]
+    assert len(notices) == 1
+    assert notices[0].levelno == logging.INFO  # information for the operator, not a fault
+    assert "2027" in notices[0].getMessage() and "AFTERCARE_EXTRA_HOLIDAYS" in notices[0].getMessage()
 
 
 def test_extra_holidays_and_workdays_for_uncovered_year() -> None:
@@ -343,7 +343,7 @@ def test_statutory_holidays_agree_with_the_official_schedule(year: int) -> None:
 
 def test_a_year_without_official_data_still_has_its_statutory_holidays(caplog: pytest.LogCaptureFixture) -> None:
     cal = WorkingCalendar()
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         assert not cal.is_workday(date(2027, 1, 1))  # New Year's Day, a Friday
         assert not cal.is_workday(date(2027, 2, 8))  # the third day of the Spring Festival (初三), a Monday
         assert cal.is_workday(date(2027, 1, 4))
