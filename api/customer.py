@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from engine.errors import LinkError, ValidationFailed
+from engine.incidents import CaseIsParked, CaseParked
 
 from . import i18n
 from .deps import Facade
@@ -18,6 +19,10 @@ from .timeline import in_language
 public_customer_router = APIRouter(prefix="/c")
 _ = i18n.gettext
 DONE = "Thank you, your answer has been recorded."
+# the case's diagram code failed (engine/incidents.py): nothing was recorded, the case waits for a person
+NOT_RECORDED = ("We could not record your answer right now. Nothing was changed. Our service team has been told and "
+                "will contact you; you can also use this link again later.")
+PARKED_STATUS = 409  # the case's state (parked until a person retries it) refuses the answer; the server is fine
 
 
 def _language(request: Request, ticket: dict[str, Any] | None) -> str:
@@ -40,6 +45,11 @@ def _done_page(request: Request, ticket: dict[str, Any] | None) -> HTMLResponse:
     return _render(request, "message", {"message": _(DONE), "tone": "ok", "ticket": ticket})
 
 
+def _not_recorded_page(request: Request, ticket: dict[str, Any] | None) -> HTMLResponse:
+    """The case is parked as an incident: a friendly page in the customer's language, never the error itself."""
+    return _render(request, "message", {"message": _(NOT_RECORDED), "tone": "bad", "ticket": ticket}, PARKED_STATUS)
+
+
 @public_customer_router.get("/{token}", response_class=HTMLResponse)
 def show(token: str, request: Request, facade: Facade, score: str = "") -> HTMLResponse:
     """The form of the customer's step. A survey link with ?score=N shows that score ready to confirm with one
@@ -49,6 +59,8 @@ def show(token: str, request: Request, facade: Facade, score: str = "") -> HTMLR
     except LinkError as exc:
         return _link_page(request, exc)
     _language(request, view["ticket"])
+    if view.get("parked"):
+        return _not_recorded_page(request, view["ticket"])
     if "score" in view["form"].get("properties", {}):
         chosen = int(score) if score in ("1", "2", "3", "4", "5") else None  # anything else: choose on the page
         return _render(request, "survey_click", {**view, "score": chosen})
@@ -92,6 +104,8 @@ async def submit(token: str, request: Request, facade: Facade) -> HTMLResponse:
         return _link_page(request, exc)
     except ValidationFailed as exc:
         return _form_page(request, view, data, exc.errors, status=422)
+    except (CaseParked, CaseIsParked):  # nothing was recorded; the link stays usable once the case is retried
+        return _not_recorded_page(request, view["ticket"])
     if "score" in view["form"].get("properties", {}):
         return _render(request, "survey_thanks", {"score": data.get("score"), "ticket": view["ticket"],
                                                   "token": token, "commented": bool(data.get("comment"))})

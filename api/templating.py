@@ -1,7 +1,9 @@
 """One Jinja2 environment for every page: autoescape, Babel gettext, Beijing-time formatting."""
 from __future__ import annotations
 
-import contextlib
+import ast
+import contextvars
+import functools
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -11,10 +13,24 @@ from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.filters import do_center, do_format, do_indent
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
+from engine.script_limits import (
+    BINOPS,
+    BUDGET,
+    Limiter,
+    ScriptBudgetExceeded,
+    check_printf,
+    check_size,
+    check_spec,
+    sized_method,
+    ticker,
+)
+
 from . import i18n
+from .security import csp_nonce
 from .timeline import in_language
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -31,24 +47,143 @@ def local(value: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return moment.astimezone(SHANGHAI).strftime(fmt)
 
 
-_sandbox = SandboxedEnvironment(autoescape=False)
+_RENDER_TICK: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar("render_tick", default=None)
+
+
+_NESTED_SPEC = re.compile(r":[^{}]*\{")  # a replacement field inside a format spec: '{:>{}}'
+
+
+class _BudgetSandbox(SandboxedEnvironment):
+    """The sandbox for diagram text, under the scripts' budget (engine/script_limits.py): `**`, `*`, `+`, `%` go
+    through the same size guards, every loop and macro of the compiled template ticks against a CPU deadline, and
+    calls to str methods that pad or repeat (ljust, format widths, ...) are checked first."""
+
+    intercepted_binops = frozenset(BINOPS)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        """Arithmetic in a template, guarded like the scripts' (Jinja never folds an intercepted operator)."""
+        return BINOPS[operator](left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's names)
+        """Every call ticks; str methods that could build something large are checked first."""
+        __self.tick()
+        owner = getattr(__obj, "__self__", None)
+        if owner is not None:
+            __obj = sized_method(owner, getattr(__obj, "__name__", "")) or __obj
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """Jinja's sandboxed str.format, with the widths checked: those written in the text, and for a nested
+        width ('{:>{}}') the numbers among the arguments."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        text = str(value.__self__)
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            check_spec(text)
+            if _NESTED_SPEC.search(text):
+                values = [*args, *kwargs.values(), *(v for a in args if isinstance(a, dict) for v in a.values())]
+                check_spec(" ".join(str(v) for v in values if isinstance(v, int)))
+            return wrapped(*args, **kwargs)
+        return checked
+
+    def tick(self) -> bool:
+        """One step of the render under way (outside `instructions` nothing is counted)."""
+        tick = _RENDER_TICK.get()
+        return tick() if tick is not None else True
+
+    def _compile(self, source: str, filename: str) -> Any:
+        """Jinja's generated Python, with a tick in every loop body and macro."""
+        tree = ast.parse(source, filename)
+        tick = ast.Call(func=ast.Attribute(ast.Name("environment", ast.Load()), "tick", ast.Load()), args=[],
+                        keywords=[])
+        tree = _SizedJoins().visit(Limiter(tick=lambda: tick, operators=False, iterations=True).visit(tree))
+        return compile(ast.fix_missing_locations(tree), filename, "exec")
+
+    def sized(self, value: Any) -> Any:
+        """A `~` concatenation's result, refused when too long (the parts were within the limit, so this stops
+        a doubling loop at about twice the limit)."""
+        if isinstance(value, str):
+            check_size(value, len(value))
+        return value
+
+
+class _SizedJoins(ast.NodeTransformer):
+    """Jinja compiles `a ~ b` to `str_join((a, b))` (or `markup_join`): each result goes through `sized`."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id in ("str_join", "markup_join"):
+            sized = ast.Attribute(ast.Name("environment", ast.Load()), "sized", ast.Load())
+            return ast.copy_location(ast.Call(func=sized, args=[node], keywords=[]), node)
+        return node
+
+
+def _format_filter(value: Any, *args: Any, **kwargs: Any) -> str:
+    check_printf(str(value), args if args else ())
+    formatted = do_format(value, *args, **kwargs)
+    check_size(formatted, len(formatted))  # '%s%s'|format(s, s) in a loop doubles s
+    return formatted
+
+
+def _center_filter(value: str, width: int = 80) -> str:
+    check_size(str(value), width if isinstance(width, int) else 0)
+    return do_center(value, width)
+
+
+def _indent_filter(value: str, width: Any = 4, *args: Any, **kwargs: Any) -> str:
+    lines = str(value).count("\n") + 1
+    check_size(str(value), len(str(value)) + lines * (width if isinstance(width, int) else len(str(width))))
+    return do_indent(value, width, *args, **kwargs)
+
+
+_sandbox = _BudgetSandbox(autoescape=False)
+_sandbox.filters.update(format=_format_filter, center=_center_filter, indent=_indent_filter)
+
+
+@functools.lru_cache(maxsize=512)
+def _instruction_template(text: str) -> Any:
+    """Compiled once per text: the diagrams' instructions are few and never change within a version."""
+    return _sandbox.from_string(text)
+
+
+def _render_limited(text: str, context: dict[str, Any]) -> str:
+    """Render under a fresh CPU deadline, stopping once the output grows beyond the size limit."""
+    token = _RENDER_TICK.set(ticker())
+    try:
+        parts, size = [], 0
+        for chunk in _instruction_template(text).generate(**context):
+            size += len(chunk)
+            if size > BUDGET.size_bytes:
+                raise ScriptBudgetExceeded(f"instructions longer than {BUDGET.size_bytes:,} characters")
+            parts.append(chunk)
+        return "".join(parts)
+    finally:
+        _RENDER_TICK.reset(token)
 
 
 def instructions(text: str | None, ticket: dict[str, Any] | None,
                  variables: dict[str, Any] | None = None) -> Markup:
-    """A task's instructions from the diagram: its Jinja placeholders filled from the ticket (sandboxed), the
-    section in the reader's language, and the little Markdown process owners use (## headings, **bold**).
-    `variables` are the case variables the task sees; they win over the ticket's fields of the same name."""
+    """A task's instructions from the diagram: its Jinja placeholders filled from the ticket (sandboxed, under the
+    scripts' budget), the section in the reader's language, and the little Markdown process owners use (## headings,
+    **bold**). `variables` are the case variables the task sees; they win over the ticket's fields of the same name.
+    Instructions that go over the budget show as written, with a short note."""
     if not text:
         return Markup("")
     ticket = ticket or {}
     context = {"ticket_number": ticket.get("number"), **ticket, **(variables or {})}
-    with contextlib.suppress(Exception):  # a broken placeholder must not hide the instructions
-        text = _sandbox.from_string(text).render(**context)
+    note = ""
+    try:
+        text = _render_limited(text, context)
+    except ScriptBudgetExceeded as exc:
+        note = i18n.gettext("These instructions could not be filled in: %(reason)s") % {"reason": exc.what}
+    except Exception:  # noqa: S110 - a broken placeholder must not hide the instructions
+        pass
     sections = [s for s in re.split(r"(?m)^(?=## )", text) if s.strip()]
     if len(sections) == 2:
         text = sections[1] if i18n.current() == "en" else sections[0]
-    html = []
+    html = [f'<p class="notice bad">{escape(note)}</p>'] if note else []
     for block in re.split(r"\n\s*\n", text.strip()):
         line = str(escape(block.strip()))
         line = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", line)
@@ -85,3 +220,4 @@ templates.env.filters["duration"] = _per_request(duration)
 templates.env.filters["one_language"] = _per_request(in_language)  # "客户验收 Customer acceptance": the reader's half
 templates.env.globals["instructions"] = instructions
 templates.env.globals["current_language"] = i18n.current
+templates.env.globals["csp_nonce"] = csp_nonce  # for the few inline <style> elements (api/security.py)

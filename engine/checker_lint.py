@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 
 from .checker_messages import BPMN_NS, clean_upstream
 from .effects import CUSTOMER_LANE, ROLES
+from .script_limits import exploding_placeholder
 from .scripting import ScriptRejected, compile_checked
 
 Add = Callable[..., None]  # add(kind, element_id=None, **params)
@@ -269,6 +270,10 @@ def lint_user_task(ts: Any, forms: dict[str, Any], element: Any, add: Add) -> No
         add("form_not_deployed", id=ts.bpmn_id, form=repr(form))
     if props.get("due"):
         compile_or_report(props["due"], "eval", ("the 'due' property", "'due' 属性"), add)
+    exploding = exploding_placeholder(str((ts.extensions or {}).get("instructionsForEndUser") or ""))
+    if exploding is not None:  # rendered on every task page: {{ 10 ** (10 ** 10) }} must not reach it
+        add("code_refused", what=("the instructions text", "说明文字"), source=repr(exploding[0]),
+            reason=f"a constant expression goes over the script budget ({exploding[1]})")
 
 
 def _lane_of(element: Any, bpmn_id: str) -> Any:

@@ -26,11 +26,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
-from . import contacts, outbox, repository, waiting
+from . import contacts, incidents, outbox, repository, waiting
 from .attachments import check_size, clean_content_type, clean_filename
 from .errors import AftercareError, Conflict, ValidationFailed
 from .language import ticket_language
-from .models import Attachment, Message, OutboxMessage, Ticket, TimelineEvent
+from .models import Attachment, Instance, Message, OutboxMessage, Ticket, TimelineEvent
 from .projection import notify
 from .queries import iso
 from .search import index_ticket
@@ -83,11 +83,28 @@ def add_message(kernel: Any, session: Session, ticket: Ticket, *, now: datetime,
 
 def _answer_waiting_step(kernel: Any, session: Session, ticket: Ticket, message: Message) -> bool:
     """Let the ticket's open "waiting for the customer" step take the message as its answer (True when it did); a
-    step that cannot (its diagram fails) stays open for staff, and never costs the customer their message."""
+    step that cannot (its diagram fails) stays open for staff, and never costs the customer their message. A
+    failure of diagram code parks the case as an incident (engine/incidents.py) in this unit of work, the message
+    kept; a parked case's step is not tried at all until a person retries the case."""
+    instance = session.get(Instance, ticket.instance_id) if ticket.instance_id else None
+    if instance is not None and instance.status == incidents.INCIDENT:
+        return False
     try:
         with session.begin_nested():
             return bool(waiting.customer_answered(kernel, session, ticket, message))
-    except AftercareError as exc:
+    except Exception as exc:
+        if instance is not None and incidents.is_diagram_failure(exc):
+            element, error = incidents.describe(exc)
+            log.warning("ticket %s: the waiting step failed at %s on message %s; the case is parked: %s", ticket.id,
+                        element, message.id, error)
+            locked = repository.lock_instance(session, instance.id)
+            if locked is not None:
+                incidents.park(session, locked, ticket, element_id=element, error=error, now=kernel.clock.now(),
+                               attempt={"by": "customer_message", "message_id": message.id,
+                                        "source": message.source})
+            return False
+        if not isinstance(exc, AftercareError):
+            raise
         log.warning("ticket %s: the waiting step did not take message %s: %s", ticket.id, message.id, exc.message)
         return False
 

@@ -23,6 +23,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock
+from .due_failures import DueFailures
 from .errors import CaseError, Conflict
 
 SpecLoader = Callable[[str], str]
@@ -87,6 +88,8 @@ def _make_serializer() -> tuple[BpmnWorkflowSerializer, SpecLibrary]:
             return dct
 
         def from_dict(self, dct: dict[str, Any]) -> Any:
+            if "spec_ref" not in dct:  # written by plain SpiffWorkflow, the spec inside: loads as it was written
+                return BpmnWorkflowConverter.from_dict(self, dct)  # and is saved by reference (Runtime.load)
             spec_hash = dct.pop("spec_ref")
             spec, subs = library.get(spec_hash)
             workflow = self.target_class(spec, subs, deserializing=True)
@@ -145,6 +148,7 @@ class Runtime:
     def __init__(self) -> None:
         self.serializer, self.library = _make_serializer()
         self.loads = 0  # workflows deserialized by this process: the scheduler's cost, measured
+        self.due_failures = DueFailures()  # due expressions that failed: evaluated once per task
 
     @property
     def version(self) -> str:
@@ -160,15 +164,22 @@ class Runtime:
         self.advance(wf)
         return wf
 
-    def load(self, state: str, engine: PythonScriptEngine) -> BpmnWorkflow:
-        """Restore a workflow; the script engine is not serialized, so it is set here every time."""
+    def load(self, state: str, engine: PythonScriptEngine, spec_hash: str | None = None) -> BpmnWorkflow:
+        """Restore a workflow; the script engine is not serialized, so it is set here every time.
+
+        A state normally names its spec by hash. One written with the spec inside (plain SpiffWorkflow's format)
+        loads too, and takes `spec_hash` (its process version's) to be saved by reference from then on."""
         wf = self.serializer.deserialize_json(state)
+        if getattr(wf, "spec_hash", None) is None:
+            wf.spec_hash = spec_hash
         wf.script_engine = engine
         self.loads += 1
         return wf
 
     def dump(self, wf: BpmnWorkflow) -> str:
         """Serialize a workflow (without its spec)."""
+        if getattr(wf, "spec_hash", None) is None:
+            raise ValueError("a workflow is saved with a reference to its stored spec, and this one has none")
         return str(self.serializer.serialize_json(wf))
 
     def advance(self, wf: BpmnWorkflow) -> list[str]:
@@ -223,10 +234,8 @@ class Runtime:
 
     def _due(self, wf: BpmnWorkflow, task: Task, expression: str | None) -> datetime | None:
         if expression:
-            try:
-                return to_datetime(wf.script_engine.evaluate(task, expression))
-            except Exception:
-                return None
+            return self.due_failures.due(task, expression,
+                                         lambda: to_datetime(wf.script_engine.evaluate(task, expression)))
         siblings = [t for t in task.parent.children if t is not task] if task.parent else []
         dues = [_timer_due(t) for t in siblings if t.state == TaskState.WAITING]
         return min((d for d in dues if d is not None), default=None)

@@ -1,6 +1,8 @@
 """Diagram scripts and expressions run restricted: RestrictedPython compiles them, guards check every access.
 
-Nothing here limits CPU time; diagrams come only from process owners (a deploy is a code review).
+They also run under a budget (engine/script_limits.py): a CPU-time deadline per evaluation, checked by ticks in loops
+and functions, and size checks before `**`, `*`, `<<`, ... build anything large. A constant that obviously explodes
+(`10**10**10`) is refused when the code is compiled, so deploy reports it.
 """
 from __future__ import annotations
 
@@ -10,59 +12,120 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from RestrictedPython import compile_restricted, limited_builtins, safe_globals, utility_builtins
+from RestrictedPython import (
+    RestrictingNodeTransformer,
+    compile_restricted,
+    limited_builtins,
+    safe_globals,
+    utility_builtins,
+)
 from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
 from RestrictedPython.Guards import full_write_guard, guarded_iter_unpack_sequence, safer_getattr
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 from . import calendar as cal
+from .script_limits import (
+    GUARD_GLOBALS,
+    Limiter,
+    ScriptBudgetExceeded,
+    budget_scope,
+    exploding_constant,
+    guarded_pow,
+    guarded_sum,
+    sized_method,
+)
+
+__all__ = ["RestrictedEnvironment", "ScriptBudgetExceeded", "ScriptRejected", "calendar_functions", "compile_checked",
+           "make_script_engine"]
 
 _EXTRA_BUILTINS = ("sum", "min", "max", "any", "all", "enumerate", "dict", "map", "filter", "reversed", "list")
-_CODE_CACHE: dict[tuple[str, str], Any] = {}
+_CODE_CACHE: dict[tuple[str, str], tuple[Any, bool]] = {}
+_TICKING = (ast.While, ast.For, ast.AsyncFor, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.comprehension,
+            ast.ExceptHandler)
 
 
 class ScriptRejected(Exception):
     """A script or expression that the restricted compiler refuses (imports, dunders, syntax)."""
 
 
+class _LimitingPolicy(RestrictingNodeTransformer):
+    """RestrictedPython's checks first, then the budget's ticks and guards (their names start with `_`, which the
+    checks would refuse in diagram code)."""
+
+    def visit_Module(self, node: ast.Module) -> Any:
+        return self._limit(super().visit_Module(node))
+
+    def visit_Expression(self, node: ast.Expression) -> Any:
+        return self._limit(super().visit_Expression(node))
+
+    def _limit(self, node: Any) -> Any:
+        return ast.fix_missing_locations(Limiter().visit(node))
+
+
 def compile_checked(source: str, mode: str) -> Any:
     """Compile restricted `source` ('exec' or 'eval'), cached; ScriptRejected names the reason."""
+    return _compiled(source, mode)[0]
+
+
+def _compiled(source: str, mode: str) -> tuple[Any, bool]:
+    """The code and whether it ticks (has loops, comprehensions, functions): only then it gets a CPU deadline."""
     key = (source, mode)
-    code = _CODE_CACHE.get(key)
-    if code is None:
-        _refuse_imports(source, mode)
+    entry = _CODE_CACHE.get(key)
+    if entry is None:
+        tree = _refuse_imports(source, mode)
         try:
-            code = compile_restricted(source, "<diagram>", mode)  # type: ignore[arg-type]
+            code = compile_restricted(source, "<diagram>", mode, policy=_LimitingPolicy)  # type: ignore[arg-type]
         except SyntaxError as exc:
             # RestrictedPython's SyntaxError has lineno=None, which crashes Spiff's error formatter.
             reasons = exc.msg if isinstance(exc.msg, tuple) else (exc.msg or str(exc),)
             raise ScriptRejected("; ".join(str(r) for r in reasons)) from None
-        _CODE_CACHE[key] = code
-    return code
+        entry = code, tree is not None and any(isinstance(n, _TICKING) for n in ast.walk(tree))
+        _CODE_CACHE[key] = entry
+    return entry
 
 
 def _base_globals() -> dict[str, Any]:
     restricted: dict[str, Any] = dict(safe_globals)
     allowed = dict(restricted["__builtins__"])
     allowed.update(limited_builtins)
-    allowed.update(utility_builtins)
+    # RestrictedPython's utility modules (math, random, string) stay out: math.factorial(10**8) or
+    # random.choices(..., k=10**9) would run in C, where no tick can stop them.
+    allowed.update(frozenset=frozenset, set=set, same_type=utility_builtins["same_type"])
     allowed.update({name: getattr(builtins, name) for name in _EXTRA_BUILTINS})
+    allowed.update(pow=guarded_pow, sum=guarded_sum)
     restricted["__builtins__"] = allowed
-    restricted.update(_getattr_=safer_getattr, _getitem_=default_guarded_getitem,
+    restricted.update(_getattr_=_guarded_getattr, _getitem_=default_guarded_getitem,
                       _getiter_=default_guarded_getiter, _iter_unpack_sequence_=guarded_iter_unpack_sequence,
-                      _write_=full_write_guard)
+                      _write_=full_write_guard, **GUARD_GLOBALS)
     return restricted
 
 
-def _refuse_imports(source: str, mode: str) -> None:
+def _guarded_getattr(obj: Any, name: str, default: Any = None, getattr: Any = getattr) -> Any:
+    """safer_getattr, with the methods that pad or repeat (str.ljust, str.replace, list.extend, ...) checked."""
+    value = safer_getattr(obj, name, default, getattr)
+    if name in _SIZED_NAMES:
+        return sized_method(obj, name) or value
+    return value
+
+
+_SIZED_NAMES = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "replace", "join", "extend"})
+
+
+def _refuse_imports(source: str, mode: str) -> ast.AST | None:
+    """The parsed tree, after refusing imports and constants that obviously explode (None: a syntax error)."""
     try:
         tree = ast.parse(source, mode=mode)
-    except SyntaxError:
-        return  # compile_restricted reports it with its own words
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None  # compile_restricted reports it with its own words
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             raise ScriptRejected(f"line {node.lineno}: imports are not allowed in diagram scripts")
+    exploding = exploding_constant(tree)
+    if exploding is not None:
+        line, what = exploding
+        raise ScriptRejected(f"line {line}: a constant expression goes over the script budget ({what})")
+    return tree
 
 
 _BASE = _base_globals()
@@ -75,12 +138,17 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         super().__init__({**_BASE, **functions})
 
     def evaluate(self, expression: str, context: dict[str, Any], external_context: Any = None) -> Any:
-        code = _compile_for_spiff(expression, "eval")
-        return eval(code, {**self.globals, **(external_context or {}), **context})
+        code, ticks = _compile_for_spiff(expression, "eval")
+        scope = {**self.globals, **(external_context or {}), **context}
+        if ticks:
+            scope.update(budget_scope())
+        return eval(code, scope)
 
     def execute(self, script: str, context: dict[str, Any], external_context: Any = None) -> bool:
-        code = _compile_for_spiff(script, "exec")
+        code, ticks = _compile_for_spiff(script, "exec")
         scope = {**self.globals, **(external_context or {}), **context}
+        if ticks:
+            scope.update(budget_scope())
         exec(code, scope)
         for key, value in scope.items():
             if key in self.globals or key.startswith("_") or callable(value):
@@ -96,9 +164,9 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         raise PermissionError("service tasks are not available to diagrams")
 
 
-def _compile_for_spiff(source: str, mode: str) -> Any:
+def _compile_for_spiff(source: str, mode: str) -> tuple[Any, bool]:
     try:
-        return compile_checked(source, mode)
+        return _compiled(source, mode)
     except ScriptRejected as exc:
         # Spiff wraps this into a WorkflowTaskException naming the task; PermissionError keeps lineno out.
         raise PermissionError(f"script refused: {exc}") from None

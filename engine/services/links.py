@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import conversation, links, repository, waiting
+from .. import conversation, incidents, links, repository, waiting
 from ..errors import Conflict
 from ..inspections import customer_report
 from ..models import HumanTask, Instance, Ticket
@@ -31,7 +31,7 @@ class CustomerLinkService(Service):
             quote = quote_offer(events) if "quote_decision" in schema.get("properties", {}) else None
             key = conversation.form_key(self.settings.secret_key, link.ticket_id or 0, self.clock.now())
             return {"task": task_dict(row), "form": schema, "ticket": ticket_brief(session, ticket) if ticket else None,
-                    "form_key": key,
+                    "form_key": key, "parked": instance is not None and instance.status == incidents.INCIDENT,
                     "expires_at": link.expires_at.isoformat(), "quote": quote,
                     "work": [] if quote else _work_done(events),
                     "report": customer_report(session, ticket) if ticket else None,
@@ -40,8 +40,11 @@ class CustomerLinkService(Service):
     def complete_by_link(self, *, token: str, data: dict[str, Any], key: str | None = None) -> dict[str, Any]:
         """Complete the customer's task behind a link; the link is spent only if the task completes. From a web page
         (`key` given), a survey's score counts only with the key that page carried (open_link's `form_key`), so
-        a link scanner fetching the e-mail's score link records nothing."""
-        with self.uow() as session:
+        a link scanner fetching the e-mail's score link records nothing.
+
+        When the case's diagram code fails, nothing is recorded (the link stays unspent), the case is parked as an
+        incident naming the customer's attempt, and CaseParked is raised; while it is parked, CaseIsParked."""
+        with incidents.parks_on_failure(self.uow, self.clock.now) as case, self.uow() as session:
             now = self.clock.now()
             link = links.resolve(session, secret=self.settings.secret_key, token=token, now=now)
             if key is not None and link.task_bpmn_id == SURVEY and not conversation.form_key_valid(
@@ -53,6 +56,9 @@ class CustomerLinkService(Service):
                 raise _link_closed()
             ticket = session.get(Ticket, link.ticket_id) if link.ticket_id else None
             actor = Actor(ticket.contact_name if ticket else "customer", "customer", "customer")
+            incidents.refuse_if_parked(session, row.instance_id)
+            case.instance_id, case.ticket_id = row.instance_id, row.ticket_id
+            case.attempt = incidents.customer_attempt(row.id, row.bpmn_id, row.title, data)
             try:
                 result = self.kernel.complete(session, row, data, actor)
             except Conflict:

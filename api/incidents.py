@@ -1,0 +1,67 @@
+"""Incidents (cases parked because their diagram code failed): the staff page with a retry button per case, its
+JSON twin, and the banner the ticket page shows while its case is parked. Process owners, managers and admins."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from .deps import MAX_DB_ID, ApiActor, DbId, Facade, api_actor
+from .security import StaffActor, check_csrf, staff_actor
+from .staff import page
+from .templating import templates
+
+page_router = APIRouter(dependencies=[Depends(staff_actor)])
+api_router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)])
+RETRIERS = ("process_owner", "manager", "admin")
+
+
+class IncidentRetry(BaseModel):
+    to_version: int | None = Field(default=None, ge=1, le=MAX_DB_ID)  # move the case to this version first
+
+
+@page_router.get("/incidents", response_class=HTMLResponse)
+def incidents_page(request: Request, facade: Facade, actor: StaffActor) -> HTMLResponse:
+    """Every parked case, oldest first, with what failed where and a retry button."""
+    rows = facade.list_incidents(actor=actor)
+    retried = request.query_params.get("retried", "")
+    return page(request, "incidents", actor, rows=rows, retried=retried if retried.isdigit() else "",
+                outcome=request.query_params.get("outcome", ""))
+
+
+@page_router.post("/incidents/{instance_id}/retry", response_model=None)
+async def retry_from_page(instance_id: DbId, request: Request, facade: Facade, actor: StaffActor) -> Response:
+    """Retry one parked case (on a newer version when chosen); back to the list, which says how it went."""
+    form = await request.form()
+    check_csrf(request, form)
+    chosen = str(form.get("to_version", "")).strip()
+    to_version = int(chosen) if chosen.isdigit() and 0 < int(chosen) <= MAX_DB_ID else None
+    result = await run_in_threadpool(lambda: facade.retry_incident(instance_id=instance_id, actor=actor,
+                                                                   to_version=to_version))
+    return RedirectResponse(f"/incidents?retried={instance_id}&outcome={result['status']}", 303)
+
+
+@api_router.get("/incidents")
+def list_incidents(facade: Facade, actor: ApiActor) -> list[dict[str, Any]]:
+    """Parked cases: `instance_id`, `ticket_id`, `number`, `procedure`, `version`, `element_id`, `error`, `since`."""
+    return facade.list_incidents(actor=actor)
+
+
+@api_router.post("/incidents/{instance_id}/retry")
+def retry_incident(instance_id: DbId, facade: Facade, actor: ApiActor,
+                   body: Annotated[IncidentRetry | None, Body()] = None) -> dict[str, Any]:
+    """Run a parked case again (its due timers and steps); `status` says "running", or "incident" with the new
+    `element_id` and `error` when it failed again. 409 when the case is not parked."""
+    return facade.retry_incident(instance_id=instance_id, actor=actor, to_version=body.to_version if body else None)
+
+
+def case_incident(request: Request, ticket_id: int) -> dict[str, Any] | None:
+    """For the ticket page's banner: the incident of the ticket's case, if it is parked."""
+    found: dict[str, Any] | None = request.app.state.facade.ticket_incident(ticket_id=ticket_id)
+    return found
+
+
+templates.env.globals["case_incident"] = case_incident
