@@ -1,38 +1,51 @@
 """Customers and contracts over the JSON API: anyone on staff reads, managers and admins write."""
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Path
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from engine.errors import Forbidden
 
 from .deps import ApiActor, DbId, Facade, api_actor
+from .validation import Email, Language, Line, Tier
 
 router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)])
 WRITERS = ("manager", "admin")
 
 
+def _this_century(value: Any) -> Any:
+    if not 2000 <= value.year <= 2099:  # a contract's dates and inspections; beyond, the calendar has no days
+        raise ValueError("must be in the years 2000 to 2099")
+    return value
+
+
+Day = Annotated[date, AfterValidator(_this_century)]
+Moment = Annotated[AwareDatetime, AfterValidator(_this_century)]
+
+
 class CustomerCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    tier: str = "standard"
-    email: str | None = None
-    language: str = "zh-CN"
+    name: Line = Field(min_length=1, max_length=200)
+    tier: Tier = "standard"
+    email: Email | None = None
+    language: Language = "zh-CN"
 
 
 class ContractSave(BaseModel):
-    number: str = Field(min_length=1, max_length=64)
-    customer: str
-    tier: str = "standard"
-    starts_on: date
-    ends_on: date
-    warranty_end: date | None = None
-    free_scope: list[str] = Field(default_factory=list)
-    calendar: str = "working"
-    inspection_months: int = 3
-    sla_overrides: dict[str, dict[str, str]] = Field(default_factory=dict)
+    number: Line = Field(min_length=1, max_length=64)
+    customer: Line = Field(min_length=1, max_length=200)
+    tier: Tier = "standard"
+    starts_on: Day
+    ends_on: Day
+    warranty_end: Day | None = None
+    free_scope: list[Annotated[Line, Field(max_length=100)]] = Field(default_factory=list, max_length=50)
+    calendar: Literal["working", "24x7"] = "working"
+    inspection_months: int = Field(default=3, ge=1, le=24)
+    # severity -> respond_within / resolve_within / sla_calendar (keys checked by engine/contracts.py)
+    sla_overrides: dict[Annotated[str, Field(max_length=16)], dict[Annotated[str, Field(max_length=32)], Annotated[
+        Line, Field(max_length=32)]]] = Field(default_factory=dict, max_length=3)
     active: bool = True
 
 
@@ -68,11 +81,12 @@ def save_contract(body: ContractSave, facade: Facade, actor: ApiActor) -> dict[s
 
 
 class InspectionSchedule(BaseModel):
-    at: datetime
+    at: Moment  # with an offset: 2027-03-01T09:00:00+08:00
 
 
 @router.post("/contracts/{number}/inspection")
-def schedule_inspection(number: str, body: InspectionSchedule, facade: Facade, actor: ApiActor) -> dict[str, Any]:
+def schedule_inspection(number: Annotated[str, Path(min_length=1, max_length=64)], body: InspectionSchedule,
+                        facade: Facade, actor: ApiActor) -> dict[str, Any]:
     """Move a contract's next inspection (earlier or later); the scheduler starts it when due."""
     _writer(actor)
     return facade.schedule_inspection(number=number, at=body.at)

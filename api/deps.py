@@ -27,24 +27,32 @@ MAX_DB_ID = 2**31 - 1  # the largest id a row can have: the id columns are 32-bi
 # A database id in a route's path: 0, a negative id or one no column can hold answers 422 naming the parameter,
 # before the handler asks the database (where it would overflow: a 500). Every {..._id} path parameter uses it.
 DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
+# A task id in a route's path (a UUID, 36 characters): a longer one names no task and answers 422 naming the parameter;
+# control characters are refused for every parameter by api/validation.py.
+TaskId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def issue_token(facade: Aftercare, actor: Actor) -> str:
-    """A signed bearer token for an authenticated staff user."""
+def issue_token(facade: Aftercare, actor: Actor, session: str | None = None) -> str:
+    """A signed bearer token for an authenticated staff user, carrying its server-side session (`session`, or a new
+    one); the session, not the signature, decides whether it still works."""
+    session = session or facade.sessions.start(username=actor.name, kind="api")
     expires = datetime.now(UTC) + timedelta(minutes=facade.settings.token_minutes)
-    return jwt.encode({"sub": actor.name, "role": actor.role, "exp": expires}, facade.settings.secret_key,
-                      algorithm="HS256")
+    return jwt.encode({"sub": actor.name, "role": actor.role, "sid": session, "exp": expires},
+                      facade.settings.secret_key, algorithm="HS256")
 
 
 def api_actor(facade: Facade, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
-    """The staff user behind the bearer token; 401 otherwise."""
+    """The staff user behind the bearer token while its session lives (one indexed read); 401 otherwise."""
     if not token:
         raise HTTPException(401, "not authenticated", headers={"WWW-Authenticate": "Bearer"})
     try:
         claims = jwt.decode(token, facade.settings.secret_key, algorithms=["HS256"])
-        return facade.actor(username=str(claims["sub"]))
+        actor = facade.sessions.actor_for(token=str(claims["sid"]))
     except (jwt.PyJWTError, KeyError, Unauthorized):
         raise HTTPException(401, "invalid or expired token", headers={"WWW-Authenticate": "Bearer"}) from None
+    if actor.name != claims.get("sub"):
+        raise HTTPException(401, "invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
+    return actor
 
 
 ApiActor = Annotated[Actor, Depends(api_actor)]

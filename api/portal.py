@@ -1,16 +1,18 @@
 """The public portal: customers submit a ticket without an account and follow it from a link."""
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
+import re
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from engine.commands import Aftercare
 from engine.errors import ValidationFailed
+from engine.incidents import StartFailed
+from engine.throttle import Window
 
 from . import i18n
 from .conversation import status_page
@@ -19,32 +21,27 @@ from .templating import templates
 
 public_portal_router = APIRouter()
 FIELDS = ("organization", "contact_name", "contact_email", "contact_phone", "title", "description")
+LIMITS = {"organization": 200, "contact_name": 200, "contact_email": 320, "contact_phone": 50, "title": 300,
+          "description": 20000}  # the columns' (engine/models.py Ticket); the form's maxlength says the same
+KEY = re.compile(r"[!-~]{1,255}")  # an Idempotency-Key: visible ASCII
 REQUIRED = ("contact_name", "contact_email", "title", "description")  # the sender's address finds the customer
 KINDS = ("request", "complaint")  # a complaint skips triage; a request is triaged by the service desk
 
 
 class RateLimiter:
-    """At most `limit` submissions per client address in a sliding `window` (seconds), in this process."""
+    """At most `limit` requests per client address in a sliding `window` (seconds), counted in the database
+    (engine/services/shared_limits.py): every process serving one database shares one count per address."""
 
-    def __init__(self, limit: int = 5, window: float = 600) -> None:
-        self.limit, self.window = limit, window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, namespace: str, limit: int = 5, window: float = 600) -> None:
+        self.rule = Window(namespace, limit, window)
 
-    def allow(self, key: str) -> bool:
-        """Count one attempt for `key`; False when over the limit."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            return True
+    async def allow(self, facade: Aftercare, request: Request) -> bool:
+        """Count one request of the client's address; False (not counted) when over the limit."""
+        address = request.client.host if request.client else "unknown"
+        return await run_in_threadpool(facade.limits.allow, self.rule, address)
 
 
-limiter = RateLimiter()
+limiter = RateLimiter("portal")  # submissions per client address
 
 
 def _portal(request: Request, values: dict[str, Any], errors: list[Any], status: int = 200) -> HTMLResponse:
@@ -53,14 +50,16 @@ def _portal(request: Request, values: dict[str, Any], errors: list[Any], status:
                                       {"values": values, "errors": shown, "lang": i18n.current()}, status_code=status)
 
 
+NOT_STARTED = "We could not take your request right now, and nothing was sent. Please try again later, or call us."
 _MESSAGES = {"contact_email": "Not an e-mail address", "contact_phone": "Not a phone number",
              "title": "This field is required"}  # the engine's bilingual wording gives way to the catalogs'
 
 
 @public_portal_router.get("/portal", response_class=HTMLResponse)
 def portal_form(request: Request) -> HTMLResponse:
-    """The public request form."""
-    return _portal(request, {}, [])
+    """The public request form; its hidden `idempotency_key`, new with each page, makes a form sent twice (a double
+    click, a retry after a lost answer) open one ticket (engine/idempotency.py)."""
+    return _portal(request, {"idempotency_key": secrets.token_urlsafe(24)}, [])
 
 
 @public_portal_router.post("/portal", response_class=HTMLResponse)
@@ -68,9 +67,13 @@ async def submit(request: Request, facade: Facade) -> HTMLResponse:
     """Create the ticket; the customer gets the number on the page and by e-mail with a status link."""
     form = await request.form()
     values = {k: str(form.get(k, "")).strip() for k in FIELDS}
+    key = request.headers.get("idempotency-key") or str(form.get("idempotency_key", "")) or None
+    refused = _refused(request, values, key)
+    if refused:
+        return refused
     if form.get("website"):  # a honeypot field people never see
         return _portal(request, values, [], status=400)
-    if not limiter.allow(request.client.host if request.client else "unknown"):
+    if not await limiter.allow(facade, request):
         errors = [{"field": "(form)", "message": "Too many requests; please try later."}]
         return _portal(request, values, errors, status=429)
     kind = str(form.get("kind", "request"))
@@ -83,11 +86,31 @@ async def submit(request: Request, facade: Facade) -> HTMLResponse:
         return _portal(request, values, missing, status=422)
     try:
         created = await run_in_threadpool(lambda: facade.submit_from_portal(
-            **{k: values[k] for k in FIELDS}, complaint=kind == "complaint", kb_visit=values["kb_visit"] or None))
+            **{k: values[k] for k in FIELDS}, complaint=kind == "complaint", kb_visit=values["kb_visit"] or None,
+            idempotency_key=key))
     except ValidationFailed as exc:
         errors = [{**e, "message": _MESSAGES.get(str(e.get("field")), e.get("message", ""))} for e in exc.errors]
+        if any(e.get("field") == "Idempotency-Key" for e in exc.errors):  # sent before, then changed: a new request
+            values["idempotency_key"] = secrets.token_urlsafe(24)
+            errors = [{"field": "(form)", "message": "This form was already sent with other content. Check it and "
+                                                     "send it again."}]
         return _portal(request, values, errors, status=422)
+    except StartFailed:  # the procedure's diagram failed as it started: nothing was created, the form is kept
+        errors = [{"field": "(form)", "message": NOT_STARTED}]
+        return _portal(request, values, errors, status=StartFailed.status)
     return templates.TemplateResponse(request, "customer/submitted.html", {"ticket": created, "lang": i18n.current()})
+
+
+def _refused(request: Request, values: dict[str, Any], key: str | None) -> HTMLResponse | None:
+    """The form again (422) for a key that is not one, or a field longer than its column; it carries the key on."""
+    values["idempotency_key"] = key if key and KEY.fullmatch(key) else secrets.token_urlsafe(24)
+    if key and not KEY.fullmatch(key):
+        message = "The form expired or did not come from this site. Please reload the page and try again."
+        return _portal(request, values, [{"field": "(form)", "message": message}], status=422)
+    too_long = [{"field": k, "message": "This is too long"} for k in FIELDS if len(values[k]) > LIMITS[k]]
+    if too_long:  # shown again cut to what fits: never the whole of a huge value
+        return _portal(request, {**values, **{k: values[k][:LIMITS[k]] for k in FIELDS}}, too_long, status=422)
+    return None
 
 
 @public_portal_router.get("/s/{token}", response_class=HTMLResponse)

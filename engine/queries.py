@@ -70,7 +70,9 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
                      for e in repository.timeline(session, ticket.id)],
         "tasks": [task_dict(t) for t in repository.open_tasks(session, roles=None, ticket_id=ticket.id)],
         "messages": messages(session, ticket.id, include_internal=True),  # staff only: notes included
-        "archived": ticket.archive is not None,
+        # what `status` says (a survey may still be open beside an archived ticket); whether the record (故障处理单)
+        # is frozen yet is `record_frozen` (it freezes when the case ends)
+        "archived": ticket.status == "archived", "record_frozen": ticket.archive is not None,
     }
 
 

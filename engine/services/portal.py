@@ -4,10 +4,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .. import contacts, kb, links, repository, waiting
+from .. import contacts, idempotency, kb, links, repository, waiting
 from ..errors import LinkError, NotFound, ValidationFailed
 from ..kernel import MAIN_PROCESS
-from ..models import Ticket, TimelineEvent
+from ..models import Customer, Ticket, TimelineEvent
 from ..portal import PORTAL, PUBLIC_EVENTS, public_event
 from ..queries import iso
 from ..ticket_fields import field_errors
@@ -21,7 +21,7 @@ class PortalService(Service):
 
     def submit_from_portal(self, *, contact_name: str, contact_email: str, title: str, description: str,
                            organization: str = "", contact_phone: str | None = None, complaint: bool = False,
-                           kb_visit: str | None = None) -> dict[str, Any]:
+                           kb_visit: str | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
         """A ticket from the public portal, for the customer the sender's address identifies (a known contact, or
         the customer's own e-mail domain). From an address nobody knows, the request is still taken: it waits
         under the placeholder customer until the service desk matches it (`matched` False); the organisation
@@ -34,6 +34,13 @@ class PortalService(Service):
         if errors:
             raise ValidationFailed("the request has errors", errors)
         with self.uow() as session:
+            claim = idempotency.claim(session, scope="portal", key=idempotency_key, now=self.clock.now(), request=[
+                contact_name, contact_email, contact_phone, title, description, organization, complaint])
+            if claim.earlier is not None:  # the same form sent twice (engine/idempotency.py): its first ticket
+                first = claim.earlier
+                return {"id": first.id, "number": first.number, "status": first.status, "replayed": True,
+                        "matched": not contacts.is_unmatched(session.get(Customer, first.customer_id)),
+                        "status_token": links.status_token(self.settings.secret_key, first.id)}
             customer, _contact = contacts.find_sender(session, contact_email)
             matched = customer is not None
             if customer is None:
@@ -44,6 +51,7 @@ class PortalService(Service):
                 session, process_id=MAIN_PROCESS, customer=customer, contact_name=contact_name.strip(),
                 contact_email=contact_email.strip(), channel="web", title=title.strip(), description=description,
                 actor=PORTAL, extra={"category": "complaint" if complaint else None}, contact_phone=contact_phone)
+            claim.opened(ticket)
             if kb_visit:
                 _mark_filed(session, kb_visit, ticket.id)
             return {"id": ticket.id, "number": ticket.number, "status": ticket.status, "matched": matched,
