@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime
 from email.message import EmailMessage
@@ -90,7 +91,10 @@ class Mailer:
         message["Subject"] = subject.removeprefix("Subject:").strip()
         # The same Message-ID on every attempt lets mail systems drop a duplicate after a crash mid-send; a
         # customer's mail refers to the ticket's earlier ones, so replies thread and come back to the ticket.
-        for header, value in self.facade.conversation.thread_headers(outbox_id=envelope.id).items():
+        headers = self.facade.conversation.thread_headers(outbox_id=envelope.id)
+        if envelope.message_id:  # fixed at the first claim: a change of secret or sender domain keeps it
+            headers["Message-ID"] = envelope.message_id
+        for header, value in headers.items():
             message[header] = value
         # Marks our mail: if it ever comes back to the support mailbox unchanged (a forwarding rule, a mailbox
         # that lists the support address), mail-in sets it aside as a loop (engine/inbound.skip_reason).
@@ -141,20 +145,53 @@ class Mailer:
 
     async def _send_all(self, envelopes: list[Envelope]) -> int:
         sent = 0
-        for envelope in envelopes:
+        for index, envelope in enumerate(envelopes):
             try:
                 message = self.render(envelope)
             except Exception as exc:  # retrying cannot fix a bad address or template
                 log.error("e-mail %s cannot be built: %s", envelope.id, exc)
-                self.facade.outbox_failed(message_id=envelope.id, error=f"{type(exc).__name__}: {exc}", permanent=True)
+                self.facade.outbox_failed(message_id=envelope.id, error=f"{type(exc).__name__}: {exc}", permanent=True,
+                                          token=envelope.lease_token)
+                continue
+            # the rest of the batch is renewed before each message: a message is started only while still ours
+            if envelope.id not in await self._renew(envelopes[index:]):
+                log.warning("e-mail %s: the claim ran out and another sender took it over", envelope.id)
                 continue
             try:
-                await aiosmtplib.send(message, hostname=self.facade.settings.smtp_host,
-                                      port=self.facade.settings.smtp_port, timeout=10)
+                await self._deliver(message, envelopes[index:])
+            except LeaseLost:
+                log.warning("e-mail %s: the claim was lost while sending; the new holder sends it", envelope.id)
+                continue
             except Exception as exc:  # any failure: the row goes back to the queue, nothing is lost
                 log.warning("e-mail %s to %s failed: %s", envelope.id, envelope.to_addr, exc)
-                self.facade.outbox_failed(message_id=envelope.id, error=f"{type(exc).__name__}: {exc}")
+                self.facade.outbox_failed(message_id=envelope.id, error=f"{type(exc).__name__}: {exc}",
+                                          token=envelope.lease_token)
                 continue
             self.facade.outbox_sent(message_id=envelope.id, subject=str(message["Subject"]))
             sent += 1
         return sent
+
+    async def _deliver(self, message: EmailMessage, held: list[Envelope]) -> None:
+        """Hand one message to SMTP, renewing the lease every third of it while the server takes its time; a lease
+        found taken over cancels the send (before the end of DATA the server then discards the message)."""
+        sending = asyncio.ensure_future(aiosmtplib.send(message, hostname=self.facade.settings.smtp_host,
+                                                        port=self.facade.settings.smtp_port, timeout=10))
+        while True:
+            done, _ = await asyncio.wait({sending}, timeout=self.facade.settings.mail_lease_seconds / 3)
+            if done:
+                sending.result()
+                return
+            if held[0].id not in await self._renew(held):
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sending
+                raise LeaseLost(held[0].id)
+
+    async def _renew(self, held: list[Envelope]) -> set[int]:
+        """Renew the lease on the messages this sender still holds (in a thread: SMTP keeps going meanwhile)."""
+        return await asyncio.to_thread(self.facade.renew_outbox_lease, ids=[e.id for e in held],
+                                       token=str(held[0].lease_token))
+
+
+class LeaseLost(Exception):
+    """Another sender holds the message now: this one's lease ran out."""

@@ -39,6 +39,7 @@ TEMPLATE_KINDS = {
     "triage_overdue": "deadline",
     "response_overdue": "deadline",
     "callback_overdue": "deadline",
+    "incident": "deadline",  # a case parked because its diagram code failed (engine/incidents.py): never dropped
     "inspection_unsigned": "reminder",
     "standby_summary_late": "reminder",
 }
@@ -112,10 +113,12 @@ class Dispatcher:
     def release_due(self, *, limit: int) -> list[OutboxMessage]:
         """Held messages whose window ended: a recipient's only one goes as itself, several as one new digest
         row; either way marked as being sent, in this unit of work."""
-        recipients = self.session.scalars(
-            select(OutboxMessage.recipient).where(OutboxMessage.status == "held",
-                                                  OutboxMessage.next_attempt_at <= self.now)
-            .group_by(OutboxMessage.recipient).order_by(func.min(OutboxMessage.next_attempt_at)).limit(limit)).all()
+        # the held rows that fell due through ix_outbox_held, grouped here: a GROUP BY in SQL had SQLite walk a whole
+        # index of the outbox, inside the sender's write lock
+        due = self.session.scalars(select(OutboxMessage.recipient).where(
+            OutboxMessage.status == "held", OutboxMessage.next_attempt_at <= self.now)
+            .order_by(OutboxMessage.next_attempt_at)).all()
+        recipients = list(dict.fromkeys(due))[:limit]  # earliest due first, each once
         released = []
         for recipient in recipients:
             # rows another sender is releasing are locked and skipped: no row goes in two digests
@@ -168,10 +171,12 @@ class Dispatcher:
         """Per ticket (None: a digest or a notice without one), when the recipient was last sent mail about it
         (its claim time), within the window."""
         if recipient not in self._mailed:
+            # the window's rows through ix_outbox_recipient_claimed, latest per ticket here: a GROUP BY in SQL had
+            # SQLite walk the whole outbox by ticket (engine/outbox.py claims inside the write lock)
             rows = self.session.execute(
-                select(OutboxMessage.ticket_id, func.max(OutboxMessage.claimed_at)).where(
-                    OutboxMessage.recipient == recipient, OutboxMessage.status.in_(_MAILED),
-                    OutboxMessage.claimed_at > self.now - self.window).group_by(OutboxMessage.ticket_id)).all()
+                select(OutboxMessage.ticket_id, OutboxMessage.claimed_at).where(
+                    OutboxMessage.recipient == recipient, OutboxMessage.claimed_at > self.now - self.window,
+                    OutboxMessage.status.in_(_MAILED)).order_by(OutboxMessage.claimed_at)).all()
             self._mailed[recipient] = {ticket_id: at for ticket_id, at in rows if at is not None}
         return self._mailed[recipient]
 

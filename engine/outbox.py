@@ -3,21 +3,35 @@
 A staff message (one with a recipient and a kind) may wait as "held" and leave inside a digest: the rule is in
 engine/notifications.py, applied here when the sender claims. A digest is a row of its own; the rows it carries
 are marked "digested" with its id in the same unit of work, so each is sent once, and only with it.
+
+Claims are leases. A sender marks the rows it takes "sending" with a random token and an expiry `lease` seconds
+ahead, and renews the lease of the rows it still holds before each message and every lease/3 seconds while one is
+on the wire; a row whose lease expired (its sender died or froze) is claimed again by any sender. A sender only
+starts a message, and only records a failure, while its token still holds the row, so outside SMTP DATA nothing
+leaves twice; a message accepted by the server just before its sender died leaves again under the same
+Message-ID (`message_id`, fixed at the first claim), which receiving systems can recognise.
+
+Finding due rows reads partial indexes that hold only the rows still to send (models.OutboxMessage): the sent
+history is never walked. On SQLite the sender picks candidate ids in a read transaction first
+(`candidates`) and takes the write lock only to claim those by primary key; PostgreSQL claims with FOR UPDATE SKIP
+LOCKED, so parallel senders take different rows.
 """
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, select, update
 from sqlalchemy.orm import Session
 
 from .models import OutboxMessage, TimelineEvent
 from .notifications import DIGEST_MINUTES, DIGEST_TEMPLATE, Dispatcher
 
 MAX_BACKOFF = timedelta(minutes=30)
-CLAIM_TIMEOUT = timedelta(minutes=5)
+LEASE = timedelta(seconds=30)
 DIGEST_WINDOW = timedelta(minutes=DIGEST_MINUTES)
 
 
@@ -32,6 +46,8 @@ class Envelope:
     language: str
     context: dict[str, Any]
     attempts: int
+    message_id: str | None = None
+    lease_token: str | None = None
 
 
 def enqueue(session: Session, *, to_addr: str, template: str, language: str, context: dict[str, Any],
@@ -46,36 +62,75 @@ def enqueue(session: Session, *, to_addr: str, template: str, language: str, con
     return message
 
 
-def claim(session: Session, *, now: datetime, limit: int, window: timedelta = DIGEST_WINDOW) -> list[Envelope]:
-    """Mark due messages as being sent: first the digests whose window ended, then pending messages (a staff
-    message taken out for the first time may be held or skipped instead, by its recipient's choice). A claim
-    older than CLAIM_TIMEOUT (a crashed sender) is taken over."""
+def candidates(session: Session, *, now: datetime, limit: int) -> list[int] | None:
+    """Ids a claim may take, read without locking (expired leases first, then due pending rows in due order);
+    None when there is nothing to do, not even a digest to release."""
+    expired = list(session.scalars(select(OutboxMessage.id).where(_lease_expired(now)).limit(limit)))
+    pending = list(session.scalars(select(OutboxMessage.id).where(_pending_due(now))
+                                   .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                                   .limit(limit - len(expired))))
+    held = session.scalar(select(OutboxMessage.id).where(OutboxMessage.status == "held",
+                                                         OutboxMessage.next_attempt_at <= now).limit(1))
+    return [*expired, *pending] if expired or pending or held is not None else None
+
+
+def claim(session: Session, *, now: datetime, limit: int, window: timedelta = DIGEST_WINDOW,
+          lease: timedelta = LEASE, ids: Sequence[int] | None = None,
+          message_id: Callable[[OutboxMessage], str] | None = None) -> tuple[list[Envelope], int]:
+    """Lease due messages to this sender: first the digests whose window ended, then expired leases and pending
+    messages (a staff message taken out for the first time may be held or skipped instead, by its recipient's
+    choice). With `ids` only those rows are considered, each again checked to be claimable. Returns the leased
+    messages and how many due rows were looked at (leased, held or skipped): fewer than `limit` means no more."""
     dispatcher = Dispatcher(session, now=now, window=window)
-    claimed = [_envelope(message) for message in dispatcher.release_due(limit=limit)]
-    while len(claimed) < limit:
-        batch = list(session.scalars(_due(now, limit - len(claimed))))
-        if not batch:
+    token = secrets.token_hex(8)
+    taken = dispatcher.release_due(limit=limit)
+    examined = len(taken)
+    for condition in (_lease_expired(now), _pending_due(now)):
+        if examined >= limit:
             break
-        for message in batch:
+        for message in session.scalars(_claimable(condition, ids, limit - examined)):
+            examined += 1
             if message.claimed_at is None and not dispatcher.admit(message):
-                continue  # held or skipped: no longer due, so the next query moves on
+                continue  # held or skipped: no longer due
             message.status, message.claimed_at = "sending", now
-            claimed.append(_envelope(message))
-    return claimed
+            taken.append(message)
+    for message in taken:
+        message.lease_until, message.lease_token = now + lease, token
+        if message.message_id is None and message_id is not None:  # a digest built just now is flushed: it has an id
+            message.message_id = message_id(message)
+    return [_envelope(message) for message in taken], examined
 
 
-def _due(now: datetime, limit: int) -> Select[OutboxMessage]:
-    return (select(OutboxMessage)
-            .where(or_(OutboxMessage.status == "pending",
-                       (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < now - CLAIM_TIMEOUT)),
-                   OutboxMessage.next_attempt_at <= now)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
-            .with_for_update(skip_locked=True))
+def renew(session: Session, *, ids: Sequence[int], token: str, now: datetime, lease: timedelta = LEASE) -> set[int]:
+    """Extend this sender's lease on the rows it still holds; the ids it still holds (a row whose lease ran out
+    and was taken by another sender is not among them)."""
+    if not ids:
+        return set()
+    mine = and_(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending", OutboxMessage.lease_token == token)
+    session.execute(update(OutboxMessage).where(mine).values(lease_until=now + lease)
+                    .execution_options(synchronize_session=False))
+    return set(session.scalars(select(OutboxMessage.id).where(mine)))
+
+
+def _pending_due(now: datetime) -> ColumnElement[bool]:
+    return and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+
+
+def _lease_expired(now: datetime) -> ColumnElement[bool]:
+    return and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)
+
+
+def _claimable(condition: ColumnElement[bool], ids: Sequence[int] | None, limit: int) -> Select[Any]:
+    query = select(OutboxMessage).where(condition)
+    if ids is not None:  # SQLite: the candidates read before the write lock, looked up by primary key
+        query = query.where(OutboxMessage.id.in_(ids))
+    return query.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit).with_for_update(
+        skip_locked=True)
 
 
 def _envelope(message: OutboxMessage) -> Envelope:
     return Envelope(message.id, message.ticket_id, message.to_addr, message.template, message.language,
-                    dict(message.context), message.attempts)
+                    dict(message.context), message.attempts, message.message_id, message.lease_token)
 
 
 def mark_sent(session: Session, *, message_id: int, subject: str, now: datetime) -> None:
@@ -85,19 +140,23 @@ def mark_sent(session: Session, *, message_id: int, subject: str, now: datetime)
         return
     message.status, message.sent_at, message.subject = "sent", now, subject
     message.attempts += 1
+    message.lease_until = message.lease_token = None
     for carried in [message, *_carried(session, message)]:
         carried.sent_at = now
         _on_timeline(session, carried, now, "email_sent", {"to": message.to_addr, "subject": subject}, message)
 
 
-def mark_failed(session: Session, *, message_id: int, error: str, now: datetime, permanent: bool = False) -> None:
+def mark_failed(session: Session, *, message_id: int, error: str, now: datetime, permanent: bool = False,
+                token: str | None = None) -> None:
     """Put a message back in the queue with exponential backoff; a message that can never be built (a bad
     address, a broken template) is set aside as failed and shown on the ticket instead of retried forever
-    (a digest's on every ticket it listed, so no notice vanishes unseen)."""
+    (a digest's on every ticket it listed, so no notice vanishes unseen). With `token`, only while that claim
+    still holds the row: a sender whose lease was taken over must not put another sender's row back."""
     message = session.get(OutboxMessage, message_id)
-    if message is None or message.status == "sent":
+    if message is None or message.status == "sent" or (token is not None and message.lease_token != token):
         return
     message.attempts += 1
+    message.lease_until = message.lease_token = None
     if permanent:
         message.status, message.last_error = "failed", error[:2000]
         for carried in [message, *_carried(session, message)]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import notifications, outbox
+from .. import conversation, notifications, outbox
 from ..errors import NotFound
 from ..users import Actor
 from .base import Service
@@ -15,20 +15,50 @@ class OutboxService(Service):
     """E-mails are rows written with the case; this is how the sender takes them out."""
 
     def claim_outbox(self, *, limit: int = 20) -> list[outbox.Envelope]:
-        """Messages due for sending, marked as claimed; digests whose window ended are built here."""
-        window = timedelta(minutes=_digest_minutes(self))
+        """Messages due for sending, leased to the caller; digests whose window ended are built here. The due rows
+        are looked up in a read transaction first, so an idle or busy outbox never holds SQLite's write lock while
+        it reads; the write transaction claims by primary key (PostgreSQL: FOR UPDATE SKIP LOCKED on the index)."""
+        window, claimed = timedelta(minutes=_digest_minutes(self)), list[outbox.Envelope]()
+        while len(claimed) < limit:  # again while staff notices were held instead of claimed
+            need = limit - len(claimed)
+            with self.uow(write=False) as session:
+                ids = outbox.candidates(session, now=self.clock.now(), limit=need)
+                sqlite = session.get_bind().dialect.name == "sqlite"
+            if ids is None:
+                break
+            with self.uow() as session:
+                envelopes, examined = outbox.claim(session, now=self.clock.now(), limit=need, window=window,
+                                                   lease=self._lease(), ids=ids if sqlite else None,
+                                                   message_id=self._message_id)
+            claimed += envelopes
+            if examined < need or (sqlite and len(ids) < need):
+                break  # every due row was looked at
+        return claimed
+
+    def renew_outbox_lease(self, *, ids: list[int], token: str) -> set[int]:
+        """Extend the sender's lease on the messages it still works on; the ids it still holds."""
         with self.uow() as session:
-            return outbox.claim(session, now=self.clock.now(), limit=limit, window=window)
+            return outbox.renew(session, ids=ids, token=token, now=self.clock.now(), lease=self._lease())
+
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.mail_lease_seconds)
+
+    def _message_id(self, row: Any) -> str:
+        """The Message-ID a row keeps on every attempt: a staff reply's stored one, else derived from the row."""
+        return str((row.context or {}).get("email_message_id") or "") or \
+            conversation.outbox_message_id(self.settings, row.id)
 
     def outbox_sent(self, *, message_id: int, subject: str) -> None:
         """Record that a message went out."""
         with self.uow() as session:
             outbox.mark_sent(session, message_id=message_id, subject=subject, now=self.clock.now())
 
-    def outbox_failed(self, *, message_id: int, error: str, permanent: bool = False) -> None:
-        """Record a failed send; it is retried with backoff unless it can never succeed."""
+    def outbox_failed(self, *, message_id: int, error: str, permanent: bool = False, token: str | None = None) -> None:
+        """Record a failed send; it is retried with backoff unless it can never succeed. With the claim's token,
+        only while that claim still holds the message."""
         with self.uow() as session:
-            outbox.mark_failed(session, message_id=message_id, error=error, now=self.clock.now(), permanent=permanent)
+            outbox.mark_failed(session, message_id=message_id, error=error, now=self.clock.now(), permanent=permanent,
+                               token=token)
 
     def discard_unsent_mail(self, *, before: datetime) -> int:
         """Set aside every message queued before `before` and not yet sent (the demo's replayed history: its

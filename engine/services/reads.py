@@ -6,13 +6,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .. import forms, kb, repository
+from .. import forms, kb, mail_context, repository
 from ..effects import Effects
 from ..errors import Conflict, NotFound
 from ..models import HumanTask, Instance, Ticket
-from ..queries import open_task_for, previous_answer, quote_offer, task_dict, ticket_detail
+from ..queries import open_task_for, previous_answer, task_dict, ticket_detail
 from ..users import Actor, visible_lanes
-from ..waiting import open_question
 from .base import Service
 
 
@@ -86,18 +85,9 @@ class ReadService(Service):
                 return {}
 
     def ticket_for_mail(self, *, ticket_id: int) -> dict[str, Any]:
-        """Ticket facts an e-mail template may use (no timeline)."""
+        """Ticket facts an e-mail template may use (no timeline, no internal notes), read narrowly."""
         with self.uow(write=False) as session:
-            ticket = session.get(Ticket, ticket_id)
-            if ticket is None:
-                return {}
-            detail = ticket_detail(session, ticket)
-            detail.pop("timeline")
-            detail.pop("messages", None)  # internal notes never reach an e-mail
-            events = repository.timeline(session, ticket.id)
-            detail["quote"] = quote_offer(events)
-            detail["question"] = open_question(events)  # the question a "waiting for the customer" mail carries
-            return detail
+            return mail_context.ticket_facts(session, ticket_id)
 
     def worklist(self, *, actor: Actor, query: Any) -> Any:
         """A page of the staff task list."""
