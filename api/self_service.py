@@ -24,7 +24,7 @@ from .timeline import in_language
 
 public_self_service_router = APIRouter(prefix="/my")
 COOKIE = "aftercare_my"
-sign_in_limiter = RateLimiter(limit=10, window=600)  # per client address: e-mails asked for, known or not
+sign_in_limiter = RateLimiter("my", limit=10, window=600)  # per client address: e-mails asked for, known or not
 
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -60,7 +60,7 @@ async def ask_for_link(request: Request, facade: Facade) -> HTMLResponse:
     if not is_address(email):
         return _page(request, "my_sign_in", status=422, values={"email": email},
                      errors=[{"field": "email", "message": i18n.gettext("Not an e-mail address")}])
-    if form.get("website") or not sign_in_limiter.allow(request.client.host if request.client else "unknown"):
+    if form.get("website") or not await sign_in_limiter.allow(facade, request):
         return _page(request, "my_sign_in", status=429, values={"email": email},
                      errors=[{"field": "(form)", "message": i18n.gettext("Too many requests; please try later.")}])
     await run_in_threadpool(lambda: facade.request_sign_in(email=email))

@@ -1,7 +1,6 @@
 """Staff pages: login, task list, task forms, ticket page, intake. Every route needs a logged-in user."""
 from __future__ import annotations
 
-import contextlib
 from datetime import date
 from typing import Annotated, Any
 
@@ -11,13 +10,15 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.commands import Aftercare
 from engine.errors import AftercareError, Conflict, Unauthorized, ValidationFailed
+from engine.incidents import StartFailed
 from engine.kernel import MAIN_PROCESS
+from engine.throttle import TooManyAttempts
 from engine.users import Actor
 from engine.worklist import parse_query
 
 from . import i18n, timeline
 from .deps import DbId, Facade
-from .security import StaffActor, check_csrf, csrf_token, staff_actor
+from .security import StaffActor, check_csrf, client_address, csrf_token, staff_actor, start_web_session
 from .templating import templates
 
 public_staff_router = APIRouter()
@@ -39,10 +40,7 @@ _BY_STATUS = {403: "Your role may not open this page or do this.", 404: "This pa
 def error_page(request: Request, exc: AftercareError) -> HTMLResponse:
     """A domain error as the staff error page, with the menu when someone is logged in and the message in the
     reader's language (a message with no translation is replaced by one that says what kind of error it is)."""
-    actor = None
-    if request.session.get("user"):
-        with contextlib.suppress(Unauthorized):
-            actor = request.app.state.facade.actor(username=str(request.session["user"]))
+    actor = getattr(request.state, "staff_actor", None)
     role, ticket_id = exc.details.get("task_role"), exc.details.get("ticket_id")
     if role:
         message = _("This task is work for the %(role)s role; your role may not open it.") % {"role": _(str(role))}
@@ -66,25 +64,34 @@ def login_form(request: Request, next: str = "/") -> HTMLResponse:
 
 @public_staff_router.post("/login", response_model=None)
 async def login(request: Request, facade: Facade) -> Response:
-    """Check the password; on success start a fresh session."""
+    """Check the password (throttled per address and username); on success start a fresh server-side session."""
     form = await request.form()
     check_csrf(request, form)
     username, password = str(form.get("username", "")), str(form.get("password", ""))
-    next_url = str(form.get("next", "/"))
+    next_url, address = str(form.get("next", "/")), client_address(request)
     try:
-        actor = await run_in_threadpool(lambda: facade.authenticate(username=username, password=password))
+        actor, token = await run_in_threadpool(lambda: facade.sessions.log_in(
+            username=username, password=password, address=address, kind="web"))
+    except TooManyAttempts as exc:
+        response = page(request, "login", None, status=429, next_url=next_url, error=_(
+            "Too many failed logins from here. Please wait %(seconds)d seconds and try again.")
+            % {"seconds": exc.retry_after})
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except Unauthorized as exc:
         return page(request, "login", None, status=401, next_url=next_url, error=_(exc.message))
-    language = request.session.get("lang")
-    request.session.clear()  # a new session id for the new privilege level
-    request.session.update({"user": actor.name, "lang": language} if language else {"user": actor.name})
-    return RedirectResponse(next_url if next_url.startswith("/") and not next_url.startswith("//") else "/", 303)
+    start_web_session(request, actor, token)
+    return RedirectResponse(next_url if next_url.startswith("/") and not next_url.startswith(("//", "/\\")) else "/",
+                            303)
 
 
 @router.post("/logout")
-async def logout(request: Request) -> RedirectResponse:
-    """End the session."""
+async def logout(request: Request, facade: Facade) -> RedirectResponse:
+    """End the session, and every other session and API token of the same user."""
     check_csrf(request, await request.form())
+    token = str(request.session.get("sid", ""))
+    if token:
+        await run_in_threadpool(lambda: facade.sessions.log_out(token=token))
     request.session.clear()
     return RedirectResponse("/login", 303)
 
@@ -199,10 +206,10 @@ async def start_from_ticket(ticket_id: DbId, process_id: str, request: Request, 
         created = await run_in_threadpool(lambda: facade.start_procedure(
             process_id=process_id, actor=actor, customer="", contact_name="", contact_email="", title=title,
             description=description, origin_ticket_id=ticket_id))
-    except ValidationFailed as exc:
-        errors = exc.errors
+    except (ValidationFailed, StartFailed) as exc:
+        errors, code = _start_errors(exc), exc.status
         return await run_in_threadpool(lambda: _ticket_page(request, facade, actor, ticket_id, start_errors=errors,
-                                                            status=422))
+                                                            status=code))
     return RedirectResponse(f"/tickets/{created['id']}", 303)
 
 
@@ -238,12 +245,21 @@ async def intake(request: Request, facade: Facade, actor: StaffActor,
               "contact_phone": contact_phone.strip(), "channel": channel, "title": title, "description": description}
     try:
         created = await run_in_threadpool(lambda: _start_from_intake(facade, actor, process_id, values))
-    except ValidationFailed as exc:
+    except (ValidationFailed, StartFailed) as exc:
         customers, procedures = await run_in_threadpool(
             lambda: (facade.list_customers(), _procedures(facade, actor, "intake")))
-        return page(request, "intake", actor, status=422, customers=customers, procedures=procedures,
-                    values={**values, "process_id": process_id}, errors=exc.errors)
+        return page(request, "intake", actor, status=exc.status, customers=customers, procedures=procedures,
+                    values={**values, "process_id": process_id}, errors=_start_errors(exc))
     return RedirectResponse(f"/tickets/{created['id']}", 303)
+
+
+def _start_errors(exc: ValidationFailed | StartFailed) -> list[dict[str, Any]]:
+    """Field errors as they are; a diagram that failed as it started as one error of the whole form, with where."""
+    if isinstance(exc, ValidationFailed):
+        return exc.errors
+    where, process = exc.errors[0], exc.details.get("process_id")
+    return [{"field": "(form)",
+             "message": _(exc.message) + f" ({process} · {where['element_id'] or '?'}: {where['message']})"}]
 
 
 def _start_from_intake(facade: Aftercare, actor: Actor, process_id: str, values: dict[str, str]) -> dict[str, Any]:

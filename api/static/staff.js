@@ -1,6 +1,7 @@
 // Live SLA countdowns: the page works without this; with it, each deadline counts down every second.
 (function () {
-  var serverNow = window.AFTERCARE_NOW ? Date.parse(window.AFTERCARE_NOW) : Date.now();
+  var nowEl = document.getElementById('aftercare-now');  // the server's time, from the task list
+  var serverNow = nowEl ? Date.parse(nowEl.dataset.now) : Date.now();
   var skew = serverNow - Date.now();
   function fmt(ms) {
     var s = Math.abs(Math.round(ms / 1000)), d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600),
@@ -113,4 +114,9 @@ document.addEventListener("keydown", (event) => {
     menu.removeAttribute("open");
     menu.querySelector("summary").focus();
   });
+});
+
+// Print buttons (data-print): a listener here, since the Content-Security-Policy allows no inline handlers.
+document.querySelectorAll('[data-print]').forEach(function (button) {
+  button.addEventListener('click', function () { window.print(); });
 });

@@ -1,0 +1,209 @@
+"""Staff sessions: login with throttling, server-side sessions for browsers and API tokens, logout.
+
+A login verifies the password with no transaction open (argon2 takes tens of milliseconds; on SQLite a write
+transaction would hold the database's only write lock all that time), then writes its outcome in one short
+transaction. Checking a session on a request is one indexed read; `last_seen_at` is written at most once a minute.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from .. import repository
+from ..clock import Clock
+from ..errors import Conflict, Unauthorized
+from ..kernel import Kernel
+from ..models import LoginThrottle, StaffSession, User
+from ..revocation import revoke_all
+from ..throttle import Keys, TooManyAttempts, current
+from ..users import (
+    MAX_PASSWORD,
+    Actor,
+    hash_password,
+    needs_rehash,
+    new_token,
+    token_digest,
+    verify_nobody,
+    verify_password,
+)
+from .base import Service
+
+TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is at most this stale: idleness is measured to the minute
+KEEP_ENDED = timedelta(days=30)  # ended sessions stay this long (who logged in from where), then go
+KINDS = ("web", "api")
+WRONG = "wrong username or password"
+
+
+@dataclass(frozen=True)
+class _Found:
+    id: int
+    username: str
+    role: str
+    password_hash: str
+    active: bool
+
+
+def _plausible(username: str) -> bool:
+    """Whether `username` could name a user at all: a NUL or 10 MB of text is nobody (and never reaches SQL)."""
+    return 0 < len(username) <= 100 and username.isprintable()
+
+
+class SessionService(Service):
+    """Who is logged in, from where, until when; and how fast a client may guess passwords.
+
+    Sessions and the throttle run on the wall clock, not the engine's business clock: a test that moves the cases
+    days ahead must not log its users out (a test of expiry gives `clock` a FakeClock of its own)."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        super().__init__(kernel)
+        self.clock = Clock()
+
+    def authenticate(self, *, username: str, password: str, address: str = "") -> Actor:
+        """The actor for a username and password, with no session (the CLI's check)."""
+        return self.log_in(username=username, password=password, address=address, kind=None)[0]
+
+    def log_in(self, *, username: str, password: str, address: str, kind: str | None) -> tuple[Actor, str]:
+        """Check the password and start a session of `kind` (web or api); the session's token is returned once.
+
+        Raises TooManyAttempts (429) while the throttle makes this client wait, Unauthorized otherwise. An unknown
+        or disabled user costs the same argon2 work as a real one."""
+        keys, now = Keys.of(username, address), self.clock.now()
+        with self.uow(write=False) as session:
+            rows = {row.key: row for row in session.scalars(
+                select(LoginThrottle).where(LoginThrottle.key.in_(list(keys.rules()))))}
+            user = repository.user_by_name(session, username) if _plausible(username) else None
+            found = _Found(user.id, user.username, user.role, user.password_hash, user.active) if user else None
+        wait = _wait(rows, keys, now)
+        if wait > timedelta(0):
+            raise TooManyAttempts(wait)
+        checkable = password[:MAX_PASSWORD]  # a longer one is wrong, after the same work
+        if found is not None and found.active:
+            ok = verify_password(found.password_hash, checkable) and len(password) <= MAX_PASSWORD
+        else:
+            ok = verify_nobody(checkable)
+        if not ok or found is None:
+            self._failed(keys, now)
+            raise Unauthorized(WRONG)
+        rehash = hash_password(password) if needs_rehash(found.password_hash) else None
+        token = self._succeeded(found, keys, rows, now, kind=kind, address=address, rehash=rehash)
+        return Actor(found.username, found.role), token
+
+    def actor_for(self, *, token: str) -> Actor:
+        """The staff user of a live session; Unauthorized when it was revoked, idled out or expired."""
+        now = self.clock.now()
+        if not 0 < len(token) <= 200:
+            raise Unauthorized("the session has ended; log in again")
+        with self.uow(write=False) as session:
+            row = session.execute(
+                select(StaffSession.id, StaffSession.last_seen_at, StaffSession.expires_at, StaffSession.revoked_at,
+                       User.username, User.role, User.active)
+                .join(User, User.id == StaffSession.user_id)
+                .where(StaffSession.token_hash == token_digest(token))).first()
+        idle = timedelta(minutes=self.settings.session_idle_minutes)
+        if row is None or row.revoked_at is not None or not row.active or now >= row.expires_at \
+                or now - row.last_seen_at >= idle:
+            raise Unauthorized("the session has ended; log in again")
+        if now - row.last_seen_at >= TOUCH_EVERY:
+            self._touch(row.id, now)
+        return Actor(row.username, row.role)
+
+    def log_out(self, *, token: str) -> None:
+        """End every session of the token's user (each browser and API token): logout means logged out."""
+        now = self.clock.now()
+        with self.uow() as session:
+            user_id = session.scalar(select(StaffSession.user_id).where(StaffSession.token_hash == token_digest(token)))
+            if user_id is not None:
+                revoke_all(session, user_id, now)
+
+    def end_sessions(self, *, username: str) -> None:
+        """End every session of `username`."""
+        with self.uow() as session:
+            user = repository.user_by_name(session, username) if _plausible(username) else None
+            if user is not None:
+                revoke_all(session, user.id, self.clock.now())
+
+    def start(self, *, username: str, kind: str, address: str = "") -> str:
+        """A new session for a user already known to be who they say (a fresh session after a password change)."""
+        now = self.clock.now()
+        with self.uow() as session:
+            user = repository.user_by_name(session, username)
+            if user is None or not user.active:
+                raise Unauthorized("unknown user")
+            return self._add_session(session, user.id, now, kind, address)
+
+    def _add_session(self, session: Session, user_id: int, now: datetime, kind: str, address: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"session kind must be one of {KINDS}")
+        lifetime = timedelta(minutes=self.settings.token_minutes) if kind == "api" \
+            else timedelta(hours=self.settings.session_max_hours)
+        token = new_token()
+        session.add(StaffSession(token_hash=token_digest(token), user_id=user_id, kind=kind,
+                                 address=address[:64] or None, created_at=now, last_seen_at=now,
+                                 expires_at=now + lifetime))
+        session.execute(delete(StaffSession).where(StaffSession.user_id == user_id,
+                                                   StaffSession.expires_at < now - KEEP_ENDED))
+        return token
+
+    def _touch(self, session_id: int, now: datetime) -> None:
+        try:
+            with self.uow() as session:
+                session.execute(update(StaffSession).where(StaffSession.id == session_id,
+                                                           StaffSession.last_seen_at < now - TOUCH_EVERY)
+                                .values(last_seen_at=now))
+        except Conflict:
+            pass  # the database is busy: the next request a minute on records the visit
+
+    def _failed(self, keys: Keys, now: datetime) -> None:
+        with self.uow() as session:
+            for key, rule in keys.rules().items():
+                row = _locked_row(session, key, now)
+                row.failures = current(row.failures, row.last_failure_at, now) + 1
+                row.last_failure_at, row.updated_at = now, now
+                wait = rule.wait(row.failures)
+                row.blocked_until = now + wait if wait else None
+            session.execute(delete(LoginThrottle).where(LoginThrottle.updated_at < now - KEEP_ENDED))
+
+    def _succeeded(self, found: _Found, keys: Keys, rows: dict[str, LoginThrottle], now: datetime, *,
+                   kind: str | None, address: str, rehash: str | None) -> str:
+        """Record a good login: the session, the address as the user's own, the username's counters cleared.
+        The counters are written only when they change (or once a day, to keep the address known)."""
+        mine, theirs = rows.get(keys.user_at_address), rows.get(keys.user)
+        with self.uow() as session:
+            if mine is None or mine.failures or mine.blocked_until or mine.updated_at < now - timedelta(days=1):
+                row = _locked_row(session, keys.user_at_address, now)
+                row.failures, row.blocked_until, row.last_success_at, row.updated_at = 0, None, now, now
+            if theirs is not None and (theirs.failures or theirs.blocked_until):
+                session.execute(update(LoginThrottle).where(LoginThrottle.key == keys.user)
+                                .values(failures=0, blocked_until=None, updated_at=now))
+            if rehash:  # only if nobody changed the password since it was read
+                session.execute(update(User).where(User.id == found.id, User.password_hash == found.password_hash)
+                                .values(password_hash=rehash))
+            return self._add_session(session, found.id, now, kind, address) if kind else ""
+
+
+def _wait(rows: dict[str, LoginThrottle], keys: Keys, now: datetime) -> timedelta:
+    """How long this attempt must wait: the longest of its counters' blocks that apply."""
+    known_address = keys.user_at_address in rows and rows[keys.user_at_address].last_success_at is not None
+    waits = [timedelta(0)]
+    for key, row in rows.items():
+        if key == keys.user and known_address:
+            continue  # the per-username counter only slows addresses the user never logged in from
+        if row.blocked_until is not None and row.blocked_until > now:
+            waits.append(row.blocked_until - now)
+    return max(waits)
+
+
+def _locked_row(session: Session, key: str, now: datetime) -> LoginThrottle:
+    """The counter `key`, created if missing and locked for this transaction (PostgreSQL: FOR UPDATE)."""
+    insert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(LoginThrottle).values(key=key, failures=0, updated_at=now)
+                    .on_conflict_do_nothing(index_elements=["key"]))
+    row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())
+    assert row is not None
+    return row
