@@ -108,6 +108,6 @@ def test_pages_need_a_login_and_switch_language(page: Page, live_url: str) -> No
     expect(page.locator(".notice.bad")).to_contain_text("用户名或密码错误")
     login(page, live_url, "engineer")
     page.click("text=English")
-    expect(page.locator("nav")).to_contain_text("Tasks")
+    expect(page.locator("header nav")).to_contain_text("Tasks")
     page.goto(f"{live_url}/")
-    expect(page.locator("nav")).to_contain_text("Tasks")  # remembered
+    expect(page.locator("header nav")).to_contain_text("Tasks")  # remembered
