@@ -2,20 +2,26 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
+import os
+import signal
 import sys
 import threading
 from pathlib import Path
 
 from engine.commands import Aftercare
-from engine.errors import AftercareError, InvalidProcess
+from engine.db import startup_lock
+from engine.effects import ROLES
+from engine.errors import AftercareError, InvalidProcess, ValidationFailed
 from engine.settings import Settings
+from engine.users import MAX_PASSWORD, MIN_PASSWORD
 
 from .app import DEPLOYER, create_app, prepare
 from .demo import bring_first_inspection_forward, load_demo
 from .demo_history import load_demo_history
 from .demo_kb import load_demo_articles
-from .mail_in import MAIL_IN_PORT, start_mail_in
+from .mail_in import MAIL_IN_PORT, serve_mail_in, start_mail_in
 from .worker import Worker
 
 
@@ -42,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the app, the API and the timer scheduler")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-worker", dest="run_worker", action="store_false", default=None,
+                       help="only serve: leave timers, mail and mail-in to `aftercare worker` processes "
+                            "(also AFTERCARE_RUN_WORKER=0)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="HTTP processes sharing the port (default 1); timers and mail still run once, in the "
+                            "supervising process")
     serve.set_defaults(func=_serve)
     sub.add_parser("worker", help="run only the timer scheduler and mail sender").set_defaults(func=_worker)
     mail_in = sub.add_parser("mail-in", help="receive the support mailbox's mail over SMTP (default 127.0.0.1:2525)")
@@ -55,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     add = users.add_parser("add", help="create a staff user")
     add.add_argument("name")
     add.add_argument("--role", required=True)
-    add.add_argument("--password", required=True)
+    add.add_argument("--password", help="the password; better left out: then it is asked for twice and stays out "
+                                        "of the shell history and the process list")
     add.add_argument("--email")
     add.add_argument("--language", default="zh-CN")
     add.set_defaults(func=_users_add)
@@ -71,12 +84,37 @@ def _facade() -> Aftercare:
 
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    if args.workers <= 1:
+        uvicorn.run(create_app(run_worker=args.run_worker), host=args.host, port=args.port, log_level="info")
+        return
+    # Several HTTP processes on one socket (uvicorn's process manager spawns them and replaces any that dies).
+    # The background work runs here, in the supervisor, once: not once per HTTP process, and the mail-in port is
+    # bound once.
+    facade = _facade()
+    run_worker = facade.settings.run_worker if args.run_worker is None else args.run_worker
+    worker = Worker(facade, facade.settings.scheduler_interval) if run_worker else None
+    if worker:
+        worker.start()
+    mail_in = serve_mail_in(facade) if run_worker else None
+    os.environ["AFTERCARE_RUN_WORKER"] = "0"  # inherited by the spawned HTTP processes: they only serve
+    try:
+        uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    log_level="info")
+    finally:
+        if mail_in:
+            mail_in.stop()
+        if worker:
+            worker.stop()
+        facade.close()
 
 
 def _worker(_args: argparse.Namespace) -> None:
     facade = _facade()
-    Worker(facade, facade.settings.scheduler_interval).run_forever()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # systemd and docker stop: finish the current ticks
+    try:
+        Worker(facade, facade.settings.scheduler_interval).run_forever()
+    finally:
+        facade.close()
 
 
 def _mail_in(args: argparse.Namespace) -> None:
@@ -96,8 +134,10 @@ def _mail_in(args: argparse.Namespace) -> None:
 
 def _deploy(args: argparse.Namespace) -> None:
     facade = Aftercare(Settings())
-    facade.migrate()
-    versions = facade.deploy_directory(directory=args.directory or facade.settings.processes_dir, actor=DEPLOYER)
+    with startup_lock(facade.db):  # not at the same time as a starting server's own deploy
+        facade.migrate()
+        versions = facade.deploy_directory(directory=args.directory or facade.settings.processes_dir,
+                                           actor=DEPLOYER)
     for v in versions:
         print(f"{v['process_id']} version {v['version']}")
     if not versions:
@@ -105,18 +145,38 @@ def _deploy(args: argparse.Namespace) -> None:
 
 
 def _users_add(args: argparse.Namespace) -> None:
+    if args.role not in ROLES:  # before asking for a password
+        raise ValidationFailed("unknown role", [{"field": "role", "message": f"roles are {', '.join(ROLES)}"}])
+    password = args.password if args.password is not None else _ask_password()
     facade = _facade()
-    user = facade.add_user(username=args.name, role=args.role, password=args.password, email=args.email,
+    user = facade.add_user(username=args.name, role=args.role, password=password, email=args.email,
                            language=args.language)
     print(f"user {user['username']} ({user['role']}) saved")
 
 
+def _ask_password() -> str:
+    """The new user's password, typed twice without echo."""
+    first = getpass.getpass("Password: ")
+    if not MIN_PASSWORD <= len(first) <= MAX_PASSWORD:
+        raise ValidationFailed("password", [{"field": "password", "message": f"{MIN_PASSWORD} to {MAX_PASSWORD} "
+                                                                              "characters"}])
+    if getpass.getpass("Password again: ") != first:
+        raise ValidationFailed("password", [{"field": "password", "message": "the two passwords differ"}])
+    return first
+
+
 def _demo(_args: argparse.Namespace) -> None:
-    facade = _facade()
-    load_demo(facade)
-    bring_first_inspection_forward(facade)
-    made = load_demo_history(facade.settings, facade.clock.now())
-    articles = load_demo_articles(facade)
+    facade = Aftercare(Settings())
+    # One hold of the start-up lock for all of it: a second `aftercare demo` (another host) finds the data there, and
+    # a worker starting meanwhile waits before firing timers (the history below replays last month on a clock of
+    # its own: a worker already running would fire its timers at today's time; load the demo before the workers).
+    with startup_lock(facade.db):
+        facade.migrate()
+        facade.deploy_directory(directory=facade.settings.processes_dir, actor=DEPLOYER)
+        load_demo(facade)
+        bring_first_inspection_forward(facade)
+        made = load_demo_history(facade.settings, facade.clock.now())
+        articles = load_demo_articles(facade)
     facade.close()
     print("demo data loaded: customers 'Demo Customer', ...; users named after roles, password 'demo'; "
           "the inspection of contract HT-2026-003 falls due in two minutes"

@@ -8,9 +8,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+STARTUP_LOCK_KEY = 0x4166746572636172  # "Aftercar": the one advisory lock key of start-up work
 
 
 def make_engine(url: str) -> Engine:
@@ -48,6 +49,24 @@ def _sqlite_begin(conn: Any) -> None:
     # A write unit of work takes the write lock at once: two writers never both read-then-upgrade.
     write = conn.get_execution_options().get("aftercare_write", True)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def startup_lock(engine: Engine) -> Iterator[None]:
+    """Hold the database-wide start-up lock while migrating, deploying or loading demo data, so that processes
+    starting together (several servers, workers, hosts) do that work one after the other: the first does it, the
+    others find it done. PostgreSQL: a session advisory lock on a connection of its own, released by the server
+    if the process dies. SQLite needs none: every write there begins with BEGIN IMMEDIATE, which serialises the
+    same work."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK_KEY})
 
 
 def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> None:
