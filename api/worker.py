@@ -15,25 +15,35 @@ from engine.commands import Aftercare
 from .mail import Mailer
 
 log = logging.getLogger("aftercare.worker")
+TIMER_BATCH = 100  # due instances per firing thread and pass
+
+
+def default_timer_threads(facade: Aftercare) -> int:
+    """Firing threads per process: 4 on PostgreSQL, where firings run side by side (each holds only its own row);
+    1 on SQLite, where every write waits for the one before it, so more threads add only waiting (bench/timers.py)."""
+    return 4 if facade.db.dialect.name == "postgresql" else 1
 
 
 class Worker:
     """Fires due timers and sends due mail every `interval` seconds; idle cost is one indexed query each."""
 
-    def __init__(self, facade: Aftercare, interval: float) -> None:
+    def __init__(self, facade: Aftercare, interval: float, timer_threads: int | None = None) -> None:
         self.facade = facade
         self.interval = interval
+        self.timer_threads = timer_threads or default_timer_threads(facade)
         self.mailer = Mailer(facade)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def fire_timers(self) -> None:
-        """Start the inspections and monthly reports that fell due, then fire every due timer, in batches."""
+        """Start the inspections and monthly reports that fell due, then fire every due timer, in batches of
+        `TIMER_BATCH` per firing thread, until a batch fires nothing (nothing due, or all of it busy elsewhere)."""
         while self.facade.start_due_inspections(limit=20) == 20:
             pass
         while self.facade.start_due_reports(limit=20) == 20:
             pass
-        while self.facade.fire_due_timers(limit=100) == 100:
+        threads = self.timer_threads
+        while self.facade.fire_due_timers(limit=TIMER_BATCH * threads, threads=threads) > 0:
             pass
 
     def send_mail(self) -> None:

@@ -94,6 +94,15 @@ def lock_instance(session: Session, instance_id: int, *, skip_locked: bool = Fal
     return session.scalar(query.execution_options(populate_existing=True))
 
 
+def lock_case(session: Session, instance_id: int, *,
+              skip_locked: bool = False) -> tuple[Instance | None, Ticket | None]:
+    """`lock_instance` and the case's ticket in one statement (the ticket row is read, not locked)."""
+    query = (select(Instance, Ticket).outerjoin(Ticket, Ticket.instance_id == Instance.id)
+             .where(Instance.id == instance_id).with_for_update(of=Instance, skip_locked=skip_locked))
+    row = session.execute(query.execution_options(populate_existing=True)).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
 def due_instance_ids(session: Session, now: datetime, limit: int) -> list[int]:
     """Running instances whose earliest timer is due: one indexed range scan."""
     query = (select(Instance.id).where(Instance.next_timer_at <= now, Instance.status == "running")
@@ -106,10 +115,10 @@ def ticket_by_instance(session: Session, instance_id: int) -> Ticket | None:
     return session.scalar(select(Ticket).where(Ticket.instance_id == instance_id))
 
 
-def open_tasks_of_instance(session: Session, instance_id: int) -> Sequence[HumanTask]:
-    """Open human tasks of one case."""
-    return session.scalars(select(HumanTask).where(
-        HumanTask.instance_id == instance_id, HumanTask.state == "open")).all()
+def open_tasks_of_instance(session: Session, instance_id: int, *, fresh: bool = False) -> Sequence[HumanTask]:
+    """Open human tasks of one case (`fresh`: rows already in the session are overwritten with what is stored)."""
+    query = select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.state == "open")
+    return session.scalars(query.execution_options(populate_existing=fresh)).all()
 
 
 def open_tasks(session: Session, *, roles: Sequence[str] | None, ticket_id: int | None,

@@ -1,15 +1,16 @@
 """The unit of work: the only place in Aftercare that commits."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from .errors import Conflict
+from .errors import Conflict, ValidationFailed
 
 
 class UnitOfWork:
@@ -19,10 +20,22 @@ class UnitOfWork:
         self.engine = engine
         self._write = engine.execution_options(aftercare_write=True)
         self._read = engine.execution_options(aftercare_write=False)
+        # SQLite takes one writer at a time (BEGIN IMMEDIATE). Threads of this process queue for it here, where the
+        # next one runs the moment the last commits, instead of in SQLite's busy handler, which polls with sleeps
+        # of up to 100 ms: with several timer threads and requests that wait cost more than the writes themselves.
+        # Re-entrant, so a write unit opened inside another in the same thread behaves as it did before.
+        self._writer = threading.RLock() if engine.dialect.name == "sqlite" else None
+
+    def _writing(self, write: bool) -> AbstractContextManager[object]:
+        return self._writer if write and self._writer is not None else nullcontext()
 
     @contextmanager
     def __call__(self, *, write: bool = True) -> Iterator[Session]:
         """Yield a session; commit if the block succeeds, roll back everything if it raises."""
+        with self._writing(write):
+            yield from self._unit(write)
+
+    def _unit(self, write: bool) -> Iterator[Session]:
         session = Session(bind=self._write if write else self._read, expire_on_commit=False, autoflush=True)
         try:
             yield session
@@ -35,8 +48,28 @@ class UnitOfWork:
             if "could not obtain lock" in str(exc) or "database is locked" in str(exc):
                 raise Conflict("the case is busy; try again") from exc
             raise
+        except (DataError, OverflowError, UnicodeEncodeError) as exc:
+            session.rollback()
+            refused = _refused_value(exc)
+            if refused is None:
+                raise
+            raise refused from exc
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
+
+
+def _refused_value(exc: Exception) -> ValidationFailed | None:
+    """A value the database would not take (a NUL in text on PostgreSQL, a number beyond the column, text longer than
+    its column, a lone surrogate): the request's fault, a 422, never a server error. The edge refuses these first
+    (api/validation.py); this is the net under it."""
+    text = str(exc)
+    if isinstance(exc, DataError) or "SQLite INTEGER" in text or "surrogates not allowed" in text:
+        reason = ("a text contains a NUL character" if "NUL" in text else "a number is out of range"
+                  if "out of range" in text or "INTEGER" in text else "a text is too long" if "too long" in text
+                  else "a value the database cannot store")
+        return ValidationFailed(f"the request has a value that cannot be stored: {reason}",
+                                [{"field": "(request)", "message": reason}])
+    return None

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .. import repository
+from .. import idempotency, incidents, repository
 from ..contacts import is_placeholder, phone_error
 from ..effects import Effects
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -26,15 +26,22 @@ class CaseService(Service):
 
     def create_ticket(self, *, customer: str, contact_name: str, contact_email: str, channel: str, title: str,
                       description: str, actor: Actor, category: str | None = None,
-                      contact_phone: str | None = None) -> dict[str, Any]:
+                      contact_phone: str | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
         """Log a ticket and start its maintenance-request case.
 
         `category` is None (the service desk triages it) or "complaint": a complaint the customer files as such
-        skips triage and goes straight to the complaint procedure.
+        skips triage and goes straight to the complaint procedure. A repeat of a request with the same
+        `idempotency_key` (engine/idempotency.py) answers with the ticket the first opened, `replayed` True.
         """
         _check_ticket_fields(channel=channel, contact_email=contact_email, title=title, category=category,
-                             contact_phone=contact_phone)
+                             contact_phone=contact_phone, contact_name=contact_name)
         with self.uow() as session:
+            claim = idempotency.claim(session, scope=f"staff:{actor.name}", key=idempotency_key, now=self.clock.now(),
+                                      request=[customer, contact_name, contact_email, contact_phone, channel, title,
+                                               description, category])
+            if claim.earlier is not None:
+                return {"id": claim.earlier.id, "number": claim.earlier.number, "status": claim.earlier.status,
+                        "replayed": True}
             cust = repository.customer_by_name(session, customer)
             if cust is None or is_placeholder(cust):  # a placeholder is no customer to choose
                 raise ValidationFailed("unknown customer", [{
@@ -43,39 +50,63 @@ class CaseService(Service):
                                       contact_email=contact_email, channel=channel, title=title,
                                       description=description, actor=actor, extra={"category": category},
                                       contact_phone=contact_phone)
+            claim.opened(ticket)
             return {"id": ticket.id, "number": ticket.number, "status": ticket.status}
 
     def complete_task(self, *, task_id: str, data: dict[str, Any], actor: Actor) -> dict[str, Any]:
         """Complete an open task with form data, as `actor`; the one path for staff, customers and the API."""
-        with self.uow() as session:
-            row = session.get(HumanTask, task_id)
-            if row is None:
-                raise NotFound("no such task", task_id=task_id)
-            if actor.kind == "staff" and not may_work_on(actor.role, row.role):
-                raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks", task_role=row.role,
-                                ticket_id=row.ticket_id)
-            return self.kernel.complete(session, row, data, actor)
+        case: tuple[int, int | None] | None = None
+        try:
+            with self.uow() as session:
+                row = session.get(HumanTask, task_id)
+                if row is None:
+                    raise NotFound("no such task", task_id=task_id)
+                if actor.kind == "staff" and not may_work_on(actor.role, row.role):
+                    raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks", task_role=row.role,
+                                    ticket_id=row.ticket_id)
+                incidents.refuse_if_parked(session, row.instance_id)
+                case = (row.instance_id, row.ticket_id)
+                return self.kernel.complete(session, row, data, actor)
+        except Exception as exc:  # diagram code failed: nothing was saved; the case is parked (engine/incidents.py)
+            if case is None or not incidents.is_diagram_failure(exc):
+                raise
+            element, error = incidents.describe(exc)
+            incidents.park_failed_case(self.uow, self.clock.now(), case[0], element, error)
+            raise incidents.CaseParked(element_id=element, error=error, ticket_id=case[1]) from exc
 
-    def fire_due_timers(self, *, limit: int = 100) -> int:
-        """Fire every due timer, each instance in its own unit of work; the number of instances handled."""
+    def fire_due_timers(self, *, limit: int = 100, threads: int = 1) -> int:
+        """Fire every due timer, each instance in its own unit of work, on up to `threads` threads at once; the
+        number of instances handled.
+
+        The due instances are dealt out round-robin, so this process tries each once. Each firing locks its row and
+        checks again that the timer is due (PostgreSQL: SKIP LOCKED, so other workers pass over what one holds),
+        so however many threads and processes fire, each instance fires once."""
         with self.uow(write=False) as session:
             due = repository.due_instance_ids(session, self.clock.now(), limit)
+        if threads <= 1 or len(due) <= 1:
+            return self._fire_each(due)
+        shares = [due[i::threads] for i in range(min(threads, len(due)))]
+        with ThreadPoolExecutor(len(shares), thread_name_prefix="aftercare-fire") as pool:
+            return sum(pool.map(self._fire_each, shares))
+
+    def _fire_each(self, due: list[int]) -> int:
+        """Fire `due` one after another: one unit of work per instance."""
         fired = 0
         for instance_id in due:
             try:
                 fired += self._fire_instance(instance_id)
             except Conflict:
                 continue  # busy with someone else's unit of work: the next tick picks it up
-            except Exception as exc:  # one broken case must not stop every case due after it
+            except Exception as exc:  # one broken case must not stop every case due after it: it is parked
                 try:
-                    self._park_failed_instance(instance_id, f"{type(exc).__name__}: {exc}")
+                    self._park_failed_instance(instance_id, exc)
                 except Exception:
                     log.exception("could not park instance %s", instance_id)
         return fired
 
     def _fire_instance(self, instance_id: int) -> int:
         with self.uow() as session:
-            instance = repository.lock_instance(session, instance_id, skip_locked=True)
+            instance, ticket = repository.lock_case(session, instance_id, skip_locked=True)
             now = self.clock.now()
             if instance is None or instance.status != "running" or instance.next_timer_at is None \
                     or instance.next_timer_at > now:
@@ -83,21 +114,14 @@ class CaseService(Service):
             effects = Effects()
             wf = self.kernel.load_case(session, instance, effects)
             fired = self.runtime.advance(wf)
-            ticket = repository.ticket_by_instance(session, instance.id)
             self.kernel.save(session, self.kernel.ctx(SYSTEM), instance, ticket, wf, effects, fired)
             return 1
 
-    def _park_failed_instance(self, instance_id: int, error: str) -> None:
-        log.error("timer of instance %s failed: %s", instance_id, error)
-        with self.uow() as session:
-            instance = repository.lock_instance(session, instance_id)
-            if instance is None:
-                return
-            now = self.clock.now()
-            instance.error = error
-            instance.next_timer_at = now + timedelta(minutes=5)  # retry later instead of every tick
-            event(session, repository.ticket_by_instance(session, instance_id), instance, now, "error", "system",
-                  {"message": error})
+    def _park_failed_instance(self, instance_id: int, exc: BaseException) -> None:
+        """Park the case as an incident until a person retries it (engine/incidents.py)."""
+        element, error = incidents.describe(exc)
+        log.error("timer of instance %s failed at %s, parked as an incident: %s", instance_id, element, error)
+        incidents.park_failed_case(self.uow, self.clock.now(), instance_id, element, error)
 
     def claim_task(self, *, task_id: str, actor: Actor, release: bool = False) -> dict[str, Any]:
         """Take an open task as mine (or give it back to the role's queue)."""
@@ -148,8 +172,8 @@ class CaseService(Service):
 
 
 def _check_ticket_fields(*, channel: str, contact_email: str, title: str, category: str | None,
-                         contact_phone: str | None = None) -> None:
-    errors = field_errors(channel=channel, contact_email=contact_email, title=title)
+                         contact_phone: str | None = None, contact_name: str | None = None) -> None:
+    errors = field_errors(channel=channel, contact_email=contact_email, title=title, contact_name=contact_name)
     phone = phone_error(contact_phone, "contact_phone")
     if phone:
         errors.append({**phone, "message": "电话号码无效 " + phone["message"]})
