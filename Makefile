@@ -37,8 +37,11 @@ lint: install
 	$(BIN)/mypy engine api
 	$(BIN)/lint-imports
 
+# the suite in parallel, one process per core (each with its own PostgreSQL database and free ports)
+TEST_WORKERS ?= auto
+
 unit: install $(CHROMIUM)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 test: lint unit
 
@@ -46,6 +49,11 @@ bench: install
 	$(BIN)/python -m bench.lifecycle
 	$(BIN)/python -m bench.worklist
 	$(BIN)/python -m bench.search
+	$(BIN)/python -m bench.outbox
+	$(BIN)/python -m bench.processes
+	$(BIN)/python -m bench.login
+	$(BIN)/python -m bench.timers
+	$(BIN)/python -m bench.http_overhead
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from engine.commands import Aftercare
+from engine.db import startup_lock
 from engine.errors import AftercareError
 from engine.settings import Settings
+from engine.throttle import TooManyAttempts
 from engine.users import Actor
 
 from . import i18n
@@ -29,6 +31,8 @@ from .dashboard import router as dashboard_router
 from .documents import router as documents_router
 from .inbound_log import api_router as inbound_api_router
 from .inbound_log import page_router as inbound_page_router
+from .incidents import api_router as incidents_api_router
+from .incidents import page_router as incidents_page_router
 from .inspections import router as inspections_router
 from .json_api import error_response, router, token_router
 from .kb import api_router as kb_api_router
@@ -39,13 +43,15 @@ from .portal import public_portal_router
 from .preferences import router as preferences_router
 from .procedures_api import router as procedures_router
 from .reports import router as reports_router
-from .security import SESSION_COOKIE, CsrfFailed, LoginRequired
+from .security import SESSION_COOKIE, CsrfFailed, LoginRequired, StaffSessionMiddleware
 from .self_service import public_self_service_router
 from .service_form import router as service_form_router
 from .staff import error_page, page, public_staff_router
 from .staff import router as staff_router
 from .ticket_list import router as ticket_list_router
 from .tickets_api import router as tickets_api_router
+from .users_admin import router as users_admin_router
+from .validation import check_request, error_entries, validation_error_response
 from .workbench import router as workbench_router
 from .workbench_api import router as workbench_api_router
 from .worker import Worker
@@ -58,15 +64,20 @@ VENDOR = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "dmn-js": NODE_MODULES /
 
 
 def prepare(facade: Aftercare) -> None:
-    """Migrate the database and deploy the procedures in AFTERCARE_PROCESSES_DIR."""
-    facade.migrate()
-    facade.deploy_directory(directory=facade.settings.processes_dir, actor=DEPLOYER)
+    """Migrate the database and deploy the procedures in AFTERCARE_PROCESSES_DIR, one process at a time (several
+    servers and workers may start together on one PostgreSQL database)."""
+    with startup_lock(facade.db):
+        facade.migrate()
+        facade.deploy_directory(directory=facade.settings.processes_dir, actor=DEPLOYER)
 
 
-def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> FastAPI:
-    """The app; it owns a facade made from the environment unless one is given."""
+def create_app(facade: Aftercare | None = None, *, run_worker: bool | None = None) -> FastAPI:
+    """The app; it owns a facade made from the environment unless one is given. It runs the background worker
+    (timers, mail, mail-in) unless told not to, here or by AFTERCARE_RUN_WORKER=0."""
     owned = facade is None
     facade = facade or Aftercare(Settings())
+    if run_worker is None:
+        run_worker = facade.settings.run_worker
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,7 +98,8 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
                 facade.close()
 
     app = FastAPI(title="Aftercare", version="0.1.0", lifespan=lifespan,
-                  description="After-sales service desk run by BPMN diagrams.")
+                  description="After-sales service desk run by BPMN diagrams.",
+                  dependencies=[Depends(check_request)])  # every route: api/validation.py
     app.state.facade = facade
     for r in (token_router, router, public_customer_router, public_staff_router, staff_router, attachments_router,
               public_portal_router, admin_api_router, inspections_router, workbench_api_router,
@@ -97,6 +109,8 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
     app.include_router(documents_router)
     app.include_router(service_form_router)
     app.include_router(procedures_router)
+    for r in (incidents_api_router, incidents_page_router):
+        app.include_router(r)
     app.include_router(public_self_service_router)
     app.include_router(contacts_router)
     for r in (conversation_api_router, conversation_router, conversation_public_router):
@@ -105,6 +119,7 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
         app.include_router(r)
     for r in (inbound_api_router, inbound_page_router):
         app.include_router(r)
+    app.include_router(users_admin_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for name, folder in VENDOR.items():  # installed from npm by `make`; without them no diagram is drawn
         if folder.is_dir():
@@ -125,22 +140,13 @@ def create_app(facade: Aftercare | None = None, *, run_worker: bool = True) -> F
 
 
 def _add_middleware(app: FastAPI, facade: Aftercare) -> None:
-    @app.middleware("http")
-    async def language(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        chosen = request.query_params.get("lang")
-        lang = i18n.negotiate(chosen, request.cookies.get("lang"), request.headers.get("accept-language"))
-        i18n.activate(lang)
-        response = await call_next(request)
-        if chosen in i18n.LANGUAGES:
-            response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
-
-    secure = facade.settings.base_url.startswith("https://")
+    # Plain ASGI middlewares (no BaseHTTPMiddleware: its task and streams per request cost more than the work of a
+    # small request). The last added is the outermost. StaffSessionMiddleware also adds the security headers.
+    app.add_middleware(i18n.LanguageMiddleware, https=facade.settings.https)
+    app.add_middleware(StaffSessionMiddleware, facade=facade)  # inside the cookie's: checks its server-side session
     app.add_middleware(SessionMiddleware, secret_key=facade.settings.secret_key, session_cookie=SESSION_COOKIE,
-                       max_age=12 * 3600, same_site="lax", https_only=secure)
+                       max_age=facade.settings.session_max_hours * 3600, same_site="lax",
+                       https_only=facade.settings.https)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -151,10 +157,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         return error_page(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def request_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": str(e["loc"][-1]) if e.get("loc") else "(body)", "message": e.get("msg", "")}
-                  for e in exc.errors()]
-        return JSONResponse({"detail": "the request has errors", "errors": errors}, status_code=422)
+    async def request_error(request: Request, exc: RequestValidationError) -> Response:
+        return validation_error_response(request, error_entries(exc.errors()))  # never echoes the input
+
+    @app.exception_handler(TooManyAttempts)
+    async def too_many_attempts(_request: Request, exc: TooManyAttempts) -> Response:
+        return JSONResponse({"detail": exc.message}, status_code=429, headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(LoginRequired)
     async def login_required(_request: Request, exc: LoginRequired) -> RedirectResponse:

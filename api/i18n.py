@@ -1,10 +1,14 @@
 """Languages: zh-CN by default, English on request; strings come from Babel message catalogs (.po)."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 from babel.messages.pofile import read_po
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT = "zh-CN"
@@ -77,3 +81,46 @@ def prefer(query: str | None, cookie: str | None, language: str | None) -> str:
             return str(chosen)
     activate(DEFAULT)
     return DEFAULT
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class LanguageMiddleware:
+    """Makes the request's language (`negotiate`: ?lang=, the `lang` cookie, Accept-Language) the current one
+    before any route runs; a language chosen with ?lang= is remembered in the `lang` cookie for a year.
+
+    A plain ASGI middleware: the request runs in this middleware's own context, so the language it activates is
+    the one every route, template and error handler sees."""
+
+    def __init__(self, app: App, https: bool = False) -> None:
+        self.app = app
+        self.cookies: dict[str, tuple[bytes, bytes]] = {}
+        for language in LANGUAGES:  # Starlette's own Set-Cookie, made once per language
+            response = Response()
+            response.set_cookie("lang", language, max_age=365 * 86400, samesite="lax", secure=https)
+            self.cookies[language] = response.raw_headers[-1]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = HTTPConnection(scope)
+        chosen = request.query_params.get("lang") if scope.get("query_string") else None
+        language = negotiate(chosen, request.cookies.get("lang"), request.headers.get("accept-language"))
+        activate(language)
+        if chosen not in LANGUAGES:
+            await self.app(scope, receive, send)
+            return
+        cookie = self.cookies[language]
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), cookie]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)

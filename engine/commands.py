@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from . import clock as clock_mod
 from .kernel import Kernel, case_start_data
+from .script_limits import configure as configure_script_budget
 from .services.attachments import AttachmentService
 from .services.cases import CHANNELS, CaseService
 from .services.contacts import ContactService
@@ -14,6 +15,7 @@ from .services.contracts import ContractService
 from .services.conversation import ConversationService
 from .services.deployments import DeploymentService
 from .services.inbound import InboundService
+from .services.incidents import IncidentService
 from .services.inspections import InspectionService
 from .services.kb import KbService
 from .services.links import CustomerLinkService
@@ -26,6 +28,8 @@ from .services.reads import ReadService
 from .services.records import RecordService
 from .services.replay import ReplayService
 from .services.reports import ReportService
+from .services.sessions import SessionService
+from .services.shared_limits import RequestLimitService
 from .services.tickets import TicketListService
 from .settings import Settings
 
@@ -41,8 +45,16 @@ class Aftercare:
         self.migrate, self.close, self.run_in_unit = kernel.migrate, kernel.close, kernel.run_in_unit
 
         self.people = people = PeopleService(kernel)
-        self.add_user, self.authenticate, self.actor = people.add_user, people.authenticate, people.actor
+        self.add_user, self.actor = people.add_user, people.actor
+        self.sessions = sessions = SessionService(kernel)  # login, throttling, server-side sessions
+        self.authenticate = sessions.authenticate
+        self.limits = RequestLimitService(kernel)  # the portal's and /my's request limits, in the database
         self.add_customer, self.list_customers = people.add_customer, people.list_customers
+
+        configure_script_budget(cpu_seconds=settings.script_cpu_seconds)
+        self.incidents = incidents = IncidentService(kernel)
+        self.list_incidents, self.retry_incident = incidents.list_incidents, incidents.retry_incident
+        self.ticket_incident = incidents.ticket_incident
 
         self.cases = cases = CaseService(kernel)
         self.create_ticket, self.complete_task, self.claim_task = cases.create_ticket, cases.complete_task, \
@@ -66,7 +78,7 @@ class Aftercare:
         self.outbox = outbox = OutboxService(kernel)
         self.claim_outbox, self.outbox_sent, self.outbox_failed = outbox.claim_outbox, outbox.outbox_sent, \
             outbox.outbox_failed
-        self.discard_unsent_mail = outbox.discard_unsent_mail
+        self.discard_unsent_mail, self.renew_outbox_lease = outbox.discard_unsent_mail, outbox.renew_outbox_lease
         self.notifications = notifications = NotificationService(kernel)
         self.notification_preferences, self.set_notification_preferences = \
             notifications.notification_preferences, notifications.set_notification_preferences

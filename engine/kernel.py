@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from . import calendar as calendar_mod
 from . import clock as clock_mod
-from . import forms, repository, waiting
+from . import forms, incidents, repository, waiting
 from .calendar import SHANGHAI
 from .contacts import attach_contact
 from .contracts import active_contract, case_facts
@@ -51,6 +51,7 @@ class Kernel:
         self.runtime = Runtime()
         self.runtime.library.loader = self.load_spec
         self._forms: dict[tuple[int, str], dict[str, Any]] = {}
+        self._spec_hashes: dict[int, str] = {}  # process version id -> its spec's hash
         self._cases = CaseCache()
 
     def migrate(self) -> None:
@@ -87,10 +88,15 @@ class Kernel:
                 wf.script_engine = self.script_engine(effects)
                 self.runtime.loads += 1
                 return wf
-        version = session.get(ProcessVersion, instance.version_id)
-        if version is not None:
-            self.runtime.library.ensure(version.spec_hash, lambda: repository.spec_json(session, version.spec_hash))
-        return self.runtime.load(instance.state, self.script_engine(effects))
+        spec_hash = self._spec_hashes.get(instance.version_id)
+        if spec_hash is None:  # a version's spec never changes: read once per process
+            version = session.get(ProcessVersion, instance.version_id)
+            spec_hash = version.spec_hash if version is not None else None
+            if spec_hash is not None:
+                self._spec_hashes[instance.version_id] = spec_hash
+        if spec_hash is not None:
+            self.runtime.library.ensure(spec_hash, lambda: repository.spec_json(session, spec_hash))
+        return self.runtime.load(instance.state, self.script_engine(effects), spec_hash)
 
     def remember(self, session: Session, instance: Instance, wf: Any) -> None:
         """Keep `wf` for the next unit of work on this instance once this one has committed, if what committed is
@@ -134,7 +140,8 @@ class Kernel:
                                contact_email=contact_email, now=now, origin=origin.number if origin else None,
                                extra=extra)
         effects = Effects()
-        wf = self.runtime.start(version.spec_hash, data, self.script_engine(effects))
+        wf = incidents.start_or_refuse(  # a diagram failing before its first wait: StartFailed, nothing is kept
+            process_id, lambda: self.runtime.start(version.spec_hash, data, self.script_engine(effects)))
         instance = Instance(process_id=process_id, version_id=version.id, state="", status="running",
                             serializer_version=self.runtime.version, created_at=now, updated_at=now)
         session.add(instance)
@@ -144,7 +151,9 @@ class Kernel:
         if origin is not None:
             created["origin"] = origin.number
         event(session, ticket, instance, now, "ticket_created", actor.name, created)
-        self.save(session, self.ctx(actor), instance, ticket, wf, effects, [])
+        ctx = self.ctx(actor)
+        ctx.open_rows, ctx.indexed = [], False  # a new case has no tasks yet, its ticket no search document
+        self.save(session, ctx, instance, ticket, wf, effects, [])
         session.flush()
         return ticket
 
@@ -187,9 +196,10 @@ class Kernel:
 
     def complete(self, session: Session, row: HumanTask, data: dict[str, Any], actor: Actor) -> dict[str, Any]:
         """Complete the open task `row` with form data in the caller's unit of work (staff and customers alike)."""
-        instance = repository.lock_instance(session, row.instance_id)
-        session.refresh(row)
-        if instance is None or row.state != "open":
+        instance, ticket = repository.lock_case(session, row.instance_id)
+        # the case's open tasks, read fresh under the lock: whether `row` is still open, and what saving closes
+        open_rows = list(repository.open_tasks_of_instance(session, row.instance_id, fresh=True))
+        if instance is None or row not in open_rows:
             raise Conflict("this task is no longer open", task_id=row.id)
         schema, coerced = self.form_and_data(session, instance, row, data)
         staff = repository.active_staff(session) if forms.staff_fields(schema) else None
@@ -198,11 +208,13 @@ class Kernel:
         wf = self.load_case(session, instance, effects)
         task = self.runtime.ready_task(wf, row.id)
         fired = self.runtime.complete(wf, task, clean)
-        ticket = repository.ticket_by_instance(session, instance.id)
         now = self.clock.now()
+        summary = _summary(clean)
         event(session, ticket, instance, now, "task_completed", actor.name,
-              {"task": row.bpmn_id, "title": row.title, "role": row.role, "by": actor.kind, "data": _summary(clean)})
-        self.save(session, self.ctx(actor, row.id), instance, ticket, wf, effects, fired)
+              {"task": row.bpmn_id, "title": row.title, "role": row.role, "by": actor.kind, "data": summary})
+        ctx = self.ctx(actor, row.id)
+        ctx.open_rows, ctx.new_texts = open_rows, [summary]
+        self.save(session, ctx, instance, ticket, wf, effects, fired)
         return {"task_id": row.id, "ticket_id": row.ticket_id, "status": ticket.status if ticket else None}
 
     def form_and_data(self, session: Session, instance: Instance, row: HumanTask,

@@ -110,9 +110,37 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     language: Mapped[str] = mapped_column(String(8), default="zh-CN")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class StaffSession(Base):
+    """A staff login: a browser's session or an API token (engine/services/sessions.py). Only the SHA-256 of the
+    random token is stored; a request gets in while the row is not revoked, not idle too long, not expired."""
+
+    __tablename__ = "staff_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # web | api
+    address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]  # written at most once a minute (TOUCH_EVERY), so reads stay reads
+    expires_at: Mapped[datetime]  # the absolute end; idleness is measured from last_seen_at
+    revoked_at: Mapped[datetime | None]
+
+
+class LoginThrottle(Base):
+    """Failed logins counted per client address, per username and per (username, address); keyed by the SHA-256
+    of the scope so any text a client sends fits (engine/throttle.py has the rule). Rows keyed `portal:…` and `my:…`
+    are the portal's and the /my sign-in's request limits (engine/services/shared_limits.py)."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None]
+    blocked_until: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]  # (username, address): the address is the user's own
+    updated_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Deployment(Base):
@@ -175,6 +203,8 @@ class Instance(Base):
     next_timer_at: Mapped[datetime | None] = mapped_column(index=True)
     lock_version: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    incident_element: Mapped[str | None] = mapped_column(String(200))  # where a case parked as an incident failed
+    incident_at: Mapped[datetime | None] = mapped_column(index=True)  # set while parked (status "incident")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -226,9 +256,23 @@ class Ticket(Base):
 
 class HumanTask(Base):
     __tablename__ = "human_task"
-    __table_args__ = (Index("ix_human_task_open_role_due", "state", "role", "due_at"),
-                      Index("ix_human_task_assignee_state", "assignee", "state"),
-                      Index("ix_human_task_step_state", "bpmn_id", "state"))
+    # The task list walks one of the ix_human_task_list_* indexes in the order it shows (engine/worklist.py,
+    # migration 0016); ticket_number, _customer_id, _severity and _resolve_due are the ticket's, copied while the task
+    # is open (engine/projection.py) so that no join stands between a filter and the order.
+    __table_args__ = (Index("ix_human_task_assignee_state", "assignee", "state"),
+                      Index("ix_human_task_step_state", "bpmn_id", "state"),
+                      Index("ix_human_task_list_due", "state", "due_at", "id", "role", "assignee", "ticket_severity",
+                            "ticket_customer_id", "ticket_resolve_due"),
+                      Index("ix_human_task_list_role", "state", "role", "due_at", "id", "assignee", "ticket_severity",
+                            "ticket_customer_id", "ticket_resolve_due"),
+                      Index("ix_human_task_list_assignee", "state", "assignee", "due_at", "id"),
+                      Index("ix_human_task_list_severity", "state", "ticket_severity", "due_at", "id"),
+                      Index("ix_human_task_list_customer", "state", "ticket_customer_id", "due_at", "id"),
+                      Index("ix_human_task_list_resolve_due", "state", "ticket_resolve_due", "due_at", "id", "role",
+                            "assignee", "ticket_severity", "ticket_customer_id"),
+                      Index("ix_human_task_list_created", "state", "created_at", "id"),
+                      Index("ix_human_task_list_by_severity", "state", "ticket_severity", "id"),
+                      Index("ix_human_task_list_number", "state", "ticket_number", "id"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
@@ -244,6 +288,10 @@ class HumanTask(Base):
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(100))
+    ticket_number: Mapped[str | None] = mapped_column(String(32))
+    ticket_customer_id: Mapped[int | None] = mapped_column(Integer)
+    ticket_severity: Mapped[int | None] = mapped_column(Integer)  # a fault's severity; None for other tickets
+    ticket_resolve_due: Mapped[datetime | None]
 
 
 class TimelineEvent(Base):
@@ -265,10 +313,14 @@ class OutboxMessage(Base):
     template: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8), default="zh-CN")
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(index=True)
+    next_attempt_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
+    # engine/outbox.py: the Message-ID every attempt carries, and the sender's renewable lease on a "sending" row
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    lease_until: Mapped[datetime | None]
+    lease_token: Mapped[str | None] = mapped_column(String(32))
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     subject: Mapped[str | None] = mapped_column(String(300))
@@ -278,7 +330,16 @@ class OutboxMessage(Base):
     kind: Mapped[str | None] = mapped_column(String(16))
     digest_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), index=True)
 
-    __table_args__ = (Index("ix_outbox_recipient_status", "recipient", "status"),)
+    __table_args__ = (Index("ix_outbox_recipient_status", "recipient", "status"),
+                      Index("ix_outbox_recipient_claimed", "recipient", "claimed_at"))  # notifications' window
+
+
+# The sender finds due rows through partial indexes that hold only the rows still to send (a handful among 100,000
+# sent): an index led by the status looks unselective to SQLite's planner once analysed, and is skipped.
+for _status, _column in (("pending", OutboxMessage.next_attempt_at), ("held", OutboxMessage.next_attempt_at),
+                         ("sending", OutboxMessage.lease_until)):
+    Index(f"ix_outbox_{_status}", _column, sqlite_where=OutboxMessage.status == _status,
+          postgresql_where=OutboxMessage.status == _status)
 
 
 class CustomerLink(Base):
@@ -424,3 +485,17 @@ class KbView(Base):
     source: Mapped[str] = mapped_column(String(16))  # search | suggestion | link | staff
     filed_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
     at: Mapped[datetime]
+
+
+class IdempotencyKey(Base):
+    """A ticket-creating request's `Idempotency-Key` (engine/idempotency.py): unique per caller, so a retry (or two
+    requests racing with one key) opens one ticket and a repeat answers with it; kept 24 hours."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_key_scope_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(120))  # who asked: staff:<username> over the API, portal
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the request's fields
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(index=True)

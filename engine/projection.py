@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 from . import links, notifications, outbox, repository, waiting
 from .effects import CUSTOMER_LANE, Effects
 from .language import ticket_language
-from .models import HumanTask, Instance, Ticket, TimelineEvent
+from .models import HumanTask, Instance, Ticket, TicketSearch, TimelineEvent
 from .runtime import ReadyTask, Runtime, to_datetime
-from .search import index_ticket
+from .search import document, index_ticket
 from .users import Actor, may_work_on
+from .worklist import ticket_columns
 
 _TIME_FIELDS = ("response_due", "resolve_due", "responded_at", "resolved_at", "accepted_at")
 _PLAIN_FIELDS = ("category", "severity", "onsite", "sla_calendar", "auto_accepted", "satisfaction")
@@ -30,11 +31,25 @@ class SaveContext:
     actor: Actor
     link_valid_days: int
     completed_task_id: str | None = None
+    # What the caller already read in this unit, so saving need not read it again: the case's open task rows
+    # (locked and fresh), and the texts the unit added to the ticket (the completed form's answers).
+    open_rows: list[HumanTask] | None = None
+    new_texts: list[Any] | None = None
+    indexed: bool = True  # the ticket has its search document already (False: a ticket opened in this unit)
 
 
 def save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None,
               wf: BpmnWorkflow, effects: Effects, fired: list[str]) -> None:
-    """Write state, human tasks, timer index, ticket columns, timeline and outbox for one unit of work."""
+    """Write state, human tasks, timer index, ticket columns, timeline and outbox for one unit of work.
+
+    Nothing read here depends on what this save writes (the flushes that must come first are explicit), so the
+    session does not flush before each read: the rows go out together at commit, in batches per table."""
+    with session.no_autoflush:
+        _save_case(session, ctx, instance, ticket, wf, effects, fired)
+
+
+def _save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None,
+               wf: BpmnWorkflow, effects: Effects, fired: list[str]) -> None:
     waiting.apply_clock(wf, effects)  # before the dump and the timer index: held and moved timers are state
     instance.state = ctx.runtime.dump(wf)
     instance.serializer_version = ctx.runtime.version
@@ -45,6 +60,8 @@ def save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: Ti
     for name in fired:
         _event(session, ticket, instance, ctx.now, "timer_fired", "system", {"timer": name})
     ready = ctx.runtime.ready_tasks(wf)
+    if ctx.open_rows is None:  # read once: the breach notices and the task projection both need them
+        ctx.open_rows = list(repository.open_tasks_of_instance(session, instance.id))
     if ticket is not None:
         _project_ticket(session, ctx, ticket, wf, effects, ready)
     _apply_effects(session, ctx, instance, ticket, effects)
@@ -52,8 +69,25 @@ def save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: Ti
     if ticket is not None and wf.is_completed() and ticket.archive is None:
         _freeze(session, ticket, ctx.now)
     if ticket is not None:
-        # the search document, in the same unit of work as the ticket; only a completed form adds text to it
-        index_ticket(session, ticket, texts_changed=ctx.completed_task_id is not None)
+        _index(session, ctx, ticket)
+
+
+def _index(session: Session, ctx: SaveContext, ticket: Ticket) -> None:
+    """The search document, in the same unit of work as the ticket; only a completed form adds text to it. A
+    document is the ordered set of its texts' tokens, so the texts this unit added extend it in place instead of the
+    whole timeline being read and tokenized again; the row is written only when a token is new."""
+    if ctx.completed_task_id is None and ctx.indexed:
+        return  # a timer firing or a claim adds no text
+    row = session.get(TicketSearch, ticket.id)
+    if row is None or ctx.new_texts is None:
+        session.flush()  # the full path reads the timeline, this unit's events included
+        index_ticket(session, ticket)
+        return
+    known = row.document.split(" ") if row.document else []
+    seen = set(known)
+    added = [t for t in dict.fromkeys(document(ctx.new_texts).split(" ")) if t and t not in seen]
+    if added:
+        row.document = " ".join([*known, *added])
 
 
 def _freeze(session: Session, ticket: Ticket, now: datetime) -> None:
@@ -125,7 +159,7 @@ def _apply_breaches(session: Session, ctx: SaveContext, instance: Instance, tick
             continue
         ticket.breaches = [*ticket.breaches, {"kind": kind, "at": ctx.now.isoformat()}]
         _event(session, ticket, instance, ctx.now, "sla_breach", "system", {"breach": kind})
-        _notify_assignees(session, ctx.now, ticket, "deadline_breached", {"breach": kind}, skip_roles=[])
+        _notify_assignees(session, ctx, ticket, "deadline_breached", {"breach": kind}, skip_roles=[])
 
 
 def _apply_escalations(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket,
@@ -138,7 +172,7 @@ def _apply_escalations(session: Session, ctx: SaveContext, instance: Instance, t
                {"level": level, "roles": roles, "reason": reason})
         for role in roles:
             notify(session, ctx.now, ticket, role, "escalation", {"level": level, "reason": reason})
-        _notify_assignees(session, ctx.now, ticket, "escalation", {"level": level, "reason": reason}, skip_roles=roles)
+        _notify_assignees(session, ctx, ticket, "escalation", {"level": level, "reason": reason}, skip_roles=roles)
 
 
 def notify(session: Session, now: datetime, ticket: Ticket | None, target: str, template: str,
@@ -149,9 +183,9 @@ def notify(session: Session, now: datetime, ticket: Ticket | None, target: str, 
     if target == CUSTOMER_LANE:
         if ticket is None or not ticket.contact_email:
             return 0
-        open_link = _open_link_id(session, ticket)
+        open_link = context.get("link_id") or _open_link_id(session, ticket)  # a new task's link is given
         if open_link:
-            context.setdefault("link_id", open_link)
+            context["link_id"] = open_link
         outbox.enqueue(session, to_addr=ticket.contact_email, template=template,
                        language=ticket_language(session, ticket), context=context,
                        ticket_id=ticket.id, now=now)
@@ -165,15 +199,16 @@ def notify(session: Session, now: datetime, ticket: Ticket | None, target: str, 
     return len(users)
 
 
-def _notify_assignees(session: Session, now: datetime, ticket: Ticket, template: str, data: dict[str, Any],
+def _notify_assignees(session: Session, ctx: SaveContext, ticket: Ticket, template: str, data: dict[str, Any],
                       skip_roles: list[str]) -> None:
-    """E-mail the people who hold the ticket's open tasks, unless their whole role was just told."""
-    for task in repository.open_tasks(session, roles=None, ticket_id=ticket.id):
+    """E-mail the people who hold the case's open tasks, unless their whole role was just told."""
+    for task in sorted(ctx.open_rows or [], key=lambda t: (t.created_at, t.id)):
         user = repository.user_by_name(session, task.assignee) if task.assignee else None
         if user is not None and user.email and user.role not in skip_roles:
             outbox.enqueue(session, to_addr=user.email, template=template, language=user.language,
                            context={**data, "ticket_id": ticket.id, "recipient": user.username, "task": task.title},
-                           ticket_id=ticket.id, now=now, recipient=user.username, kind=notifications.kind_of(template))
+                           ticket_id=ticket.id, now=ctx.now, recipient=user.username,
+                           kind=notifications.kind_of(template))
 
 
 def _open_link_id(session: Session, ticket: Ticket) -> str | None:
@@ -186,7 +221,7 @@ def _open_link_id(session: Session, ticket: Ticket) -> str | None:
 
 def _project_tasks(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None,
                    ready: list[ReadyTask]) -> None:
-    rows = {row.id: row for row in repository.open_tasks_of_instance(session, instance.id)}
+    rows = {row.id: row for row in ctx.open_rows or []}
     ready_ids = {task.id for task in ready}
     for task_id, row in rows.items():
         if task_id not in ready_ids:
@@ -198,6 +233,9 @@ def _project_tasks(session: Session, ctx: SaveContext, instance: Instance, ticke
         if existing is not None:  # the same step; after a migration, as the new version draws it
             existing.due_at, existing.title, existing.form_key = task.due_at, task.title, task.form_key
             existing.instructions, existing.role = task.instructions, task.lane or existing.role
+            for name, value in ticket_columns(ticket).items():  # the task list filters on these copies
+                if getattr(existing, name) != value:
+                    setattr(existing, name, value)
             continue
         _open_task(session, ctx, instance, ticket, task)
 
@@ -207,7 +245,8 @@ def _open_task(session: Session, ctx: SaveContext, instance: Instance, ticket: T
     session.add(HumanTask(id=task.id, instance_id=instance.id, ticket_id=ticket.id if ticket else None,
                           bpmn_id=task.bpmn_id, title=task.title, role=task.lane or "", form_key=task.form_key,
                           instructions=task.instructions, ticket_status=task.status, state="open",
-                          assignee=_valid_assignee(session, task), due_at=task.due_at, created_at=ctx.now))
+                          assignee=_valid_assignee(session, task), due_at=task.due_at, created_at=ctx.now,
+                          **ticket_columns(ticket)))
     _event(session, ticket, instance, ctx.now, "task_opened", "system",
            {"task": task.bpmn_id, "title": task.title, "role": task.lane,
             "due_at": task.due_at.isoformat() if task.due_at else None})
