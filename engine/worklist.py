@@ -309,8 +309,8 @@ def _rows(session: Session, ids: list[str], now: datetime) -> list[dict[str, Any
     ticket_ids = {t.ticket_id for t in tasks.values() if t.ticket_id is not None}
     tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))} if ticket_ids else {}
     customer_ids = {t.customer_id for t in tickets.values()}
-    names = dict(session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(customer_ids))).tuples()
-                 .all()) if customer_ids else {}
+    names = {cid: name for cid, name in session.execute(
+        select(Customer.id, Customer.name).where(Customer.id.in_(customer_ids)))} if customer_ids else {}
     rows = []
     for task_id in ids:
         task = tasks.get(task_id)

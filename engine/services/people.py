@@ -63,10 +63,10 @@ class PeopleService(Service):
         _admin_only(actor)
         now = self.wall.now()
         with self.uow(write=False) as session:
-            live = dict(session.execute(
+            live = {user_id: count for user_id, count in session.execute(
                 select(StaffSession.user_id, func.count()).where(StaffSession.revoked_at.is_(None),
                                                                  StaffSession.expires_at > now)
-                .group_by(StaffSession.user_id)).tuples().all())
+                .group_by(StaffSession.user_id))}
             return [{"username": u.username, "role": u.role, "email": u.email, "language": u.language,
                      "active": u.active, "created_at": u.created_at, "sessions": live.get(u.id, 0)}
                     for u in session.scalars(select(User).order_by(User.username))]

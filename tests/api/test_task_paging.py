@@ -230,7 +230,7 @@ def breached(task: dict[str, Any], now: datetime) -> bool:
 
 def test_each_filter_gives_exactly_its_tasks(facade: Aftercare, seeded: list[dict[str, Any]]) -> None:
     now = facade.clock.now()
-    customers = facade.run_in_unit(lambda s: dict(s.execute(select(Customer.id, Customer.name)).tuples().all()))
+    customers = facade.run_in_unit(lambda s: {cid: name for cid, name in s.execute(select(Customer.id, Customer.name))})
     some = customers[seeded[0]["ticket_customer_id"]]
     cases: list[tuple[Actor, dict[str, Any], Any]] = [
         (MANAGER, {"view": "all"}, lambda t: True),
