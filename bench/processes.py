@@ -39,20 +39,12 @@ import httpx
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
+from bench.lifecycle import STEPS, TICKET
+
 ROOT = Path(__file__).resolve().parent.parent
 AFTERCARE = str(Path(sys.executable).parent / "aftercare")
 SERVERS = (1, 2, 4)
-TICKET: dict[str, Any] = {"customer": "Demo Customer", "contact_name": "王工",
-                          "contact_email": "wang@demo-customer.example", "channel": "phone",
-                          "title": "系统无法登录", "description": "所有用户登录时报 500 错误"}
-STEPS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("triage", {"category": "fault", "severity": 2, "onsite": False}),
-    ("engineer_response", {"contact_made": True, "diagnosis": "x"}),
-    ("engineer_resolution", {"resolution": "x", "outcome": "resolved"}),
-    ("customer_acceptance", {"accepted": True}),
-    ("satisfaction_survey", {"score": 5}),
-    ("callback", {"recurred": False, "satisfaction": 5}),
-)
+
 
 
 class Sink:

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -28,11 +27,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 
 from api.app import prepare
 from api.demo import load_demo
 from api.worker import Worker
+from bench.processes import scratch_database
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.kernel import CaseCache
@@ -55,21 +55,6 @@ def sqlite_database() -> Iterator[str]:
     """A fresh SQLite file."""
     with tempfile.TemporaryDirectory(prefix="aftercare-timers-") as tmp:
         yield f"sqlite:///{Path(tmp) / 'aftercare.db'}"
-
-
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    """A scratch database on the PostgreSQL server of `server_url`, dropped afterwards."""
-    name = f"aftercare_timers_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def open_facade(url: str, clock: FakeClock) -> Aftercare:
@@ -217,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     run("SQLite", sqlite_database, args.cases, [1, args.threads])
     if args.postgres:
-        run("PostgreSQL", lambda: postgres_database(args.postgres), args.cases, [1, args.threads])
-        with postgres_database(args.postgres) as url:
+        run("PostgreSQL", lambda: scratch_database(args.postgres), args.cases, [1, args.threads])
+        with scratch_database(args.postgres) as url:
             rate = burst_processes(url, args.cases, args.processes, args.threads)
         print(f"  PostgreSQL {args.processes} worker processes: {rate:6.0f}/s; "
               f"goal >= {GOAL:.0f}/s -> {'MET' if rate >= GOAL else 'NOT MET'}")
