@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .models import (
@@ -14,6 +17,7 @@ from .models import (
     DirectoryFile,
     HumanTask,
     Instance,
+    LoginThrottle,
     ProcessSpec,
     ProcessVersion,
     Ticket,
@@ -177,3 +181,14 @@ def remember_directory(session: Session, hashes: dict[str, str], now: datetime) 
             session.add(DirectoryFile(name=name, sha256=sha, seen_at=now))
         else:
             row.sha256, row.seen_at = sha, now
+
+
+def locked_counter(session: Session, key: str, now: datetime) -> LoginThrottle:
+    """The login-throttle or request-limit counter `key`, created if missing and locked for this transaction
+    (PostgreSQL: FOR UPDATE; on SQLite the write transaction began IMMEDIATE and holds the database's write lock)."""
+    insert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(LoginThrottle).values(key=key, failures=0, updated_at=now)
+                    .on_conflict_do_nothing(index_elements=["key"]))
+    row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())
+    assert row is not None
+    return row

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .. import repository
@@ -162,7 +159,7 @@ class SessionService(Service):
     def _failed(self, keys: Keys, now: datetime) -> None:
         with self.uow() as session:
             for key, rule in keys.rules().items():
-                row = _locked_row(session, key, now)
+                row = repository.locked_counter(session, key, now)
                 row.failures = current(row.failures, row.last_failure_at, now) + 1
                 row.last_failure_at, row.updated_at = now, now
                 wait = rule.wait(row.failures)
@@ -176,7 +173,7 @@ class SessionService(Service):
         mine, theirs = rows.get(keys.user_at_address), rows.get(keys.user)
         with self.uow() as session:
             if mine is None or mine.failures or mine.blocked_until or mine.updated_at < now - timedelta(days=1):
-                row = _locked_row(session, keys.user_at_address, now)
+                row = repository.locked_counter(session, keys.user_at_address, now)
                 row.failures, row.blocked_until, row.last_success_at, row.updated_at = 0, None, now, now
             if theirs is not None and (theirs.failures or theirs.blocked_until):
                 session.execute(update(LoginThrottle).where(LoginThrottle.key == keys.user)
@@ -198,12 +195,3 @@ def _wait(rows: dict[str, LoginThrottle], keys: Keys, now: datetime) -> timedelt
             waits.append(row.blocked_until - now)
     return max(waits)
 
-
-def _locked_row(session: Session, key: str, now: datetime) -> LoginThrottle:
-    """The counter `key`, created if missing and locked for this transaction (PostgreSQL: FOR UPDATE)."""
-    insert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(LoginThrottle).values(key=key, failures=0, updated_at=now)
-                    .on_conflict_do_nothing(index_elements=["key"]))
-    row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())
-    assert row is not None
-    return row

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from .. import repository
 from ..clock import Clock
 from ..kernel import Kernel
 from ..models import LoginThrottle
@@ -45,7 +43,7 @@ class RequestLimitService(Service):
         if until is not None and now < until:
             return False
         with self.uow() as session:
-            head = _locked_row(session, window.head(key), now)
+            head = repository.locked_counter(session, window.head(key), now)
             slot = window.slot(key, head.failures)
             oldest = session.scalar(select(LoginThrottle.last_failure_at).where(LoginThrottle.key == slot))
             if not allows(oldest, now, window):
@@ -54,7 +52,7 @@ class RequestLimitService(Service):
                 return False
             if head.last_failure_at is None or now - head.last_failure_at >= window.span:
                 _forget_idle(session, window, now, keep=head.key)  # a new or returning client: tidy up idle keys
-            row = _locked_row(session, slot, now)
+            row = repository.locked_counter(session, slot, now)
             row.last_failure_at, row.updated_at = now, now
             head.failures = (head.failures + 1) % window.limit
             head.last_failure_at, head.updated_at = now, now
@@ -87,13 +85,3 @@ def _forget_idle(session: Session, window: Window, now: datetime, *, keep: str) 
                                                 LoginThrottle.key != keep)
                     .execution_options(synchronize_session=False))
 
-
-def _locked_row(session: Session, key: str, now: datetime) -> LoginThrottle:
-    """The row `key`, created if missing and locked for this transaction (PostgreSQL: FOR UPDATE; SQLite's write
-    transaction began IMMEDIATE and holds the database's write lock)."""
-    insert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(LoginThrottle).values(key=key, failures=0, updated_at=now)
-                    .on_conflict_do_nothing(index_elements=["key"]))
-    row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())
-    assert row is not None
-    return row
