@@ -14,7 +14,7 @@ from engine.commands import Aftercare
 from engine.db import startup_lock
 from engine.effects import ROLES
 from engine.errors import AftercareError, InvalidProcess, ValidationFailed
-from engine.settings import Settings
+from engine.settings import DEV_SECRET, LOOPBACK, Settings
 from engine.users import MAX_PASSWORD, MIN_PASSWORD
 
 from .app import DEPLOYER, create_app, prepare
@@ -84,6 +84,12 @@ def _facade() -> Aftercare:
 
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
+    settings = Settings()
+    if settings.secret_key == DEV_SECRET and args.host not in LOOPBACK:
+        # the base URL may say 127.0.0.1, but listening on another address lets the network in: anyone could forge
+        # sessions and customer links with the published secret
+        sys.exit(f"refusing to listen on {args.host} with the published development secret: set "
+                 "AFTERCARE_SECRET_KEY (and AFTERCARE_BASE_URL, AFTERCARE_ENVIRONMENT=production) first")
     if args.workers <= 1:
         uvicorn.run(create_app(run_worker=args.run_worker), host=args.host, port=args.port, log_level="info")
         return

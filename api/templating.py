@@ -12,8 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
-from jinja2.filters import do_center, do_format, do_indent
+from jinja2 import Environment, FileSystemLoader, pass_context, pass_environment, pass_eval_context, select_autoescape
+from jinja2.filters import do_center, do_format, do_indent, do_join, do_replace, do_wordwrap, make_attrgetter
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
@@ -25,6 +25,9 @@ from engine.script_limits import (
     check_printf,
     check_size,
     check_spec,
+    check_state,
+    guarded_sum,
+    sized_items,
     sized_method,
     ticker,
 )
@@ -108,6 +111,14 @@ class _BudgetSandbox(SandboxedEnvironment):
             check_size(value, len(value))
         return value
 
+    def presized(self, parts: Any) -> Any:
+        """The parts of a `~` concatenation, each refused first when its text would be too long (a list holding
+        one long string many times is small, its text is not)."""
+        for part in parts:
+            if not isinstance(part, str):
+                _check_text(part)
+        return parts
+
 
 class _SizedJoins(ast.NodeTransformer):
     """Jinja compiles `a ~ b` to `str_join((a, b))` (or `markup_join`): each result goes through `sized`."""
@@ -115,9 +126,94 @@ class _SizedJoins(ast.NodeTransformer):
     def visit_Call(self, node: ast.Call) -> ast.AST:
         self.generic_visit(node)
         if isinstance(node.func, ast.Name) and node.func.id in ("str_join", "markup_join"):
+            presized = ast.Attribute(ast.Name("environment", ast.Load()), "presized", ast.Load())
+            node.args = [ast.Call(func=presized, args=node.args, keywords=[])]
             sized = ast.Attribute(ast.Name("environment", ast.Load()), "sized", ast.Load())
             return ast.copy_location(ast.Call(func=sized, args=[node], keywords=[]), node)
         return node
+
+
+def _check_text(value: Any) -> Any:
+    """`value` if its text (what str() or a filter makes of it) stays within the size limit, estimated without
+    building it: a list of 300 references to one 10 MB string is 3 GB of text."""
+    if isinstance(value, str):
+        check_size(value, len(value))
+    else:
+        check_state(value, "a template value's text", BUDGET.size_bytes)
+    return value
+
+
+def _text_first(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A built-in filter that turns its value into text (string, pprint, tojson, upper, ...), with the value's text
+    size checked first; Jinja's `pass_context`-style marker is kept (functools.wraps copies it)."""
+    skip = 1 if getattr(function, "jinja_pass_arg", None) is not None else 0
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > skip:
+            _check_text(args[skip])
+        return function(*args, **kwargs)
+    return checked
+
+
+_TEXT_FILTERS = ("string", "pprint", "tojson", "e", "escape", "forceescape", "urlencode", "xmlattr", "lower",
+                 "upper", "title", "capitalize", "trim", "striptags", "wordcount", "truncate", "safe", "urlize",
+                 "filesizeformat")
+
+
+@pass_eval_context
+def _join_filter(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> str:
+    """`|join`, with the items consumed one by one and refused once their joined length is over the limit."""
+    if attribute is not None:
+        value = map(make_attrgetter(eval_ctx.environment, attribute), value)
+    parts = (part if isinstance(part, str) else str(_check_text(part)) for part in value)  # one at a time
+    return do_join(eval_ctx, sized_items(str(d), parts), d)
+
+
+@pass_eval_context
+def _replace_filter(eval_ctx: Any, s: Any, old: Any, new: Any, count: Any = None) -> str:
+    """`|replace`, checked like the scripts' str.replace."""
+    text, old, new = str(_check_text(s)), str(old), str(new)
+    hits = text.count(old) if old else len(text) + 1
+    hits = min(hits, count) if isinstance(count, int) and count >= 0 else hits
+    check_size(text, len(text) + hits * max(len(new) - len(old), 0))
+    return do_replace(eval_ctx, s, old, new, count)
+
+
+@pass_environment
+def _wordwrap_filter(environment: Any, s: Any, width: int = 79, break_long_words: bool = True,
+                     wrapstring: str | None = None, break_on_hyphens: bool = True) -> str:
+    """`|wordwrap`, refused when the inserted wrap strings would make the text too long."""
+    text = str(_check_text(s))
+    joint = len(str(wrapstring)) if wrapstring is not None else 1
+    lines = text.count("\n") + 1 + len(text) // max(width if isinstance(width, int) else 1, 1)
+    check_size(text, len(text) + lines * joint)
+    return do_wordwrap(environment, s, width, break_long_words, wrapstring, break_on_hyphens)
+
+
+@pass_environment
+def _sum_filter(environment: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
+    """`|sum`, with lists or strings added up checked for size like the scripts' sum()."""
+    if attribute is not None:
+        iterable = map(make_attrgetter(environment, attribute), iterable)
+    return guarded_sum(iterable, start)
+
+
+def _list_filter(value: Any) -> list[Any]:
+    """`|list`: a string becomes a list of its characters, 8 bytes a reference each."""
+    if isinstance(value, str | bytes):
+        check_size([], len(value))
+    return list(value)
+
+
+def _count_checked(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`|batch(n, fill)` and `|slice(n, fill)`: `n` copies of the fill or `n` lists, refused when too many."""
+    @functools.wraps(function)
+    def checked(value: Any, count: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(count, int):
+            check_size([], count)
+        return function(value, count, *args, **kwargs)
+    return checked
 
 
 def _format_filter(value: Any, *args: Any, **kwargs: Any) -> str:
@@ -138,8 +234,12 @@ def _indent_filter(value: str, width: Any = 4, *args: Any, **kwargs: Any) -> str
     return do_indent(value, width, *args, **kwargs)
 
 
-_sandbox = _BudgetSandbox(autoescape=False)
-_sandbox.filters.update(format=_format_filter, center=_center_filter, indent=_indent_filter)
+_sandbox = _BudgetSandbox(autoescape=False, finalize=_check_text)  # `{{ value }}`: its text checked first
+_sandbox.filters.update({name: _text_first(_sandbox.filters[name]) for name in _TEXT_FILTERS})
+_sandbox.filters.update(format=_format_filter, center=_center_filter, indent=_indent_filter, join=_join_filter,
+                        replace=_replace_filter, wordwrap=_wordwrap_filter, sum=_sum_filter, list=_list_filter,
+                        batch=_count_checked(_sandbox.filters["batch"]),
+                        slice=_count_checked(_sandbox.filters["slice"]))
 
 
 @functools.lru_cache(maxsize=512)

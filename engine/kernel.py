@@ -197,6 +197,7 @@ class Kernel:
     def complete(self, session: Session, row: HumanTask, data: dict[str, Any], actor: Actor) -> dict[str, Any]:
         """Complete the open task `row` with form data in the caller's unit of work (staff and customers alike)."""
         instance, ticket = repository.lock_case(session, row.instance_id)
+        incidents.refuse_if_parked(session, row.instance_id)  # again under the lock: another worker may have parked it
         # the case's open tasks, read fresh under the lock: whether `row` is still open, and what saving closes
         open_rows = list(repository.open_tasks_of_instance(session, row.instance_id, fresh=True))
         if instance is None or row not in open_rows:

@@ -43,6 +43,8 @@ class Budget:
     cpu_seconds: float = 1.0
     int_bits: int = 100_000  # an integer result larger than this is refused
     size_bytes: int = 10_000_000  # a str/bytes/list result (or format width) larger than this is refused
+    modpow_bits: int = 4096  # pow(a, b, m): an exponent or modulus longer than this is refused (one C call)
+    state_bytes: int = 20_000_000  # the case data a script leaves behind, estimated (room for one largest str)
 
 
 BUDGET = Budget()
@@ -80,14 +82,101 @@ def budget_scope(seconds: float | None = None) -> dict[str, Any]:
             yield _Exceeded(f"CPU time over {limit:g} s")
 
     steps = itertools.chain.from_iterable(runs())
-    return {"_tick_": functools.partial(next, steps), "_getiter_": functools.partial(itertools.compress,
-                                                                                      selectors=steps)}
+    getiter = functools.partial(itertools.compress, selectors=steps)
+    return {"_tick_": functools.partial(next, steps), "_getiter_": getiter, **collection_builtins(getiter)}
 
 
 def ticker(seconds: float | None = None) -> Callable[[], bool]:
     """A fresh step counter with a CPU deadline: calling it takes a step, returning True or raising."""
     tick: Callable[[], bool] = budget_scope(seconds)["_tick_"]
     return tick
+
+
+class _Builder:
+    """`set`, `frozenset` or `dict` for diagram code: the items pass through the evaluation's `_getiter_` one by
+    one, so that building from hash-colliding keys (quadratic in C) takes a step per item and stops at the CPU
+    deadline. `isinstance(x, set)` still works.
+
+    Paths that remain unticked, each one C call on data the code already holds: `set.update`/`union`/
+    `intersection`/... and the `|`, `&`, `-`, `^` operators, `dict.update`, `dict.fromkeys`, `{}.fromkeys`,
+    `x in s` (one lookup at a time, so linear per loop) and set/dict literals (bounded by the code's length)."""
+
+    def __init__(self, kind: type, getiter: Callable[[Any], Any]) -> None:
+        self.kind = kind
+        self.getiter = getiter
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not args:
+            return self.kind(**kwargs)
+        if len(args) > 1:
+            raise TypeError(f"{self.kind.__name__} expected at most 1 argument, got {len(args)}")
+        source = args[0]
+        if self.kind is dict:
+            if isinstance(source, dict):
+                source = source.items()
+            elif hasattr(source, "keys"):  # a mapping, as dict() takes it
+                mapping, keys = source, source.keys()
+                source = ((key, mapping[key]) for key in keys)
+            built = dict(self.getiter(source))
+            built.update(kwargs)  # a call's keywords: as many as the code has written
+            return built
+        return self.kind(self.getiter(source), **kwargs)
+
+    def __instancecheck__(self, instance: Any) -> bool:
+        return isinstance(instance, self.kind)
+
+    def __repr__(self) -> str:
+        return f"<class '{self.kind.__name__}'>"
+
+
+def collection_builtins(getiter: Callable[[Any], Any]) -> dict[str, Any]:
+    """`set`, `frozenset` and `dict` whose items take a step each through `getiter` (see _Builder)."""
+    return {kind.__name__: _Builder(kind, getiter) for kind in (set, frozenset, dict)}
+
+
+def _fresh_getiter(iterable: Any) -> Any:
+    """For a builder reached outside an evaluation's scope: a fresh deadline of its own."""
+    return budget_scope()["_getiter_"](iterable)
+
+
+COLLECTION_BUILTINS = collection_builtins(_fresh_getiter)
+
+
+def check_state(data: Any, what: str = "the case data", limit: int | None = None) -> None:
+    """Refuse `data` (what a script leaves behind) whose estimated size is over `BUDGET.state_bytes`: str and bytes
+    count their length, ints their bytes, every reference in a list, tuple, set or dict 8 bytes, and an object
+    shared by many references is counted at each of them (as serializing it would). The walk stops as soon as
+    the sum is over the limit, so it visits at most `state_bytes / 8` references however the data is built.
+    Also the size of a value's text (`str([s] * 300)` repeats s): `limit` then is the size limit of a result."""
+    limit = BUDGET.state_bytes if limit is None else limit
+    total = 0
+    pending = [data]
+    pop, extend = pending.pop, pending.extend
+    while pending:
+        value = pop()
+        kind = value.__class__
+        if kind is str or kind is bytes or kind is bytearray:
+            total += len(value)
+        elif kind is dict:
+            total += 16 * len(value)
+            extend(value.keys())
+            extend(value.values())
+        elif kind is list or kind is tuple or kind is set or kind is frozenset:
+            total += 8 * len(value)
+            extend(value)
+        elif kind is int:
+            total += value.bit_length() >> 3
+        elif isinstance(value, dict):  # a subclass (Spiff's DotDict...)
+            total += 16 * len(value)
+            extend(value.keys())
+            extend(value.values())
+        elif isinstance(value, list | tuple | set | frozenset):
+            total += 8 * len(value)
+            extend(value)
+        elif isinstance(value, str | bytes | bytearray):
+            total += len(value)
+        if total > limit:
+            raise ScriptBudgetExceeded(f"{what} of about {total:,}+ bytes (the limit is {limit:,})")
 
 
 class _Exceeded:
@@ -136,6 +225,12 @@ _SCALARS = frozenset({int, float, bool, complex})
 def guarded_pow(a: Any, b: Any, mod: Any = None) -> Any:
     """`a ** b` (or `pow(a, b, mod)`), refused when the integer result would be too large."""
     if mod is not None:
+        # one C call: its time grows with the exponent's bits times the modulus's bits squared
+        if isinstance(b, int) and isinstance(mod, int):
+            bits = max(abs(b).bit_length(), abs(mod).bit_length())
+            if bits > BUDGET.modpow_bits:
+                raise ScriptBudgetExceeded(f"'pow' with a {bits:,}-bit exponent or modulus "
+                                           f"(the limit is {BUDGET.modpow_bits:,})")
         return pow(a, b, mod)
     if (a.__class__ is int is b.__class__ and b < 64 and -_SMALL < a < _SMALL) or float in (a.__class__, b.__class__):
         return a ** b  # the common cases, without a look at sizes
@@ -266,11 +361,55 @@ def _replace(obj: Any, _name: str) -> Callable[..., Any]:
 
 def _join(obj: Any, _name: str) -> Callable[..., Any]:
     def join(iterable: Any) -> Any:
-        items = list(iterable)
-        lengths = sum(len(item) for item in items if isinstance(item, str | bytes | bytearray))
-        check_size(obj, lengths + len(obj) * max(len(items) - 1, 0))
-        return obj.join(items)
+        return obj.join(sized_items(obj, iterable))
     return join
+
+
+def sized_items(separator: Any, iterable: Any) -> list[Any]:
+    """The items of `iterable`, consumed one by one and refused as soon as they, joined by `separator`, would go
+    over the size limit (a generator of large strings is never held in memory at once)."""
+    items: list[Any] = []
+    total, step, unit = 0, len(separator), _unit(separator)
+    for item in iterable:
+        if isinstance(item, str | bytes | bytearray):
+            total += len(item) + step
+            if unit == 1 and isinstance(item, str) and not item.isascii():
+                unit = 4
+            if total * unit > BUDGET.size_bytes:
+                raise ScriptBudgetExceeded(f"a joined {type(separator).__name__} of about {total * unit:,}+ bytes "
+                                           f"(the limit is {BUDGET.size_bytes:,})")
+        items.append(item)
+    return items
+
+
+_TRANSLATE_COUNTS = 256  # table entries that expand whose occurrences are counted before the table is refused
+
+
+def _translate(obj: Any, name: str) -> Callable[..., Any] | None:
+    if not isinstance(obj, str):
+        return None  # bytes.translate maps byte to byte (and deletes): it never grows
+
+    def translate(table: Any) -> Any:
+        if isinstance(table, dict):
+            entries: Any = table.items()
+        elif isinstance(table, list | tuple):
+            entries = enumerate(table)
+        elif table is None or isinstance(table, str | bytes | bytearray):
+            entries = ()  # one character for one
+        else:
+            raise ScriptBudgetExceeded("str.translate with a table that is not a dict, list or str")
+        growing = [(key, value) for key, value in entries if isinstance(value, str) and len(value) > 1]
+        longest = max((len(value) for _, value in growing), default=1)
+        if longest > 1 and len(obj) * longest > BUDGET.size_bytes:  # the rough bound fails: count what grows
+            if len(growing) > _TRANSLATE_COUNTS:
+                raise ScriptBudgetExceeded(f"str.translate with {len(growing):,} expanding entries")
+            size = len(obj)
+            for key, value in growing:
+                if isinstance(key, int) and 0 <= key <= 0x10FFFF:
+                    size += obj.count(chr(key)) * (len(value) - 1)
+                    check_size(value, size)
+        return obj.translate(table)
+    return translate
 
 
 def _extend(obj: Any, _name: str) -> Callable[..., Any]:
@@ -281,16 +420,16 @@ def _extend(obj: Any, _name: str) -> Callable[..., Any]:
     return extend
 
 
-_TEXT_METHODS: dict[str, Callable[[Any, str], Callable[..., Any]]] = {
+_TEXT_METHODS: dict[str, Callable[[Any, str], Callable[..., Any] | None]] = {
     "ljust": _pad, "rjust": _pad, "center": _pad, "zfill": _pad, "expandtabs": _expandtabs, "replace": _replace,
-    "join": _join}
+    "join": _join, "translate": _translate}
 
 
 def sized_method(obj: Any, name: str) -> Callable[..., Any] | None:
     """A checked stand-in for `obj.name` when that method can build a large result (str.ljust, list.extend...)."""
     if isinstance(obj, str | bytes | bytearray):
         guard = _TEXT_METHODS.get(name)
-        return guard(obj, name) if guard else None
+        return guard(obj, name) if guard else None  # (None also for bytes.translate, which cannot grow)
     if isinstance(obj, list) and name == "extend":
         return _extend(obj, name)
     return None
@@ -471,7 +610,7 @@ def exploding_constant(tree: ast.AST) -> tuple[int, str] | None:
     """The line and reason of the first constant sub-expression (`10**10**10`, `'x' * 10**10`) that would exceed
     the budget, folded with the same guards the running code gets; None when there is none."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.BinOp):
+        if isinstance(node, ast.BinOp) or _is_pow_call(node):
             try:
                 _fold(node)
             except ScriptBudgetExceeded as exc:
@@ -479,7 +618,22 @@ def exploding_constant(tree: ast.AST) -> tuple[int, str] | None:
     return None
 
 
+def _is_pow_call(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "pow"
+            and 2 <= len(node.args) <= 3 and not node.keywords)
+
+
 def _fold(node: ast.expr) -> Any:
+    if isinstance(node, ast.Call) and _is_pow_call(node):  # pow(3, 2**20000 - 1, 2**20000 - 1)
+        args = [_fold(a) for a in node.args]
+        if any(a is _NOT_CONSTANT for a in args):
+            return _NOT_CONSTANT
+        try:
+            return guarded_pow(*args)
+        except ScriptBudgetExceeded:
+            raise
+        except Exception:
+            return _NOT_CONSTANT
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.List | ast.Tuple) and len(node.elts) <= 100:  # [0] * 10**9

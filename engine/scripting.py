@@ -26,10 +26,12 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScript
 
 from . import calendar as cal
 from .script_limits import (
+    COLLECTION_BUILTINS,
     GUARD_GLOBALS,
     Limiter,
     ScriptBudgetExceeded,
     budget_scope,
+    check_state,
     exploding_constant,
     guarded_pow,
     guarded_sum,
@@ -39,10 +41,11 @@ from .script_limits import (
 __all__ = ["RestrictedEnvironment", "ScriptBudgetExceeded", "ScriptRejected", "calendar_functions", "compile_checked",
            "make_script_engine"]
 
-_EXTRA_BUILTINS = ("sum", "min", "max", "any", "all", "enumerate", "dict", "map", "filter", "reversed", "list")
+_EXTRA_BUILTINS = ("sum", "min", "max", "any", "all", "enumerate", "map", "filter", "reversed", "list")
 _CODE_CACHE: dict[tuple[str, str], tuple[Any, bool]] = {}
 _TICKING = (ast.While, ast.For, ast.AsyncFor, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.comprehension,
             ast.ExceptHandler)
+_BUILDERS = frozenset(COLLECTION_BUILTINS)  # set(...), dict(...): they tick per item, so the code needs a deadline
 
 
 class ScriptRejected(Exception):
@@ -80,7 +83,8 @@ def _compiled(source: str, mode: str) -> tuple[Any, bool]:
             # RestrictedPython's SyntaxError has lineno=None, which crashes Spiff's error formatter.
             reasons = exc.msg if isinstance(exc.msg, tuple) else (exc.msg or str(exc),)
             raise ScriptRejected("; ".join(str(r) for r in reasons)) from None
-        entry = code, tree is not None and any(isinstance(n, _TICKING) for n in ast.walk(tree))
+        entry = code, tree is not None and any(
+            isinstance(n, _TICKING) or (isinstance(n, ast.Name) and n.id in _BUILDERS) for n in ast.walk(tree))
         _CODE_CACHE[key] = entry
     return entry
 
@@ -91,8 +95,9 @@ def _base_globals() -> dict[str, Any]:
     allowed.update(limited_builtins)
     # RestrictedPython's utility modules (math, random, string) stay out: math.factorial(10**8) or
     # random.choices(..., k=10**9) would run in C, where no tick can stop them.
-    allowed.update(frozenset=frozenset, set=set, same_type=utility_builtins["same_type"])
+    allowed.update(same_type=utility_builtins["same_type"])
     allowed.update({name: getattr(builtins, name) for name in _EXTRA_BUILTINS})
+    allowed.update(COLLECTION_BUILTINS)  # set/frozenset/dict that tick per item (each evaluation's scope has its own)
     allowed.update(pow=guarded_pow, sum=guarded_sum)
     restricted["__builtins__"] = allowed
     restricted.update(_getattr_=_guarded_getattr, _getitem_=default_guarded_getitem,
@@ -109,7 +114,8 @@ def _guarded_getattr(obj: Any, name: str, default: Any = None, getattr: Any = ge
     return value
 
 
-_SIZED_NAMES = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "replace", "join", "extend"})
+_SIZED_NAMES = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "replace", "join", "extend",
+                          "translate"})
 
 
 def _refuse_imports(source: str, mode: str) -> ast.AST | None:
@@ -158,6 +164,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             context[key] = value
         for key in [k for k in context if k not in scope]:
             del context[key]
+        check_state(context)  # [s] * 40 is cheap here, but the engine would serialize every copy of s
         return True
 
     def call_service(self, context: Any, **kwargs: Any) -> Any:

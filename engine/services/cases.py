@@ -5,6 +5,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from .. import idempotency, incidents, repository
 from ..contacts import is_placeholder, phone_error
 from ..effects import Effects
@@ -97,6 +99,12 @@ class CaseService(Service):
                 fired += self._fire_instance(instance_id)
             except Conflict:
                 continue  # busy with someone else's unit of work: the next tick picks it up
+            except (OperationalError, InterfaceError, TimeoutError) as exc:
+                # the database, not the case: a restart, a failover, a dropped connection, a deadlock. Nothing was
+                # saved and the timer is still due, so the next tick tries again; parking would need a person.
+                log.warning("timer of instance %s not fired this time (the database answered %s); next tick retries",
+                            instance_id, type(exc).__name__)
+                continue
             except Exception as exc:  # one broken case must not stop every case due after it: it is parked
                 try:
                     self._park_failed_instance(instance_id, exc)

@@ -8,20 +8,24 @@ a refusal cannot end sooner, and a client hammering an exhausted limit costs no 
 """
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
 
 from .. import repository
 from ..clock import Clock
+from ..errors import Conflict
 from ..kernel import Kernel
 from ..models import LoginThrottle
 from ..throttle import Window, allows
 from .base import Service
 
 REMEMBERED = 10_000  # refusals kept in memory at most (then forgotten at once: the database still knows)
+
+log = logging.getLogger("aftercare.limits")
 
 
 class RequestLimitService(Service):
@@ -50,15 +54,30 @@ class RequestLimitService(Service):
                 assert oldest is not None
                 self._remember(remembered, oldest + window.span)
                 return False
-            if head.last_failure_at is None or now - head.last_failure_at >= window.span:
-                _forget_idle(session, window, now, keep=head.key)  # a new or returning client: tidy up idle keys
+            tidy = head.last_failure_at is None or now - head.last_failure_at >= window.span  # a new or returning
             row = repository.locked_counter(session, slot, now)
             row.last_failure_at, row.updated_at = now, now
             head.failures = (head.failures + 1) % window.limit
             head.last_failure_at, head.updated_at = now, now
         with self._lock:
             self._refused.pop(remembered, None)
+        if tidy:
+            self._forget_idle(window, now)  # a new or returning client: tidy up idle keys, after the count committed
         return True
+
+    def _forget_idle(self, window: Window, now: datetime) -> None:
+        """Remove this window's rows untouched for a whole window (they can refuse nobody any more), in a unit of its
+        own that never waits: rows another request holds are skipped (PostgreSQL: SKIP LOCKED), so two clients tidying
+        at once cannot deadlock. Best effort: a busy database leaves them for the next tidy."""
+        idle = (select(LoginThrottle.key).where(LoginThrottle.updated_at <= now - window.span,
+                                                LoginThrottle.key.startswith(window.prefix))
+                .with_for_update(skip_locked=True))
+        try:
+            with self.uow() as session:
+                session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(idle.scalar_subquery()))
+                                .execution_options(synchronize_session=False))
+        except (Conflict, OperationalError):
+            log.info("request limits: idle counters left for the next tidy (the database was busy)")
 
     def reset(self, window: Window) -> int:
         """Forget every count of `window` (an operator's or a test's fresh start); the rows removed. Refusals other
@@ -76,12 +95,4 @@ class RequestLimitService(Service):
             if len(self._refused) >= REMEMBERED:
                 self._refused.clear()
             self._refused[remembered] = until
-
-
-def _forget_idle(session: Session, window: Window, now: datetime, *, keep: str) -> None:
-    """Remove this window's rows untouched for a whole window (they can refuse nobody any more), but `keep`."""
-    session.execute(delete(LoginThrottle).where(LoginThrottle.updated_at <= now - window.span,
-                                                LoginThrottle.key.startswith(window.prefix),
-                                                LoginThrottle.key != keep)
-                    .execution_options(synchronize_session=False))
 

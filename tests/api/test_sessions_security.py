@@ -90,6 +90,23 @@ def test_the_default_secret_is_refused_outside_local_development() -> None:
     assert Settings(secret_key="x" * 40, base_url="https://service.example.com").https
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10"])
+def test_serve_refuses_to_listen_beyond_loopback_with_the_default_secret(
+        host: str, tmp_path: pytest.TempPathFactory) -> None:
+    """The base URL may say 127.0.0.1, but `serve --host 0.0.0.0` would let the network in with the published secret:
+    it refuses before binding anything."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
+    env["AFTERCARE_DATABASE_URL"] = f"sqlite:///{tmp_path}/a.db"
+    done = subprocess.run([sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main(sys.argv[1:]))",
+                           "serve", "--host", host, "--port", "1"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert f"refusing to listen on {host}" in done.stderr and "AFTERCARE_SECRET_KEY" in done.stderr
+
+
 def test_the_app_does_not_start_with_the_default_secret_on_a_public_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AFTERCARE_BASE_URL", "https://service.example.com")
     monkeypatch.setenv("AFTERCARE_ENVIRONMENT", "development")

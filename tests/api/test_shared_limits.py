@@ -136,3 +136,34 @@ def test_limits_leave_the_login_throttle_alone(facade: Aftercare, other: Afterca
     assert facade.limits.reset(limiter.rule) == 2
     with facade.kernel.uow(write=False) as session:
         assert session.scalar(select(func.count()).select_from(LoginThrottle)) == len(login_keys)
+
+
+def test_clients_tidying_at_once_never_deadlock(facade: Aftercare, other: Aftercare) -> None:
+    """New clients tidy up idle counters; many at once through two processes must all be answered (on PostgreSQL
+    two tidies deleting the same idle rows in different orders used to deadlock, and the portal answered 500)."""
+    import time
+
+    window = Window("race", 3, 0.05)  # a short window: every round finds the last rounds' rows idle
+    rounds, clients = 12, 6
+    barrier = threading.Barrier(clients)
+    errors: list[BaseException] = []
+    answers: list[bool] = []
+
+    def client(facade_: Aftercare, name: str) -> None:
+        try:
+            for round_ in range(rounds):
+                barrier.wait()  # all at the same moment, each a new client (a tidy every time)
+                answers.append(facade_.limits.allow(window, f"{name}-{round_}"))
+                time.sleep(0.06)
+        except BaseException as exc:  # noqa: BLE001 - any error is the failure this test looks for
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=client, args=(f, f"10.0.0.{i}"))
+               for i, f in enumerate([facade, other] * (clients // 2))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(answers) == rounds * clients and all(answers)

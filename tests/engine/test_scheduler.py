@@ -108,6 +108,37 @@ def test_a_broken_case_is_parked_and_the_others_still_fire(facade: Aftercare, cl
     assert parked.error and parked.status == "incident" and parked.incident_at == clock.now()
 
 
+def test_a_database_error_while_firing_is_retried_not_parked(facade: Aftercare, clock: FakeClock) -> None:
+    """A dropped connection, a failover or a deadlock is the database's, not the case's: the timer fires at the next
+    tick and the case is never parked as an incident (which would wait for a person)."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    desk = Desk(facade, clock)
+    tid = desk.create(title="flaky database")
+    failures: list[str] = []
+
+    def drop_first_save(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE INSTANCE") and not failures:
+            failures.append(statement)
+            raise OperationalError(statement, None, Exception("server closed the connection unexpectedly"))
+
+    event.listen(facade.kernel.db, "before_cursor_execute", drop_first_save)
+    try:
+        clock.advance(minutes=20)  # the triage deadline (15 min) is due
+        facade.fire_due_timers()
+    finally:
+        event.remove(facade.kernel.db, "before_cursor_execute", drop_first_save)
+    assert failures, "the injected database error never happened"
+    assert not desk.events(tid, "incident")
+    assert not desk.ticket(tid)["sla"]["breaches"]  # nothing of the failed firing was saved
+    facade.fire_due_timers()  # the next tick
+    assert desk.ticket(tid)["sla"]["breaches"]
+    assert not desk.events(tid, "incident")
+    status = facade.run_in_unit(lambda s: s.scalar(select(Instance.status).order_by(Instance.id.desc()).limit(1)))
+    assert status == "running"
+
+
 def test_two_concurrent_claims_of_one_task_give_one_holder(facade: Aftercare, clock: FakeClock) -> None:
     from engine.users import Actor
 
