@@ -6,7 +6,11 @@
   (`time.thread_time()`, reached only once the cheap wall clock says the deadline could have passed);
 - `**`, `*`, `<<`, `+` and `%` (augmented forms too) call guards that estimate the result's size first; operations
   that cannot grow (a float operand, a small constant format) are left as they are;
-- f-string format specs, `%` widths and the padding/repeating str methods (ljust, replace, join, ...) are checked.
+- f-string format specs, `%` widths and the padding/repeating str methods (ljust, replace, join, translate, ...) are
+  checked, also when taken from the type (`str.ljust(s, n)`); a join consumes its items one by one;
+- `pow(a, b, m)` refuses an exponent or modulus over `modpow_bits` (one C call, no tick could stop it);
+- `set`, `frozenset` and `dict` take a step per item (hash-colliding keys make them quadratic in C);
+- after a script, the case data it leaves is estimated (`check_state`), shared objects counted at every reference.
 Code without loops or functions gets no tick and no deadline at all. Going over a limit raises ScriptBudgetExceeded,
 which names the limit; the engine then parks the case as an incident (engine/incidents.py). Once a budget is
 exceeded every later tick raises again, so an `except` clause in the diagram cannot swallow it.
@@ -98,7 +102,8 @@ class _Builder:
     deadline. `isinstance(x, set)` still works.
 
     Paths that remain unticked, each one C call on data the code already holds: `set.update`/`union`/
-    `intersection`/... and the `|`, `&`, `-`, `^` operators, `dict.update`, `dict.fromkeys`, `{}.fromkeys`,
+    `intersection`/... (also called on the type: `set.union(a, b)`) and the `|`, `&`, `-`, `^` operators,
+    `dict.update`, `{}.fromkeys` on an instance,
     `x in s` (one lookup at a time, so linear per loop) and set/dict literals (bounded by the code's length)."""
 
     def __init__(self, kind: type, getiter: Callable[[Any], Any]) -> None:
@@ -121,6 +126,15 @@ class _Builder:
             built.update(kwargs)  # a call's keywords: as many as the code has written
             return built
         return self.kind(self.getiter(source), **kwargs)
+
+    def fromkeys(self, keys: Any, value: Any = None) -> Any:
+        """`dict.fromkeys`, a step per key too (`set.fromkeys` stays an AttributeError)."""
+        if self.kind is not dict:
+            raise AttributeError(f"type object '{self.kind.__name__}' has no attribute 'fromkeys'")
+        return dict.fromkeys(self.getiter(keys), value)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.kind, name)  # set.union(a, b), ...: the type's own (dunders never get here)
 
     def __instancecheck__(self, instance: Any) -> bool:
         return isinstance(instance, self.kind)
@@ -298,6 +312,9 @@ def guarded_mod(a: Any, b: Any) -> Any:
     doubles s: the parts were within the limit, so at most a few times the limit is ever built)."""
     if isinstance(a, str | bytes | bytearray):
         check_printf(a, b)
+        for value in b if isinstance(b, tuple) else (b,):  # '%s' % ([s] * 300,): a value's text, estimated first
+            if not isinstance(value, str | bytes | int | float):
+                check_state(value, "a '%' format's values", BUDGET.size_bytes)
         return sized(a % b)
     return a % b
 
@@ -497,7 +514,9 @@ def _needs_guard(node: ast.BinOp) -> bool:
                 check_printf(left.value)
             except ScriptBudgetExceeded:
                 return True
-            return len(_PRINTF.findall(left.value)) > 1  # one conversion cannot repeat anything
+            conversions = [match.group(3) for match in _PRINTF.finditer(left.value)]
+            # one numeric conversion cannot repeat anything; '%s' of a list repeating one long string can
+            return len(conversions) > 1 or any(c in "sra" for c in conversions)
     return True
 
 
@@ -610,7 +629,7 @@ def exploding_constant(tree: ast.AST) -> tuple[int, str] | None:
     """The line and reason of the first constant sub-expression (`10**10**10`, `'x' * 10**10`) that would exceed
     the budget, folded with the same guards the running code gets; None when there is none."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.BinOp) or _is_pow_call(node):
+        if isinstance(node, ast.BinOp | ast.Call) and (isinstance(node, ast.BinOp) or _is_pow_call(node)):
             try:
                 _fold(node)
             except ScriptBudgetExceeded as exc:

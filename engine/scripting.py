@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -110,8 +111,19 @@ def _guarded_getattr(obj: Any, name: str, default: Any = None, getattr: Any = ge
     """safer_getattr, with the methods that pad or repeat (str.ljust, str.replace, list.extend, ...) checked."""
     value = safer_getattr(obj, name, default, getattr)
     if name in _SIZED_NAMES:
+        if obj in _SIZED_TYPES:  # str.ljust('a', n), str.join(',', parts): the method taken from the type
+            return functools.partial(_unbound_sized, value, name)
         return sized_method(obj, name) or value
     return value
+
+
+_SIZED_TYPES = (str, bytes, bytearray, list)
+
+
+def _unbound_sized(method: Callable[..., Any], name: str, instance: Any, *args: Any, **kwargs: Any) -> Any:
+    """A padding or repeating method called through its type, checked like the bound one."""
+    guard = sized_method(instance, name) if isinstance(instance, _SIZED_TYPES) else None
+    return guard(*args, **kwargs) if guard is not None else method(instance, *args, **kwargs)
 
 
 _SIZED_NAMES = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "replace", "join", "extend",

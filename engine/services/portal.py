@@ -34,10 +34,18 @@ class PortalService(Service):
         if errors:
             raise ValidationFailed("the request has errors", errors)
         with self.uow() as session:
-            claim = idempotency.claim(session, scope="portal", key=idempotency_key, now=self.clock.now(), request=[
-                contact_name, contact_email, contact_phone, title, description, organization, complaint])
-            if claim.earlier is not None:  # the same form sent twice (engine/idempotency.py): its first ticket
-                first = claim.earlier
+            request = [contact_name, contact_email, contact_phone, title, description, organization, complaint]
+            claim = idempotency.claim(session, scope="portal", key=idempotency_key, now=self.clock.now(),
+                                      request=request)
+            # the same words sent again with a new key (Back, then Send: the browser fetched a fresh form but kept
+            # what was typed) are the same request too, within the keys' 24 hours
+            same = idempotency.claim(session, scope="portal", now=self.clock.now(), request=request,
+                                     key="content:" + idempotency.fingerprint([s.strip() if isinstance(s, str) else s
+                                                                               for s in request]))
+            earlier = claim.earlier or same.earlier
+            if earlier is not None:  # the same form sent twice (engine/idempotency.py): its first ticket
+                first = earlier
+                claim.opened(first)  # this new key, too, answers with the first ticket from now on
                 return {"id": first.id, "number": first.number, "status": first.status, "replayed": True,
                         "matched": not contacts.is_unmatched(session.get(Customer, first.customer_id)),
                         "status_token": links.status_token(self.settings.secret_key, first.id)}
@@ -52,6 +60,7 @@ class PortalService(Service):
                 contact_email=contact_email.strip(), channel="web", title=title.strip(), description=description,
                 actor=PORTAL, extra={"category": "complaint" if complaint else None}, contact_phone=contact_phone)
             claim.opened(ticket)
+            same.opened(ticket)
             if kb_visit:
                 _mark_filed(session, kb_visit, ticket.id)
             return {"id": ticket.id, "number": ticket.number, "status": ticket.status, "matched": matched,

@@ -149,3 +149,16 @@ def test_the_portal_keeps_the_key_when_it_shows_the_form_again(client: TestClien
     key = _portal_key(client)
     missing = client.post("/portal", data={**PORTAL, "title": "", "idempotency_key": key})
     assert missing.status_code == 422 and f'name="idempotency_key" value="{key}"' in missing.text
+
+
+def test_the_same_words_sent_again_from_a_fresh_form_show_the_first_ticket(client: TestClient, facade: Aftercare) -> None:
+    """Back, then Send: the browser fetched a new form (a new key) but kept what the customer typed. The same request
+    is not opened twice; the customer sees the number of the first."""
+    number = re.compile(r'id="ticket-number">([^<]+)<')
+    first = client.post("/portal", data={**PORTAL, "idempotency_key": _portal_key(client)})
+    again = client.post("/portal", data={**PORTAL, "idempotency_key": _portal_key(client)})
+    assert first.status_code == again.status_code == 200
+    assert number.search(again.text).group(1) == number.search(first.text).group(1)  # type: ignore[union-attr]
+    assert _tickets(facade) == 1
+    other = client.post("/portal", data={**PORTAL, "title": "另一件事", "idempotency_key": _portal_key(client)})
+    assert other.status_code == 200 and _tickets(facade) == 2  # other words: another request
