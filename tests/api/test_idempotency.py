@@ -151,7 +151,8 @@ def test_the_portal_keeps_the_key_when_it_shows_the_form_again(client: TestClien
     assert missing.status_code == 422 and f'name="idempotency_key" value="{key}"' in missing.text
 
 
-def test_the_same_words_sent_again_from_a_fresh_form_show_the_first_ticket(client: TestClient, facade: Aftercare) -> None:
+def test_the_same_words_sent_again_from_a_fresh_form_show_the_first_ticket(client: TestClient,
+                                                                            facade: Aftercare) -> None:
     """Back, then Send: the browser fetched a new form (a new key) but kept what the customer typed. The same request
     is not opened twice; the customer sees the number of the first."""
     number = re.compile(r'id="ticket-number">([^<]+)<')
