@@ -46,6 +46,15 @@ class _Found:
     active: bool
 
 
+@dataclass(frozen=True)
+class _Counter:
+    """A throttle counter as this attempt found it."""
+    failures: int
+    blocked_until: datetime | None
+    last_success_at: datetime | None
+    updated_at: datetime
+
+
 def _plausible(username: str) -> bool:
     """Whether `username` could name a user at all: a NUL or 10 MB of text is nobody (and never reaches SQL)."""
     return 0 < len(username) <= 100 and username.isprintable()
@@ -72,11 +81,12 @@ class SessionService(Service):
         or disabled user costs the same argon2 work as a real one."""
         keys, now = Keys.of(username, address), self.clock.now()
         with self.uow(write=False) as session:
-            rows = {row.key: row for row in session.scalars(
-                select(LoginThrottle).where(LoginThrottle.key.in_(list(keys.rules()))))}
             user = repository.user_by_name(session, username) if _plausible(username) else None
             found = _Found(user.id, user.username, user.role, user.password_hash, user.active) if user else None
-        wait = _wait(rows, keys, now)
+        # The attempt counts as a failure before the (slow) verify, under the counters' locks, in a short write of
+        # its own: guesses sent in parallel queue there, so the sixth meets the block instead of all being verified
+        # against the counts as they were. A good password takes its count back (_succeeded).
+        wait = self._count_attempt(keys, now)
         if wait > timedelta(0):
             raise TooManyAttempts(wait)
         checkable = password[:MAX_PASSWORD]  # a longer one is wrong, after the same work
@@ -85,10 +95,9 @@ class SessionService(Service):
         else:
             ok = verify_nobody(checkable)
         if not ok or found is None:
-            self._failed(keys, now)
-            raise Unauthorized(WRONG)
+            raise Unauthorized(WRONG)  # already counted
         rehash = hash_password(password) if needs_rehash(found.password_hash) else None
-        token = self._succeeded(found, keys, rows, now, kind=kind, address=address, rehash=rehash)
+        token = self._succeeded(found, keys, now, kind=kind, address=address, rehash=rehash)
         return Actor(found.username, found.role), token
 
     def actor_for(self, *, token: str) -> Actor:
@@ -156,35 +165,46 @@ class SessionService(Service):
         except Conflict:
             pass  # the database is busy: the next request a minute on records the visit
 
-    def _failed(self, keys: Keys, now: datetime) -> None:
+    def _count_attempt(self, keys: Keys, now: datetime) -> timedelta:
+        """Lock this attempt's counters; if a block applies, the wait (nothing counted), else count the attempt as a
+        failure and no wait."""
         with self.uow() as session:
+            locked = {key: repository.locked_counter(session, key, now) for key in keys.rules()}
+            before = {key: _Counter(row.failures, row.blocked_until, row.last_success_at, row.updated_at)
+                      for key, row in locked.items()}
+            wait = _wait(before, keys, now)
+            if wait > timedelta(0):
+                return wait
             for key, rule in keys.rules().items():
-                row = repository.locked_counter(session, key, now)
+                row = locked[key]
                 row.failures = current(row.failures, row.last_failure_at, now) + 1
                 row.last_failure_at, row.updated_at = now, now
-                wait = rule.wait(row.failures)
-                row.blocked_until = now + wait if wait else None
+                block = rule.wait(row.failures)
+                row.blocked_until = now + block if block else None
             session.execute(delete(LoginThrottle).where(LoginThrottle.updated_at < now - KEEP_ENDED))
+            return timedelta(0)
 
-    def _succeeded(self, found: _Found, keys: Keys, rows: dict[str, LoginThrottle], now: datetime, *,
+    def _succeeded(self, found: _Found, keys: Keys, now: datetime, *,
                    kind: str | None, address: str, rehash: str | None) -> str:
-        """Record a good login: the session, the address as the user's own, the username's counters cleared.
-        The counters are written only when they change (or once a day, to keep the address known)."""
-        mine, theirs = rows.get(keys.user_at_address), rows.get(keys.user)
+        """Record a good login: the session, the address as the user's own, the username's counters cleared, and
+        the attempt's own count taken back from the address's counter (an office of many users is not blocked by
+        their good logins)."""
         with self.uow() as session:
-            if mine is None or mine.failures or mine.blocked_until or mine.updated_at < now - timedelta(days=1):
-                row = repository.locked_counter(session, keys.user_at_address, now)
-                row.failures, row.blocked_until, row.last_success_at, row.updated_at = 0, None, now, now
-            if theirs is not None and (theirs.failures or theirs.blocked_until):
-                session.execute(update(LoginThrottle).where(LoginThrottle.key == keys.user)
-                                .values(failures=0, blocked_until=None, updated_at=now))
+            row = repository.locked_counter(session, keys.user_at_address, now)
+            row.failures, row.blocked_until, row.last_success_at, row.updated_at = 0, None, now, now
+            session.execute(update(LoginThrottle).where(LoginThrottle.key == keys.user)
+                            .values(failures=0, blocked_until=None, updated_at=now))
+            counter = repository.locked_counter(session, keys.address, now)
+            counter.failures = max(0, counter.failures - 1)
+            block = keys.rules()[keys.address].wait(counter.failures) if counter.failures else None
+            counter.blocked_until = now + block if block else None
             if rehash:  # only if nobody changed the password since it was read
                 session.execute(update(User).where(User.id == found.id, User.password_hash == found.password_hash)
                                 .values(password_hash=rehash))
             return self._add_session(session, found.id, now, kind, address) if kind else ""
 
 
-def _wait(rows: dict[str, LoginThrottle], keys: Keys, now: datetime) -> timedelta:
+def _wait(rows: dict[str, _Counter], keys: Keys, now: datetime) -> timedelta:
     """How long this attempt must wait: the longest of its counters' blocks that apply."""
     known_address = keys.user_at_address in rows and rows[keys.user_at_address].last_success_at is not None
     waits = [timedelta(0)]

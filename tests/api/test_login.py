@@ -135,3 +135,38 @@ def test_a_success_clears_the_users_count_at_that_address(facade: Aftercare) -> 
         with pytest.raises(Unauthorized):
             facade.authenticate(username="engineer", password="typo", address="198.51.100.20")
     assert facade.authenticate(username="engineer", password="demo", address="198.51.100.20").name == "engineer"
+
+
+def test_guesses_sent_in_parallel_are_counted_before_they_are_verified(facade: Aftercare) -> None:
+    """Twenty guesses at once from one address: each counts before its argon2 verify, so only as many are verified as
+    the per-user-and-address rule allows (5); the rest are told to wait (before, most of them were verified)."""
+    import threading
+
+    outcomes: list[str] = []
+    barrier = threading.Barrier(20)
+
+    def guess() -> None:
+        barrier.wait()
+        try:
+            facade.authenticate(username="engineer", password="guess", address="203.0.113.7")
+        except TooManyAttempts:
+            outcomes.append("429")
+        except Unauthorized:
+            outcomes.append("401")
+
+    threads = [threading.Thread(target=guess) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == 20
+    assert outcomes.count("401") == 5 and outcomes.count("429") == 15
+
+
+def test_an_office_of_good_logins_is_never_blocked(facade: Aftercare) -> None:
+    """Every login counts before its verify; a good one takes its count back from the address, so thirty colleagues
+    logging in from one office address never reach the address's limit (20)."""
+    for n in range(30):
+        facade.add_user(username=f"desk{n}", role="service_desk", password="correct horse battery")
+        assert facade.authenticate(username=f"desk{n}", password="correct horse battery",
+                                   address="198.51.100.1").name == f"desk{n}"
