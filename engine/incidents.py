@@ -190,7 +190,14 @@ def listing(session: Session, *, ticket_id: int | None = None, limit: int = 500)
              .order_by(Instance.incident_at, Instance.id).limit(limit))
     if ticket_id is not None:
         query = query.where(Ticket.id == ticket_id)
-    return [incident_dict(i, t, v) for i, t, v in session.execute(query).all()]
+    rows = [incident_dict(i, t, v) for i, t, v in session.execute(query).all()]
+    newest: dict[str, int] = {}
+    for row in rows:  # the version a retry should usually move to: the newest deployed (a fixed diagram)
+        if row["process_id"] not in newest:
+            latest = repository.latest_version(session, row["process_id"])
+            newest[row["process_id"]] = latest.version if latest else row["version"]
+        row["newest_version"] = newest[row["process_id"]]
+    return rows
 
 
 def incident_dict(instance: Instance, ticket: Ticket | None, version: ProcessVersion) -> dict[str, Any]:

@@ -97,6 +97,25 @@ def test_the_incidents_page_and_the_ticket_banner(client: TestClient, facade: Af
     assert len(facade.list_incidents(actor=OWNER)) == 1
 
 
+def test_the_retry_form_offers_the_newest_version(client: TestClient, facade: Aftercare) -> None:
+    """Retrying on the failing version only runs the same diagram again: once a fixed version is deployed, the form
+    has it filled in and says so; before that it says a retry only helps if the cause has passed."""
+    parked_at_completion(client, facade)
+    staff_login(client, "process_owner")
+    [incident] = facade.list_incidents(actor=OWNER)
+    page = client.get("/incidents?lang=en").text
+    assert incident["newest_version"] == incident["version"] and "No newer version is deployed" in page
+    created = facade.deploy(files=limited("x = 1", first="task"), actor=OWNER)
+    fixed = next(c["version"] for c in created if c["process_id"] == "limited")
+    page = client.get("/incidents?lang=en").text
+    field = f'id="to-version-{incident["instance_id"]}"'
+    assert field in page and f'value="{fixed}"' in page.split(field, 1)[1].split(">", 1)[0]
+    assert f"Version {fixed}, deployed after this case started, is filled in" in page
+    retried = client.post(f"/incidents/{incident['instance_id']}/retry",
+                          data={"csrf": csrf_of(page), "to_version": str(fixed)}, follow_redirects=True)
+    assert 'class="notice ok"' in retried.text and facade.list_incidents(actor=OWNER) == []
+
+
 def test_a_staff_completion_over_budget_shows_the_error_page(client: TestClient, facade: Aftercare) -> None:
     facade.deploy(files=limited("while True:\n    pass", first="task"), actor=OWNER)
     ticket_id = start(facade)
