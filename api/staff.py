@@ -73,13 +73,14 @@ async def login(request: Request, facade: Facade) -> Response:
         actor, token = await run_in_threadpool(lambda: facade.sessions.log_in(
             username=username, password=password, address=address, kind="web"))
     except TooManyAttempts as exc:
-        response = page(request, "login", None, status=429, next_url=next_url, error=_(
+        response = page(request, "login", None, status=429, next_url=next_url, username=username[:100], error=_(
             "Too many failed logins from here. Please wait %(seconds)d seconds and try again.")
             % {"seconds": exc.retry_after})
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except Unauthorized as exc:
-        return page(request, "login", None, status=401, next_url=next_url, error=_(exc.message))
+        return page(request, "login", None, status=401, next_url=next_url, username=username[:100],
+                    error=_(exc.message))
     start_web_session(request, actor, token)
     return RedirectResponse(next_url if next_url.startswith("/") and not next_url.startswith(("//", "/\\")) else "/",
                             303)

@@ -2,6 +2,7 @@
 slows a guesser without locking the real user out."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -170,3 +171,13 @@ def test_an_office_of_good_logins_is_never_blocked(facade: Aftercare) -> None:
         facade.add_user(username=f"desk{n}", role="service_desk", password="correct horse battery")
         assert facade.authenticate(username=f"desk{n}", password="correct horse battery",
                                    address="198.51.100.1").name == f"desk{n}"
+
+
+def test_a_wrong_password_keeps_the_username_on_the_form(client: TestClient) -> None:
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf
+    wrong = client.post("/login", data={"username": "engineer", "password": "typo", "csrf": csrf.group(1)})
+    assert wrong.status_code == 401
+    assert re.search(r'id="username"[^>]*value="engineer"', wrong.text)  # only the password is typed again
+    assert re.search(r'id="password"[^>]*autofocus', wrong.text)
