@@ -127,8 +127,8 @@ def _login(client: TestClient, username: str) -> str:
 
 
 def _errors(page: str) -> str:
-    match = re.search(r'<div class="notice bad" role="alert">(.*?)</div>\s*(?:<table|<p|<div class="notice ok")',
-                      page, re.S)
+    match = re.search(r'<div class="notice bad" role="alert">(.*?)</div>\s*'
+                      r'(?:<table|<div class="table-scroll"|<p|<div class="notice ok")', page, re.S)
     assert match, page
     return _visible(match.group(1))
 
