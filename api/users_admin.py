@@ -10,7 +10,8 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from engine.effects import ROLES
-from engine.errors import ValidationFailed
+from engine.errors import Unauthorized, ValidationFailed
+from engine.throttle import TooManyAttempts
 from engine.users import Actor
 
 from . import i18n
@@ -128,11 +129,23 @@ async def change_password(request: Request, facade: Facade, actor: StaffActor) -
 
     def change() -> str:
         _mismatch(values, "new", "new2")
+        try:  # the current password is checked through the login throttle: a stolen session cannot guess it freely
+            facade.sessions.authenticate(username=actor.name, password=values.get("current", ""),
+                                         address=client_address(request))
+        except Unauthorized:
+            raise ValidationFailed("wrong password", [{"field": "current", "message": "wrong password"}]) from None
         facade.people.change_password(actor=actor, current=values.get("current", ""), new=values.get("new", ""))
         return facade.sessions.start(username=actor.name, kind="web", address=client_address(request))
     try:
         token = await run_in_threadpool(change)
     except ValidationFailed as exc:
         return page(request, "users_password", actor, status=422, errors=_shown(exc.errors), done=False)
+    except TooManyAttempts as exc:
+        message = i18n.gettext("Too many failed logins from here. Please wait %(seconds)d seconds and try again.") \
+            % {"seconds": exc.retry_after}
+        errors = [{**_shown([{"field": "current"}])[0], "message": message}]
+        response = page(request, "users_password", actor, status=429, errors=errors, done=False)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     start_web_session(request, actor, token)
     return RedirectResponse(PASSWORD + "?done=1", 303)

@@ -91,6 +91,18 @@ def test_a_wrong_current_password_changes_nothing(client: TestClient) -> None:
     assert client.post("/api/token", data={"username": "engineer", "password": "demo"}).status_code == 200
 
 
+def test_guessing_the_current_password_is_throttled_like_a_login(client: TestClient, facade: Aftercare) -> None:
+    """A stolen session cannot guess the password freely on the password form: its guesses count like logins."""
+    csrf = staff_login(client, "engineer")
+    codes = [client.post("/account/password", data={"csrf": csrf, "current": f"guess{n}", "new": "a-longer-secret",
+                                                    "new2": "a-longer-secret"}).status_code for n in range(6)]
+    assert codes[:5] == [422] * 5 and codes[5] == 429
+    blocked = client.post("/account/password?lang=en", data={"csrf": csrf, "current": "demo",
+                                                            "new": "a-longer-secret", "new2": "a-longer-secret"})
+    assert blocked.status_code == 429 and blocked.headers["Retry-After"] and "Please wait" in blocked.text
+    assert facade.authenticate(username="engineer", password="demo", address="198.51.100.99").name == "engineer"
+
+
 def test_disabling_a_user_ends_their_token_and_browser_session(client: TestClient, other: TestClient,
                                                               facade: Aftercare) -> None:
     headers = api_login(other, "expert")
