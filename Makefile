@@ -38,7 +38,7 @@ lint: install
 	$(BIN)/lint-imports
 
 # the suite in parallel (each test process with its own PostgreSQL database and free ports): many tests wait on a
-# browser, a server or SMTP, so it runs more processes than cores: 4 took 8 min on the 2-core CI machine (TEST_WORKERS=1: serial)
+# browser, a server or SMTP, so it runs more processes than cores: 4 take about 10 min on the 2-core CI machine (TEST_WORKERS=1: serial)
 TEST_WORKERS ?= 4
 
 unit: install $(CHROMIUM)
