@@ -42,10 +42,6 @@ STEPS = ("triage", "engineer_response", "engineer_resolution", "customer_accepta
          "callback")
 T = TypeVar("T")
 
-pytestmark = pytest.mark.skipif(not PG_URL, reason="several processes share one PostgreSQL database; "
-                                                   "set AFTERCARE_TEST_POSTGRES_URL (CI always does)")
-
-
 @dataclass
 class Cluster:
     """The running processes, the database they share and the SMTP server they send to."""
