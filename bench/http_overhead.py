@@ -20,7 +20,6 @@ import asyncio
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from starlette.responses import Response
 
 from api import i18n
 from api.app import create_app
-from bench.lifecycle import FORMS, PROCESSES, SECRET, TICKET, free_port, open_facade
+from bench.lifecycle import TICKET, Server, open_facade
 from engine.commands import Aftercare
 from engine.users import Actor
 from engine.worklist import TaskListQuery
@@ -95,49 +94,17 @@ class Asgi:
         self.loop.close()
 
 
-class Serve:
-    """`aftercare serve` (worker off) on the bench's database; its CPU from /proc."""
+class Http:
+    """Keep-alive requests to a `Server`, answering with the status as `Asgi.get` does."""
 
-    def __init__(self, directory: Path) -> None:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "AFTERCARE_DATABASE_URL": f"sqlite:///{directory / 'aftercare.db'}",
-               "AFTERCARE_SECRET_KEY": SECRET, "AFTERCARE_BASE_URL": self.url, "AFTERCARE_RUN_WORKER": "0",
-               "AFTERCARE_PROCESSES_DIR": str(PROCESSES), "AFTERCARE_FORMS_DIR": str(FORMS),
-               "AFTERCARE_VAR_DIR": str(directory), "AFTERCARE_MAIL_IN_PORT": "0"}
-        code = "import sys; from api.cli import main; sys.exit(main(sys.argv[1:]))"
-        self.log = directory / "serve.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-c", code, "serve", "--port", str(port)], env=env,
-                                            cwd=Path(__file__).resolve().parent.parent, stdout=log,
-                                            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"aftercare serve did not start: {self.log.read_text()[-2000:]!r}")
-            time.sleep(0.1)
-        self.client = httpx.Client(base_url=self.url, timeout=60)
-
-    def cpu(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    def __init__(self, url: str) -> None:
+        self.client = httpx.Client(base_url=url, timeout=60)
 
     def get(self, path: str, headers: list[tuple[bytes, bytes]]) -> int:
         return self.client.get(path, headers={k.decode(): v.decode() for k, v in headers}).status_code
 
-    def stop(self) -> None:
+    def close(self) -> None:
         self.client.close()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 async def former_language(request: Request, call_next: Any) -> Response:
@@ -201,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             facade.create_ticket(**TICKET, actor=DESK)
         app = create_app(facade, run_worker=False)
         bearer, cookie = log_in(app)
-        asgi, former, serve = Asgi(app), Asgi(former_app(facade)), Serve(Path(tmp))
+        asgi, former, server = Asgi(app), Asgi(former_app(facade)), Server(Path(tmp), worker=False)
+        serve = Http(server.url)
         requests = {"GET /healthz": ("/healthz", []), "GET /api/tasks": ("/api/tasks", bearer),
                     "GET / (staff page)": ("/", cookie)}
         verbs: dict[str, Callable[[], Any] | None] = {
@@ -220,12 +188,13 @@ def main(argv: list[str] | None = None) -> int:
                         samples.setdefault((name, kind), []).append(cpu_per_call(
                             partial(app_client.get, path, headers, args.calls), 1) / args.calls)
                     samples.setdefault((name, "http"), []).append(
-                        cpu_per_call(partial(serve.get, path, headers), args.calls, serve.cpu))
+                        cpu_per_call(partial(serve.get, path, headers), args.calls, server.cpu))
                     verb = verbs[name]
                     if verb:
                         samples.setdefault((name, "verb"), []).append(cpu_per_call(verb, args.calls))
         finally:
-            serve.stop()
+            serve.close()
+            server.stop()
             asgi.close()
             former.close()
             facade.close()

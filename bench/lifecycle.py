@@ -362,17 +362,19 @@ def serving(app: Any) -> Iterator[str]:
 
 
 class Server:
-    """`aftercare serve` in a process of its own (timers and the mail sender on, as in production), so that its
-    CPU time is its own: read from /proc, user + system, of the whole process."""
+    """`aftercare serve` on the bench's database in `directory`, in a process of its own so that its CPU time is its
+    own: read from /proc, user + system, of the whole process. With `worker` (as in production) timers and the mail
+    sender run in it too, sending to `smtp_port`; bench/http_overhead.py runs it without."""
 
-    def __init__(self, directory: Path, smtp_port: int) -> None:
+    def __init__(self, directory: Path, smtp_port: int | None = None, *, worker: bool = True) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        smtp = {"AFTERCARE_SMTP_HOST": "127.0.0.1", "AFTERCARE_SMTP_PORT": str(smtp_port)} if smtp_port else {}
         self.env = {**os.environ, "AFTERCARE_DATABASE_URL": f"sqlite:///{directory / 'aftercare.db'}",
-                    "AFTERCARE_SECRET_KEY": SECRET, "AFTERCARE_SMTP_HOST": "127.0.0.1",
-                    "AFTERCARE_SMTP_PORT": str(smtp_port), "AFTERCARE_BASE_URL": self.url,
+                    "AFTERCARE_SECRET_KEY": SECRET, "AFTERCARE_BASE_URL": self.url, **smtp,
                     "AFTERCARE_PROCESSES_DIR": str(PROCESSES), "AFTERCARE_FORMS_DIR": str(FORMS),
-                    "AFTERCARE_VAR_DIR": str(directory), "AFTERCARE_RUN_WORKER": "1"}
+                    "AFTERCARE_VAR_DIR": str(directory), "AFTERCARE_RUN_WORKER": "1" if worker else "0",
+                    "AFTERCARE_MAIL_IN_PORT": "0"}
         code = "import sys; from api.cli import main; sys.exit(main(sys.argv[1:]))"
         self.log = directory / "serve.log"  # a file, not a pipe: a full pipe nobody reads would stall the server
         with self.log.open("wb") as log:

@@ -6,7 +6,10 @@ Timed, each `--samples` times after a warm-up, medians printed:
   reference at argon2-cffi's default (RFC 9106 low-memory: 64 MiB, 3 passes, 4 lanes), which the app used before;
 - `POST /api/token` through the real app (TestClient: routing, form parsing, throttle read, verify, session write);
 - `POST /login` (the staff form) the same way;
-- a request's session check (`GET /api/processes` with the token, against `GET /healthz`): no argon2 per request.
+- a request's session check (`GET /api/processes` with the token, against `GET /healthz`): no argon2 per request;
+- a refused login (the facade's `log_in`) for a user's wrong password and for an unknown username, first with every
+  stored hash made with today's parameters, then with every one made with the old default (an installation from
+  before issue 11, until each user logs in again): the two should take the same time either way.
 
 Printed ratios: token issue / one verify (the goal: about 1, i.e. one verify and nothing slow besides; the absolute
 time then is argon2's), login / one verify, and the session check's cost over /healthz. Nothing is asserted; the
@@ -22,6 +25,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -30,7 +34,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app, prepare
 from api.demo import load_demo
 from engine import users
+from engine.clock import FakeClock
 from engine.commands import Aftercare
+from engine.errors import Unauthorized
 from engine.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +83,35 @@ def _form_login(client: TestClient) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def refused_ms(facade: Aftercare, username: str) -> float:
+    """One refused login (wrong password) for `username`, in ms; the throttle's clock moved on first, so that no
+    attempt meets a block (which would answer at once)."""
+    clock = facade.sessions.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(hours=2)  # past the throttle's memory (engine/throttle.py FORGET_AFTER) and the hash count's
+    start = time.perf_counter()
+    try:
+        facade.sessions.log_in(username=username, password="not-the-password", address="bench", kind=None)
+    except Unauthorized:
+        return (time.perf_counter() - start) * 1000
+    raise AssertionError(f"{username} logged in with a wrong password")
+
+
+def refusals(facade: Aftercare, samples: int) -> dict[str, tuple[float, float]]:
+    """Median ms of a refused login, (a user's wrong password, an unknown username), with today's hashes stored and
+    then with the old default's (every demo user's hash replaced)."""
+    facade.sessions.clock = FakeClock(datetime.now(UTC))
+    found: dict[str, tuple[float, float]] = {}
+    for name, hash_ in (("today's", None), ("old default", PasswordHasher().hash("demo"))):
+        if hash_:
+            for user in facade.people.list_users(actor=users.Actor("admin", "admin")):
+                facade.add_user(username=user["username"], role=user["role"], password="", password_hash=hash_)
+        times = interleaved({"wrong": lambda: refused_ms(facade, "engineer"),
+                             "unknown": lambda: refused_ms(facade, "nobody-here")}, samples)
+        found[name] = statistics.median(times["wrong"]), statistics.median(times["unknown"])
+    return found
+
+
 def main() -> None:
     """Measure and print."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -107,6 +142,7 @@ def main() -> None:
                 "/api/token", data={"username": "engineer", "password": "demo"}).json()["access_token"]}
             checked = median_ms(lambda: client.get("/api/processes", headers=bearer), samples)
             health = median_ms(lambda: client.get("/healthz"), samples)
+        refused = refusals(facade, max(3, samples // 4))
         facade.close()
     print(f"argon2 verify, today's parameters ({users.hasher.memory_cost} KiB, t={users.hasher.time_cost}, "
           f"p={users.hasher.parallelism}): {verify:7.1f} ms")
@@ -119,6 +155,9 @@ def main() -> None:
           f"{direct / verify:.2f}x one verify")
     print(f"a request's session check: GET /api/processes {checked:.1f} ms vs GET /healthz {health:.1f} ms "
           f"(no argon2 per request)")
+    for name, (wrong, unknown) in refused.items():
+        print(f"a refused login, every stored hash with {name} parameters: a user's wrong password {wrong:7.1f} ms, "
+              f"an unknown username {unknown:7.1f} ms ({unknown / wrong:.2f}x)")
 
 
 if __name__ == "__main__":

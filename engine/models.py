@@ -1,39 +1,19 @@
 """Tables. Workflow state is JSON; everything lists and reports read is a projection column."""
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores aware datetimes as UTC and always returns them aware (SQLite keeps no offset)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    """Declarative base; relationships are not used, queries live in repository.py."""
-
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+# Base and the tables of sessions and request guards live in modules of their own; imported here, so that importing
+# engine.models registers every table in Base.metadata (alembic, the tests' truncation) and the names stay importable
+# from here.
+from .models_base import Base as Base
+from .models_guard import IdempotencyKey as IdempotencyKey
+from .models_guard import LoginThrottle as LoginThrottle
+from .models_guard import StaffSession as StaffSession
 
 
 class Customer(Base):
@@ -111,36 +91,6 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(8), default="zh-CN")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
-
-
-class StaffSession(Base):
-    """A staff login: a browser's session or an API token (engine/services/sessions.py). Only the SHA-256 of the
-    random token is stored; a request gets in while the row is not revoked, not idle too long, not expired."""
-
-    __tablename__ = "staff_session"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(8))  # web | api
-    address: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime]
-    last_seen_at: Mapped[datetime]  # written at most once a minute (TOUCH_EVERY), so reads stay reads
-    expires_at: Mapped[datetime]  # the absolute end; idleness is measured from last_seen_at
-    revoked_at: Mapped[datetime | None]
-
-
-class LoginThrottle(Base):
-    """Failed logins counted per client address, per username and per (username, address); keyed by the SHA-256
-    of the scope so any text a client sends fits (engine/throttle.py has the rule). Rows keyed `portal:…` and `my:…`
-    are the portal's and the /my sign-in's request limits (engine/services/shared_limits.py)."""
-
-    __tablename__ = "login_throttle"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_failure_at: Mapped[datetime | None]
-    blocked_until: Mapped[datetime | None]
-    last_success_at: Mapped[datetime | None]  # (username, address): the address is the user's own
-    updated_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Deployment(Base):
@@ -485,17 +435,3 @@ class KbView(Base):
     source: Mapped[str] = mapped_column(String(16))  # search | suggestion | link | staff
     filed_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
     at: Mapped[datetime]
-
-
-class IdempotencyKey(Base):
-    """A ticket-creating request's `Idempotency-Key` (engine/idempotency.py): unique per caller, so a retry (or two
-    requests racing with one key) opens one ticket and a repeat answers with it; kept 24 hours."""
-
-    __tablename__ = "idempotency_key"
-    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_key_scope_key"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    scope: Mapped[str] = mapped_column(String(120))  # who asked: staff:<username> over the API, portal
-    key: Mapped[str] = mapped_column(String(255))
-    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the request's fields
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import astuple, dataclass
 from functools import cache
+from typing import Any
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import ARGON2_VERSION
 
 from .effects import CUSTOMER_LANE, ROLES
 
@@ -56,15 +60,53 @@ def needs_rehash(password_hash: str) -> bool:
         return True
 
 
+Profile = tuple[Any, ...]  # a hash's argon2 parameters (type, version, salt and hash length, time, memory, lanes)
+
+
+def hash_profile(password_hash: str) -> Profile | None:
+    """The argon2 parameters a stored hash was made with; None for what is no argon2 hash."""
+    try:
+        return astuple(extract_parameters(password_hash))
+    except InvalidHashError:
+        return None
+
+
+def todays_profile() -> Profile:
+    """The parameters new hashes are made with."""
+    return astuple(Parameters(hasher.type, ARGON2_VERSION, hasher.salt_len, hasher.hash_len, hasher.time_cost,
+                              hasher.memory_cost, hasher.parallelism))
+
+
 @cache
-def _dummy_hash(parameters: tuple[int, int, int]) -> str:
-    return hasher.hash(secrets.token_urlsafe(16))
+def decoy_hash(profile: Profile) -> str:
+    """A hash no password matches, made with `profile`'s parameters (once per process and profile)."""
+    return PasswordHasher.from_parameters(Parameters(*profile)).hash(secrets.token_urlsafe(16))
 
 
-def verify_nobody(password: str) -> bool:
-    """The same argon2 work as a real verify, against a hash no password matches: a login for an unknown or
-    disabled user takes as long as one for a real user, so the time does not tell which usernames exist."""
-    verify_password(_dummy_hash((hasher.time_cost, hasher.memory_cost, hasher.parallelism)), password)
+def decoy_profile(username: str, mix: Mapping[Profile, int], key: str) -> Profile:
+    """The parameters a login for `username` verifies with when no active user has that name.
+
+    Drawn from `mix` (how many active users' hashes have each profile), weighted by those counts, at a point a keyed
+    digest of the username fixes: an unknown username costs the same every time, and unknown usernames cost what
+    real ones do, in the same proportions. While some users still have hashes made with older, slower parameters
+    (rehashed only at their next login), the slow ones therefore do not stand out as the usernames that exist."""
+    total = sum(mix.values())
+    if total <= 0:
+        return todays_profile()
+    digest = hmac.new(key.encode(), username[:200].encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    point = int.from_bytes(digest[:8], "big") % total
+    for profile in sorted(mix, key=repr):  # a fixed order: a change in the counts moves few usernames
+        point -= mix[profile]
+        if point < 0:
+            return profile
+    return todays_profile()  # not reached: the point lies below the total
+
+
+def verify_nobody(password: str, profile: Profile | None = None) -> bool:
+    """The same argon2 work as a real verify (with `profile`'s parameters, today's if none), against a hash no
+    password matches: a login for an unknown or disabled user takes as long as one for a real user, so the time does
+    not tell which usernames exist."""
+    verify_password(decoy_hash(profile or todays_profile()), password)
     return False
 
 

@@ -6,6 +6,7 @@ transaction. Checking a session on a request is one indexed read; `last_seen_at`
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,7 +23,10 @@ from ..throttle import Keys, TooManyAttempts, current
 from ..users import (
     MAX_PASSWORD,
     Actor,
+    Profile,
+    decoy_profile,
     hash_password,
+    hash_profile,
     needs_rehash,
     new_token,
     token_digest,
@@ -34,6 +38,7 @@ from .base import Service
 TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is at most this stale: idleness is measured to the minute
 KEEP_ENDED = timedelta(days=30)  # ended sessions stay this long (who logged in from where), then go
 KINDS = ("web", "api")
+MIX_FRESH = timedelta(minutes=5)  # how long a process trusts its count of the stored hashes' argon2 parameters
 WRONG = "wrong username or password"
 
 
@@ -69,6 +74,7 @@ class SessionService(Service):
     def __init__(self, kernel: Kernel) -> None:
         super().__init__(kernel)
         self.clock = Clock()
+        self._mix: tuple[datetime, dict[Profile, int]] | None = None  # when counted, and the count
 
     def authenticate(self, *, username: str, password: str, address: str = "") -> Actor:
         """The actor for a username and password, with no session (the CLI's check)."""
@@ -83,6 +89,7 @@ class SessionService(Service):
         with self.uow(write=False) as session:
             user = repository.user_by_name(session, username) if _plausible(username) else None
             found = _Found(user.id, user.username, user.role, user.password_hash, user.active) if user else None
+            mix = self._hash_mix(session, now)  # read for every login, known user or not: the same work either way
         # The attempt counts as a failure before the (slow) verify, under the counters' locks, in a short write of
         # its own: guesses sent in parallel queue there, so the sixth meets the block instead of all being verified
         # against the counts as they were. A good password takes its count back (_succeeded).
@@ -93,7 +100,7 @@ class SessionService(Service):
         if found is not None and found.active:
             ok = verify_password(found.password_hash, checkable) and len(password) <= MAX_PASSWORD
         else:
-            ok = verify_nobody(checkable)
+            ok = verify_nobody(checkable, decoy_profile(username, mix, self.settings.secret_key))
         if not ok or found is None:
             raise Unauthorized(WRONG)  # already counted
         rehash = hash_password(password) if needs_rehash(found.password_hash) else None
@@ -127,6 +134,13 @@ class SessionService(Service):
             if user_id is not None:
                 revoke_all(session, user_id, now)
 
+    def end_session(self, *, token: str) -> None:
+        """End the one session `token` names (an API token revoked by its holder); the user's others live on."""
+        with self.uow() as session:
+            session.execute(update(StaffSession).where(StaffSession.token_hash == token_digest(token),
+                                                       StaffSession.revoked_at.is_(None))
+                            .values(revoked_at=self.clock.now()))
+
     def end_sessions(self, *, username: str) -> None:
         """End every session of `username`."""
         with self.uow() as session:
@@ -142,6 +156,14 @@ class SessionService(Service):
             if user is None or not user.active:
                 raise Unauthorized("unknown user")
             return self._add_session(session, user.id, now, kind, address)
+
+    def _hash_mix(self, session: Session, now: datetime) -> dict[Profile, int]:
+        """How many active users' password hashes have each set of argon2 parameters, counted at most every few
+        minutes (verify_nobody matches an unknown username's work to it)."""
+        if self._mix is None or not now - MIX_FRESH < self._mix[0] <= now:
+            hashes = session.scalars(select(User.password_hash).where(User.active.is_(True)))
+            self._mix = now, dict(Counter(p for p in map(hash_profile, hashes) if p is not None))
+        return self._mix[1]
 
     def _add_session(self, session: Session, user_id: int, now: datetime, kind: str, address: str) -> str:
         if kind not in KINDS:
