@@ -38,11 +38,12 @@ lint: install
 	$(BIN)/lint-imports
 
 # the suite in parallel (each test process with its own PostgreSQL database and free ports): many tests wait on a
-# browser, a server or SMTP, so it runs more processes than cores: 4 take about 10 min on the 2-core CI machine (TEST_WORKERS=1: serial)
+# browser, a server or SMTP, so it runs more processes than cores (TEST_WORKERS=1: serial); an idle process takes
+# queued tests from a busy one (worksteal), so the long browser journeys do not all end up at the tail of one process
 TEST_WORKERS ?= 4
 
 unit: install $(CHROMIUM)
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 test: lint unit
 

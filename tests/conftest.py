@@ -70,15 +70,20 @@ def _truncate_all(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, pg_database: str) -> str:
-    """A clean, migrated database for one test."""
-    if request.param == "postgres":
+def fresh_database(backend: str, tmp_path: Path, sqlite_template: Path, pg_database: str) -> str:
+    """The URL of a clean, migrated database of `backend` ("sqlite" or "postgres") for one test."""
+    if backend == "postgres":
         _truncate_all(pg_database)
         return pg_database
     path = tmp_path / "aftercare.db"
     shutil.copy(sqlite_template, path)
     return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, pg_database: str) -> str:
+    """A clean, migrated database for one test: each test runs on SQLite and on PostgreSQL."""
+    return fresh_database(request.param, tmp_path, sqlite_template, pg_database)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -12,11 +13,25 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from api.app import create_app
 from engine.commands import Aftercare
+from tests.conftest import BACKENDS, fresh_database
 from tests.support import SmtpSink, body, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+# A page looks and behaves the same whichever database is behind it, and every route the pages use is tested on both
+# databases under tests/api and tests/engine. So a browser test runs on SQLite, and only the journeys where the
+# database decides what the user sees (row locks between two tabs, a whole case from intake to archive) also run
+# on PostgreSQL: they are marked `on_both_databases`.
+on_both_databases = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, pg_database: str) -> str:
+    """A clean, migrated database for one browser test (SQLite, unless the test is `on_both_databases`)."""
+    return fresh_database(request.param, tmp_path, sqlite_template, pg_database)
 
 
 @pytest.fixture

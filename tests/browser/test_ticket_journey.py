@@ -6,7 +6,7 @@ import re
 from playwright.sync_api import Browser, Page, expect
 
 from engine.commands import Aftercare
-from tests.browser.conftest import link_from, login, wait_for_mail
+from tests.browser.conftest import link_from, login, on_both_databases, wait_for_mail
 from tests.support import SmtpSink
 
 CONTACT = "chen@demo-customer.example"
@@ -19,6 +19,7 @@ def open_task(page: Page, base: str, title: str) -> None:
     page.get_by_role("link", name=re.compile(title)).first.click()
 
 
+@on_both_databases
 def test_ticket_from_intake_to_archive(page: Page, browser: Browser, live_url: str, smtp: SmtpSink,
                                        facade: Aftercare) -> None:
     login(page, live_url, "service_desk")
@@ -81,6 +82,7 @@ def test_ticket_from_intake_to_archive(page: Page, browser: Browser, live_url: s
     assert page.locator("#diagram .mark-done").count() > 5
 
 
+@on_both_databases
 def test_a_second_tab_completing_the_same_task_is_told(page: Page, live_url: str, facade: Aftercare) -> None:
     login(page, live_url, "service_desk")
     page.click("text=新建工单")
