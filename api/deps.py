@@ -15,8 +15,8 @@ from engine.users import Actor
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
 
 
-def get_facade(request: Request) -> Aftercare:
-    """The process-wide facade."""
+async def get_facade(request: Request) -> Aftercare:
+    """The process-wide facade (async: nothing here blocks, so FastAPI need not hop to its thread pool for it)."""
     facade: Aftercare = request.app.state.facade
     return facade
 

@@ -90,8 +90,8 @@ def start_web_session(request: Request, actor: Actor, token: str) -> None:
     request.session.update({"sid": token, "user": actor.name, **({"lang": language} if language else {})})
 
 
-def staff_actor(request: Request) -> Actor:
-    """The logged-in staff user, or a redirect to the login page."""
+async def staff_actor(request: Request) -> Actor:
+    """The logged-in staff user, or a redirect to the login page (async: it only reads what the middleware found)."""
     actor = getattr(request.state, "staff_actor", None)
     if actor is None:
         raise LoginRequired(quote(str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")))
