@@ -1,10 +1,14 @@
-"""The JSON API under /api (DESIGN.md §4). Every route but /api/token needs a bearer token."""
+"""The JSON API under /api (DESIGN.md §4). Every route but /api/token needs a bearer token.
+
+Bearer routes take no CSRF token: a browser never adds the `Authorization` header by itself, and these routes do not
+read the staff session cookie."""
 from __future__ import annotations
 
 import html
 import re
 from typing import Annotated, Any, Literal
 
+import jwt
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
@@ -14,7 +18,7 @@ from engine.errors import AftercareError, InvalidProcess
 from engine.worklist import TaskListQuery
 
 from . import templating
-from .deps import MAX_DB_ID, ApiActor, DbId, Facade, TaskId, api_actor, issue_token
+from .deps import MAX_DB_ID, ApiActor, DbId, Facade, TaskId, api_actor, issue_token, oauth2
 from .security import client_address
 from .validation import Email, Line, Text, excerpt
 
@@ -35,6 +39,10 @@ class TicketCreate(BaseModel):
 # a client's own key for one ticket-creating request (engine/idempotency.py): visible ASCII, 255 at most
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255,
                                               pattern=r"^[!-~]+$")]
+
+
+class TokenRevoked(BaseModel):
+    revoked: Literal[True]
 
 
 class TaskCompletion(BaseModel):
@@ -62,6 +70,17 @@ def token(request: Request, facade: Facade, form: Annotated[OAuth2PasswordReques
     return {"access_token": issue_token(facade, actor, session), "token_type": "bearer"}
 
 
+@router.post("/token/revoke", responses={401: {"description": "no bearer token, or one that no longer works"}})
+def revoke_token(facade: Facade, token: Annotated[str | None, Depends(oauth2)]) -> TokenRevoked:
+    """Revoke the bearer token this request carries (RFC 7009 in spirit, the token authenticating itself): its
+    session ends at once and the token answers 401 from then on; the user's other tokens and browser sessions live
+    on (logging out in the browser ends them all)."""
+    # the router's api_actor has checked the token and its live session before this runs
+    claims = jwt.decode(str(token), facade.settings.secret_key, algorithms=["HS256"])
+    facade.sessions.end_session(token=str(claims["sid"]))
+    return TokenRevoked(revoked=True)
+
+
 @router.post("/tickets", status_code=201)
 def create_ticket(body: TicketCreate, facade: Facade, actor: ApiActor, response: Response,
                   idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
@@ -76,8 +95,9 @@ def create_ticket(body: TicketCreate, facade: Facade, actor: ApiActor, response:
 
 @router.get("/tickets/{ticket_id}")
 def get_ticket(ticket_id: DbId, facade: Facade, actor: ApiActor) -> dict[str, Any]:
-    """A ticket with its SLA clocks and timeline."""
-    return facade.get_ticket(ticket_id=ticket_id, actor=actor)
+    """A ticket with its SLA clocks, timeline and open tasks (listed as `GET /api/tasks` lists them)."""
+    ticket = facade.get_ticket(ticket_id=ticket_id, actor=actor)
+    return {**ticket, "tasks": [_listed(task) for task in ticket.get("tasks", [])]}
 
 
 @router.get("/tasks")
@@ -90,9 +110,17 @@ def list_tasks(facade: Facade, actor: ApiActor,
                offset: Annotated[int, Query(ge=0, le=MAX_DB_ID, description="Tasks to skip.")] = 0,
                ) -> list[dict[str, Any]]:
     """Open tasks the caller may work on, earliest due first (tasks without a due time last, ties by id), one page
-    at a time: `limit` tasks from `offset`; a page shorter than `limit` is the last."""
+    at a time: `limit` tasks from `offset`; a page shorter than `limit` is the last. `has_instructions` says whether
+    a task has instructions; `GET /api/tasks/{id}` gives them filled in with the case's data."""
     query = TaskListQuery(role=role, ticket_id=ticket_id, limit=limit, offset=offset)
-    return facade.worklist(actor=actor, query=query).rows
+    return [_listed(task) for task in facade.worklist(actor=actor, query=query).rows]
+
+
+def _listed(task: dict[str, Any]) -> dict[str, Any]:
+    """A task in a list: never its raw instructions template ({{ ticket_number }}). Filling one reads its ticket and
+    case (about 30 ms; half a minute for a page of 1000), so a list says only whether a task has instructions."""
+    listed = {k: v for k, v in task.items() if k != "instructions"}
+    return {**listed, "has_instructions": bool(task.get("instructions"))}
 
 
 @router.get("/tasks/{task_id}")

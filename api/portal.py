@@ -1,6 +1,7 @@
 """The public portal: customers submit a ticket without an account and follow it from a link."""
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from typing import Any
@@ -46,8 +47,30 @@ limiter = RateLimiter("portal")  # submissions per client address
 
 def _portal(request: Request, values: dict[str, Any], errors: list[Any], status: int = 200) -> HTMLResponse:
     shown = [{**e, "message": i18n.gettext(str(e["message"]))} for e in errors]
-    return templates.TemplateResponse(request, "customer/portal.html",
-                                      {"values": values, "errors": shown, "lang": i18n.current()}, status_code=status)
+    received = getattr(request.state, "portal_received", None)  # this form's first sending opened that ticket
+    return templates.TemplateResponse(request, "customer/portal.html", {
+        "values": values, "errors": shown, "lang": i18n.current(), "received": received}, status_code=status)
+
+
+# The tickets this browser's recent forms opened, by a hash of each form's key: a form sent again and refused (other
+# content, a field error, the rate limit) still says that its first sending arrived, and as which ticket.
+SENT_COOKIE, SENT_KEEP, SENT_PATTERN = "portal_sent", 5, re.compile(r"([0-9a-f]{16}):([A-Za-z0-9-]{1,40})")
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _sent(request: Request) -> list[tuple[str, str]]:
+    return SENT_PATTERN.findall(request.cookies.get(SENT_COOKIE, ""))[-SENT_KEEP:]
+
+
+def _remember_sent(request: Request, response: HTMLResponse, key: str | None, number: str, secure: bool) -> None:
+    if not key:
+        return
+    pairs = [p for p in _sent(request) if p[0] != _key_hash(key)] + [(_key_hash(key), number)]
+    response.set_cookie(SENT_COOKIE, "|".join(f"{h}:{n}" for h, n in pairs[-SENT_KEEP:]), max_age=86400,
+                        path="/portal", httponly=True, samesite="lax", secure=secure)
 
 
 NOT_STARTED = "We could not take your request right now, and nothing was sent. Please try again later, or call us."
@@ -68,6 +91,7 @@ async def submit(request: Request, facade: Facade) -> HTMLResponse:
     form = await request.form()
     values = {k: str(form.get(k, "")).strip() for k in FIELDS}
     key = request.headers.get("idempotency-key") or str(form.get("idempotency_key", "")) or None
+    request.state.portal_received = dict(_sent(request)).get(_key_hash(key)) if key else None
     refused = _refused(request, values, key)
     if refused:
         return refused
@@ -98,7 +122,10 @@ async def submit(request: Request, facade: Facade) -> HTMLResponse:
     except StartFailed:  # the procedure's diagram failed as it started: nothing was created, the form is kept
         errors = [{"field": "(form)", "message": NOT_STARTED}]
         return _portal(request, values, errors, status=StartFailed.status)
-    return templates.TemplateResponse(request, "customer/submitted.html", {"ticket": created, "lang": i18n.current()})
+    response = templates.TemplateResponse(request, "customer/submitted.html",
+                                          {"ticket": created, "lang": i18n.current()})
+    _remember_sent(request, response, key, str(created["number"]), facade.settings.https)
+    return response
 
 
 def _refused(request: Request, values: dict[str, Any], key: str | None) -> HTMLResponse | None:

@@ -44,12 +44,21 @@ def error_page(request: Request, exc: AftercareError) -> HTMLResponse:
     role, ticket_id = exc.details.get("task_role"), exc.details.get("ticket_id")
     if role:
         message = _("This task is work for the %(role)s role; your role may not open it.") % {"role": _(str(role))}
-    elif i18n.gettext(exc.message) != exc.message or i18n.current() == "en" and exc.status not in _BY_STATUS:
-        message = _(exc.message)
+    elif i18n.translate(exc.message, "zh-CN") != exc.message:  # written for readers: named in either language
+        message = _sentence(_(exc.message))
+    elif i18n.current() == "en" and exc.status not in _BY_STATUS:
+        message = _sentence(exc.message)
     else:
         message = _(_BY_STATUS.get(exc.status, "Something went wrong; nothing was changed."))
-    return page(request, "error", actor, status=exc.status, message=message,
-                ticket_id=ticket_id if isinstance(ticket_id, int) and actor else None)
+    return page(request, "error", actor, status=exc.status, message=message,  # no link to a ticket that is not there
+                ticket_id=ticket_id if isinstance(ticket_id, int) and actor and exc.status != 404 else None)
+
+
+def _sentence(text: str) -> str:
+    """An engine message ("no such ticket") as a sentence on a page: a capital first letter and a full stop."""
+    if not text or not text[0].isascii():
+        return text
+    return text[0].upper() + text[1:] + ("." if text[-1].isalnum() else "")
 
 
 def _form_dict(form: Any) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from engine.script_limits import (
 )
 
 from . import i18n
+from .incident_text import incident_error
 from .security import csp_nonce
 from .timeline import in_language
 
@@ -316,6 +317,7 @@ def _per_request(function: Callable[..., str]) -> Callable[..., str]:
 
 
 templates.env.filters["local"] = local
+templates.env.filters["incident_error"] = incident_error  # an incident's reason in the reader's language
 templates.env.filters["duration"] = _per_request(duration)
 templates.env.filters["one_language"] = _per_request(in_language)  # "客户验收 Customer acceptance": the reader's half
 templates.env.globals["instructions"] = instructions

@@ -24,19 +24,25 @@ router = APIRouter(dependencies=[Depends(staff_actor)])
 USERS = "/admin/users"
 PASSWORD = "/account/password"
 FIELD_LABELS = {"username": "Username", "role": "Role", "email": "E-mail", "language": "Language",
-                "password": "New password", "active": "Status", "current": "Current password", "new": "New password"}
+                "password": "New password", "password2": "New password again", "active": "Status",
+                "current": "Current password", "new": "New password", "new2": "New password again"}
+ADD_LABELS = {**FIELD_LABELS, "password": "First password", "password2": "First password again"}  # the add form's
 
 
 def _users_page(request: Request, facade: Facade, actor: Actor, *, status: int = 200, errors: list[Any] | None = None,
                 editing: str = "", values: dict[str, str] | None = None, done: str = "") -> Response:
     users = facade.people.list_users(actor=actor)
-    return page(request, "users", actor, status=status, users=users, roles=ROLES, errors=_shown(errors or []),
-                editing=editing, values=values or {}, done=done)
+    labels = FIELD_LABELS if editing else ADD_LABELS
+    # a refused form is shown at once (422, what was typed kept); the page's own address replaces the form's in the
+    # address bar (staff.js), so a reload shows the page instead of sending the form again
+    page_url = f"{USERS}#user-{editing}" if editing else f"{USERS}#add"
+    return page(request, "users", actor, status=status, users=users, roles=ROLES, errors=_shown(errors or [], labels),
+                editing=editing, values=values or {}, done=done, page_url=page_url if errors else None)
 
 
-def _shown(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+def _shown(errors: list[dict[str, Any]], labels: dict[str, str] = FIELD_LABELS) -> list[dict[str, str]]:
     """The engine's field errors in the reader's language, each field named as the form labels it."""
-    return [{"field": str(e.get("field", "")), "label": _(FIELD_LABELS.get(str(e.get("field")), str(e.get("field")))),
+    return [{"field": str(e.get("field", "")), "label": _(labels.get(str(e.get("field")), str(e.get("field")))),
              "message": _(str(e.get("message", "")))} for e in errors]
 
 
@@ -68,8 +74,8 @@ async def _apply(request: Request, facade: Facade, actor: Actor, change: Any, do
 
 
 def _mismatch(values: dict[str, str], first: str = "password", second: str = "password2") -> None:
-    if values.get(first, "") != values.get(second, ""):
-        raise ValidationFailed("passwords differ", [{"field": first, "message": "The two passwords differ."}])
+    if values.get(first, "") != values.get(second, ""):  # the typing to redo is the repetition's
+        raise ValidationFailed("passwords differ", [{"field": second, "message": "The two passwords differ."}])
 
 
 @router.post(USERS, response_model=None)

@@ -120,3 +120,10 @@ document.addEventListener("keydown", (event) => {
 document.querySelectorAll('[data-print]').forEach(function (button) {
   button.addEventListener('click', function () { window.print(); });
 });
+
+// A refused form shown at once (422, what was typed kept) sits at the form's address (/admin/users/save): the page
+// names its own address, which replaces that one, so a reload shows the page instead of sending the form again.
+(function () {
+  var el = document.querySelector('[data-replace-url]');
+  if (el && window.history && history.replaceState) { history.replaceState(null, '', el.dataset.replaceUrl); }
+})();
