@@ -25,7 +25,8 @@ from engine.script_limits import (
     check_printf,
     check_size,
     check_spec,
-    check_state,
+    check_text,
+    check_urlencoded,
     guarded_sum,
     sized_items,
     sized_method,
@@ -140,7 +141,7 @@ def _check_text(value: Any) -> Any:
     if isinstance(value, str):
         check_size(value, len(value))
     else:
-        check_state(value, "a template value's text", BUDGET.size_bytes)
+        check_text(value, "a template value's text")  # escapes and shared strings counted as str() would make them
     return value
 
 
@@ -241,6 +242,8 @@ _sandbox.filters.update(format=_format_filter, center=_center_filter, indent=_in
                         replace=_replace_filter, wordwrap=_wordwrap_filter, sum=_sum_filter, list=_list_filter,
                         batch=_count_checked(_sandbox.filters["batch"]),
                         slice=_count_checked(_sandbox.filters["slice"]))
+_urlencode = _sandbox.filters["urlencode"]
+_sandbox.filters["urlencode"] = lambda value: _urlencode(check_urlencoded(value))  # each byte may become %XX
 
 
 @functools.lru_cache(maxsize=512)

@@ -1,5 +1,6 @@
 """What the script budget costs: diagram code compiled with the budget's ticks and guards (engine/script_limits.py)
-against the same code compiled by RestrictedPython alone, evaluated through the same globals in the same process.
+against the same code compiled by RestrictedPython alone, evaluated through the same globals (but the real `str` and
+`repr`) in the same process.
 
 Run: .venv/bin/python -m bench.script_limits. Printed as ratios (limited / unlimited) per kind of code, the fastest
 of interleaved rounds each; a plain gateway condition should cost the same (no tick, no guard is compiled into it).
@@ -25,14 +26,22 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("comprehension, 100 items", "eval", "sum(i * 2 for i in items)", {"items": list(range(100))}),
     ("loop script, 100 items", "exec", "total = 0\nfor i in items:\n    total = total + i",
      {"items": list(range(100))}),
+    ("subtraction and bit ops", "eval", "deadline - elapsed > 4 and flags & mask", {"deadline": 8, "elapsed": 3,
+                                                                                  "flags": 6, "mask": 2}),
+    ("f-string and str()", "eval", "f'T-{number}' + str(number)", {"number": 123}),
 ]
 
 
-def _runner(code: Any, ticks: bool, mode: str, context: dict[str, Any]) -> Any:
+_PLAIN = {**_BASE, "__builtins__": {**_BASE["__builtins__"], "str": str, "repr": repr}}  # the real builtins
+
+
+def _runner(code: Any, ticks: bool | None, mode: str, context: dict[str, Any]) -> Any:
+    """One evaluation; `ticks` None: RestrictedPython alone, with the real builtins."""
     run = eval if mode == "eval" else exec
+    base = _BASE if ticks is not None else _PLAIN
 
     def once() -> None:
-        scope = {**_BASE, **context}
+        scope = {**base, **context}
         if ticks:
             scope.update(budget_scope())
         run(code, scope)
@@ -45,7 +54,7 @@ def main(rounds: int = 11) -> None:
     for label, mode, source, context in CASES:
         plain = compile_restricted(source, "<diagram>", mode)  # type: ignore[arg-type]
         limited, ticks = _compiled(source, mode)
-        runs = (_runner(plain, False, mode, context), _runner(limited, ticks, mode, context))
+        runs = (_runner(plain, None, mode, context), _runner(limited, ticks, mode, context))
         number = 20000 if "100" not in label else 2000
         samples: tuple[list[float], list[float]] = ([], [])
         for _ in range(rounds):  # interleaved, so machine noise falls on both alike

@@ -1,8 +1,12 @@
 """Diagram scripts and expressions run restricted: RestrictedPython compiles them, guards check every access.
 
 They also run under a budget (engine/script_limits.py): a CPU-time deadline per evaluation, checked by ticks in loops
-and functions, and size checks before `**`, `*`, `<<`, ... build anything large. A constant that obviously explodes
-(`10**10**10`) is refused when the code is compiled, so deploy reports it.
+and functions, and size checks before `**`, `*`, `<<`, `str(...)`, ... build anything large. A constant that obviously
+explodes (`10**10**10`) and a `return`/`break`/`continue` leaving a `finally` block (it would swallow the budget's
+error) are refused when the code is compiled, so deploy reports them. After a script the case data it leaves, after
+an expression its result (unless a number, a str, a bool or None) is estimated against the case-data limit: a
+decision cell's output or a computed due date ends up in the case data too, and a gateway condition's bool costs
+one class check.
 """
 from __future__ import annotations
 
@@ -29,11 +33,14 @@ from . import calendar as cal
 from .script_limits import (
     COLLECTION_BUILTINS,
     GUARD_GLOBALS,
+    TEXT_BUILTINS,
+    TEXT_TYPE,
     Limiter,
     ScriptBudgetExceeded,
     budget_scope,
     check_state,
     exploding_constant,
+    finally_exit,
     guarded_pow,
     guarded_sum,
     sized_method,
@@ -47,6 +54,7 @@ _CODE_CACHE: dict[tuple[str, str], tuple[Any, bool]] = {}
 _TICKING = (ast.While, ast.For, ast.AsyncFor, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.comprehension,
             ast.ExceptHandler)
 _BUILDERS = frozenset(COLLECTION_BUILTINS)  # set(...), dict(...): they tick per item, so the code needs a deadline
+_SCALARS = frozenset({bool, int, float, str, type(None)})  # a str's size is checked where it was built
 
 
 class ScriptRejected(Exception):
@@ -99,7 +107,7 @@ def _base_globals() -> dict[str, Any]:
     allowed.update(same_type=utility_builtins["same_type"])
     allowed.update({name: getattr(builtins, name) for name in _EXTRA_BUILTINS})
     allowed.update(COLLECTION_BUILTINS)  # set/frozenset/dict that tick per item (each evaluation's scope has its own)
-    allowed.update(pow=guarded_pow, sum=guarded_sum)
+    allowed.update(pow=guarded_pow, sum=guarded_sum, **TEXT_BUILTINS)  # str(x), repr(x): the text estimated first
     restricted["__builtins__"] = allowed
     restricted.update(_getattr_=_guarded_getattr, _getitem_=default_guarded_getitem,
                       _getiter_=default_guarded_getiter, _iter_unpack_sequence_=guarded_iter_unpack_sequence,
@@ -111,7 +119,7 @@ def _guarded_getattr(obj: Any, name: str, default: Any = None, getattr: Any = ge
     """safer_getattr, with the methods that pad or repeat (str.ljust, str.replace, list.extend, ...) checked."""
     value = safer_getattr(obj, name, default, getattr)
     if name in _SIZED_NAMES:
-        if obj in _SIZED_TYPES:  # str.ljust('a', n), str.join(',', parts): the method taken from the type
+        if obj in _SIZED_TYPES or obj is TEXT_TYPE:  # str.ljust('a', n), str.join(',', parts): taken from the type
             return functools.partial(_unbound_sized, value, name)
         return sized_method(obj, name) or value
     return value
@@ -131,7 +139,8 @@ _SIZED_NAMES = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "re
 
 
 def _refuse_imports(source: str, mode: str) -> ast.AST | None:
-    """The parsed tree, after refusing imports and constants that obviously explode (None: a syntax error)."""
+    """The parsed tree, after refusing imports, constants that obviously explode and `return`/`break`/`continue`
+    leaving a `finally` block (None: a syntax error)."""
     try:
         tree = ast.parse(source, mode=mode)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
@@ -143,6 +152,11 @@ def _refuse_imports(source: str, mode: str) -> ast.AST | None:
     if exploding is not None:
         line, what = exploding
         raise ScriptRejected(f"line {line}: a constant expression goes over the script budget ({what})")
+    leaving = finally_exit(tree)
+    if leaving is not None:
+        line, keyword = leaving
+        raise ScriptRejected(f"line {line}: '{keyword}' inside 'finally' is not allowed in diagram scripts (it would "
+                             "swallow the script budget's error)")
     return tree
 
 
@@ -160,7 +174,10 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         scope = {**self.globals, **(external_context or {}), **context}
         if ticks:
             scope.update(budget_scope())
-        return eval(code, scope)
+        result = eval(code, scope)
+        if result.__class__ not in _SCALARS:  # a decision cell's output or a due date can end up in the case data
+            check_state(result, "the expression's result")
+        return result
 
     def execute(self, script: str, context: dict[str, Any], external_context: Any = None) -> bool:
         code, ticks = _compile_for_spiff(script, "exec")

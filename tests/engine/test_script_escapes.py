@@ -111,6 +111,8 @@ def test_methods_taken_from_the_type_and_formats_of_containers_are_checked(scrip
     "{{ ([[0]*5000]*999)|sum(start=[])|length }}",
     "{{ ('y'*9999999)|list|length }}",
     "{{ [1]|batch(10**9, 'x')|list|length }}",
+    "{% set a = '中' * 1000000 %}{{ (a|urlencode)|length }}",
+    "{% set a = ['\\n' * 3000000] %}{{ a|string|length }}",
 ])
 def test_instruction_filters_that_multiply_text_are_refused(template: str) -> None:
     html = instructions(template, {"number": "T-1"})
@@ -119,9 +121,10 @@ def test_instruction_filters_that_multiply_text_are_refused(template: str) -> No
 
 def test_instruction_filters_still_work_on_ordinary_values() -> None:
     html = instructions("{{ a|join(', ') }} {{ b|replace('a', 'o') }} {{ c|sum }} {{ a|list|length }} "
-                        "{{ 'x y'|wordwrap(2, wrapstring='/') }} {{ a|batch(2)|list|length }} {{ c|string }}",
+                        "{{ 'x y'|wordwrap(2, wrapstring='/') }} {{ a|batch(2)|list|length }} {{ c|string }} "
+                        "{{ 'a b'|urlencode }}",
                         {"number": "T-1"}, {"a": ["p", "q", "r"], "b": "banana", "c": [1, 2, 3]})
-    assert str(html) == "<p>p, q, r bonono 6 3 x/y 2 [1, 2, 3]</p>"
+    assert str(html) == "<p>p, q, r bonono 6 3 x/y 2 [1, 2, 3] a%20b</p>"
 
 
 def test_case_data_that_would_be_huge_to_store_is_refused() -> None:

@@ -1,0 +1,95 @@
+"""The script budget's core: its limits (`Budget`), the exception that names the limit gone over, and the step
+counter with a CPU-time deadline that the rewritten code ticks (engine/script_rewrite.py adds the ticks).
+
+A step costs C calls only: the counter is a chain of `repeat(True, CHECK_EVERY)` runs, and only between two runs
+does Python code look at the clock (`time.thread_time()`, reached only once the cheap wall clock says the deadline
+could have passed). Once over, the chain keeps an iterator that raises on every step, so an `except` in the diagram
+cannot swallow the budget.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+CHECK_EVERY = 256  # ticks between two looks at the clock
+
+
+class ScriptBudgetExceeded(Exception):
+    """Diagram code went over its budget; `what` says which limit (CPU time, the size of a result)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"over budget: {what}")
+        self.what = what
+
+
+@dataclass
+class Budget:
+    """The limits every evaluation gets; `cpu_seconds` comes from AFTERCARE_SCRIPT_CPU_SECONDS."""
+
+    cpu_seconds: float = 1.0
+    int_bits: int = 100_000  # an integer result larger than this is refused
+    size_bytes: int = 10_000_000  # a str/bytes/list result (or format width) larger than this is refused
+    modpow_bits: int = 4096  # pow(a, b, m): an exponent or modulus longer than this is refused (one C call)
+    state_bytes: int = 20_000_000  # the case data a script leaves behind, estimated (room for one largest str)
+
+
+BUDGET = Budget()
+
+
+def configure(*, cpu_seconds: float) -> None:
+    """Set the CPU time each evaluation may take (process-wide, like the business calendar)."""
+    if not 0 < cpu_seconds <= 600:
+        raise ValueError("the script CPU budget must be between 0 and 600 seconds")
+    BUDGET.cpu_seconds = cpu_seconds
+
+
+def steps(seconds: float | None = None) -> tuple[Callable[[], bool], Callable[[Any], Any]]:
+    """A fresh `_tick_` and `_getiter_` sharing one step counter with a CPU deadline `seconds` from now.
+
+    `_tick_()` takes one step (while loops, function entries); `_getiter_`, which RestrictedPython already wraps
+    around the iterable of every for loop and comprehension, becomes `compress(iterable, counter)`: a step per
+    item, without a Python call."""
+    limit = BUDGET.cpu_seconds if seconds is None else seconds
+
+    def runs() -> Iterator[Iterator[bool]]:
+        cpu_deadline = time.thread_time() + limit
+        wall_deadline = time.perf_counter() + limit
+        while True:
+            yield itertools.repeat(True, CHECK_EVERY)
+            if time.perf_counter() < wall_deadline:  # a thread's CPU time never runs ahead of the wall clock
+                continue
+            cpu_left = cpu_deadline - time.thread_time()
+            if cpu_left > 0:
+                wall_deadline = time.perf_counter() + cpu_left
+                continue
+            yield _Exceeded(f"CPU time over {limit:g} s")
+
+    counter = itertools.chain.from_iterable(runs())
+    return functools.partial(next, counter), functools.partial(itertools.compress, selectors=counter)
+
+
+def ticker(seconds: float | None = None) -> Callable[[], bool]:
+    """A fresh step counter with a CPU deadline: calling it takes a step, returning True or raising."""
+    return steps(seconds)[0]
+
+
+def fresh_getiter(iterable: Any) -> Any:
+    """For stepped code reached outside an evaluation's scope: `iterable` stepped against a fresh deadline."""
+    return steps()[1](iterable)
+
+
+class _Exceeded:
+    """An iterator that raises ScriptBudgetExceeded every time it is asked for its next item."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __iter__(self) -> _Exceeded:
+        return self
+
+    def __next__(self) -> bool:
+        raise ScriptBudgetExceeded(self.what)
