@@ -5,6 +5,9 @@ A parked case has instance status "incident", the element it failed at, the erro
 takes only running cases, so a parked case's due timer is left alone (after a restart too) and every other case
 carries on. Its tasks cannot be completed. A person (process owner, manager, admin) retries it, after a fix and a
 migration or when the cause was passing; a retry that fails again parks it again with the new error.
+
+Where there is no case to park (a case that could not start) or no reason to stop one (a due expression that
+failed), engine/incident_notices.py tells the same people; the incidents list carries those notices too.
 """
 from __future__ import annotations
 
@@ -19,16 +22,17 @@ from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import repository
+from . import incident_notices, repository
 from .errors import AftercareError, CaseError
+from .incident_notices import OVERSEERS
+from .incident_notices import RETRIERS as RETRIERS  # defined with the notices, kept importable from here
 from .models import Instance, ProcessVersion, Ticket
 from .projection import event, notify
 from .script_limits import ScriptBudgetExceeded
 
 log = logging.getLogger("aftercare.engine")
 INCIDENT = "incident"
-OVERSEERS = ("process_owner", "manager")  # see incidents and are told by e-mail
-RETRIERS = (*OVERSEERS, "admin")
+PARKED_KIND = "parked"  # the `kind` of a parked case in the incidents list, beside the notices' kinds
 _ERROR_CHARS = 2000
 PARKED = ("the diagram failed at this step: nothing was saved, and the case is parked as an incident for the "
           "process owner")
@@ -75,8 +79,10 @@ def is_diagram_failure(exc: BaseException) -> bool:
     return isinstance(exc, CaseError | StartFailed | ScriptBudgetExceeded | WorkflowException | PermissionError)
 
 
-def start_or_refuse(process_id: str, start: Callable[[], Any]) -> Any:
-    """`start()` (a new case's first run); a failure of its diagram code becomes StartFailed."""
+def start_or_refuse(process_id: str, start: Callable[[], Any],
+                    on_failure: Callable[[str | None, str], None] | None = None) -> Any:
+    """`start()` (a new case's first run); a failure of its diagram code becomes StartFailed, after
+    `on_failure(element, error)` (the kernel's: a notice for the overseers once the failed unit has ended)."""
     try:
         return start()
     except Exception as exc:
@@ -85,6 +91,8 @@ def start_or_refuse(process_id: str, start: Callable[[], Any]) -> Any:
         element, error = describe(exc)
         log.error("a new %s case failed at %s before its first wait; nothing was created: %s", process_id, element,
                   error)
+        if on_failure is not None:
+            on_failure(element, error)
         raise StartFailed(process_id=process_id, element_id=element, error=error) from exc
 
 
@@ -182,7 +190,9 @@ def reopen(session: Session, instance: Instance, ticket: Ticket | None, *, actor
 
 
 def listing(session: Session, *, ticket_id: int | None = None, limit: int = 500) -> list[dict[str, Any]]:
-    """Parked cases, oldest first: ticket, procedure and version, element, error and since when."""
+    """Parked cases, oldest first: ticket, procedure and version, element, error and since when (`kind` "parked").
+    The whole list (no `ticket_id`) goes on with the notices (engine/incident_notices.py): the cases that could not
+    start (`kind` "start_failed"), then the tasks whose due expression failed (`kind` "due_failed")."""
     query = (select(Instance, Ticket, ProcessVersion)
              .join(Ticket, Ticket.instance_id == Instance.id, isouter=True)
              .join(ProcessVersion, ProcessVersion.id == Instance.version_id)
@@ -197,12 +207,14 @@ def listing(session: Session, *, ticket_id: int | None = None, limit: int = 500)
             latest = repository.latest_version(session, row["process_id"])
             newest[row["process_id"]] = latest.version if latest else row["version"]
         row["newest_version"] = newest[row["process_id"]]
+    if ticket_id is None:
+        rows += incident_notices.start_failures(session)[:limit] + incident_notices.due_failures(session)[:limit]
     return rows
 
 
 def incident_dict(instance: Instance, ticket: Ticket | None, version: ProcessVersion) -> dict[str, Any]:
     """One parked case as the list, the ticket page and the JSON API show it."""
-    return {"instance_id": instance.id, "ticket_id": ticket.id if ticket else None,
+    return {"kind": PARKED_KIND, "instance_id": instance.id, "ticket_id": ticket.id if ticket else None,
             "number": ticket.number if ticket else None, "title": ticket.title if ticket else None,
             "process_id": version.process_id, "procedure": version.name, "version": version.version,
             "element_id": instance.incident_element, "error": instance.error or "",

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from . import calendar as calendar_mod
 from . import clock as clock_mod
-from . import forms, incidents, repository, waiting
+from . import forms, incident_notices, incidents, repository, waiting
 from .calendar import SHANGHAI
 from .contacts import attach_contact
 from .contracts import active_contract, case_facts
@@ -140,8 +140,17 @@ class Kernel:
                                contact_email=contact_email, now=now, origin=origin.number if origin else None,
                                extra=extra)
         effects = Effects()
-        wf = incidents.start_or_refuse(  # a diagram failing before its first wait: StartFailed, nothing is kept
-            process_id, lambda: self.runtime.start(version.spec_hash, data, self.script_engine(effects)))
+
+        def tell_overseers(element: str | None, error: str) -> None:  # once this unit has rolled back
+            tried = incident_notices.StartAttempt(
+                process_id=process_id, version=version.version, procedure=version.name or process_id,
+                source=incident_notices.start_source(actor, channel), actor=actor.name, channel=channel,
+                customer=customer.name, title=title[:200], contact=contact_email[:320])
+            incident_notices.record_after_unit(session, self.uow, tried, element, error, self.clock.now)
+        wf = incidents.start_or_refuse(  # a diagram failing before its first wait: StartFailed, nothing is kept, and
+            # the overseers get a notice (engine/incident_notices.py)
+            process_id, lambda: self.runtime.start(version.spec_hash, data, self.script_engine(effects)),
+            tell_overseers)
         instance = Instance(process_id=process_id, version_id=version.id, state="", status="running",
                             serializer_version=self.runtime.version, created_at=now, updated_at=now)
         session.add(instance)
@@ -159,8 +168,13 @@ class Kernel:
 
     def save(self, session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None, wf: Any,
              effects: Effects, fired: list[str]) -> None:
-        """Save the case, then what its scripts asked for beyond it: inspection reports, linked tickets."""
-        save_case(session, ctx, instance, ticket, wf, effects, fired)
+        """Save the case, then what its scripts asked for beyond it: inspection reports, linked tickets. A due
+        expression that failed in the save is a notice for the overseers; the case goes on
+        (engine/incident_notices.py)."""
+        with self.runtime.due_failures.collecting() as failed:
+            save_case(session, ctx, instance, ticket, wf, effects, fired)
+        if failed:
+            incident_notices.record_due_failures(session, instance, ticket, failed, ctx.now)
         self.remember(session, instance, wf)
         if ticket is None:
             return

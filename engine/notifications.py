@@ -40,6 +40,8 @@ TEMPLATE_KINDS = {
     "response_overdue": "deadline",
     "callback_overdue": "deadline",
     "incident": "deadline",  # a case parked because its diagram code failed (engine/incidents.py): never dropped
+    "start_failed": "deadline",  # a case that could not start (engine/incident_notices.py): never dropped
+    "due_failed": "deadline",  # a task whose due expression failed (engine/incident_notices.py): never dropped
     "inspection_unsigned": "reminder",
     "standby_summary_late": "reminder",
 }

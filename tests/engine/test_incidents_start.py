@@ -31,10 +31,13 @@ def budget(facade: Aftercare) -> Iterator[float]:
     script_limits.configure(cpu_seconds=1.0)
 
 
-def counts(facade: Aftercare) -> tuple[int, int, int, int]:
-    """Tickets, cases, open tasks and outbox rows: what a failed start must not add to."""
-    return facade.run_in_unit(lambda s: tuple(int(s.scalar(select(func.count()).select_from(m)) or 0)
-                                              for m in (Ticket, Instance, HumanTask, OutboxMessage)))
+def counts(facade: Aftercare) -> tuple[int, ...]:
+    """Tickets, cases, open tasks and customer mail: what a failed start must not add to (the process owners and
+    managers are told, engine/incident_notices.py)."""
+    return facade.run_in_unit(lambda s: (*(int(s.scalar(select(func.count()).select_from(m)) or 0)
+                                           for m in (Ticket, Instance, HumanTask)),
+                                         int(s.scalar(select(func.count(OutboxMessage.id)).where(
+                                             OutboxMessage.recipient.is_(None))) or 0)))
 
 
 def test_a_procedure_whose_start_script_fails_creates_nothing(facade: Aftercare) -> None:
@@ -46,7 +49,7 @@ def test_a_procedure_whose_start_script_fails_creates_nothing(facade: Aftercare)
     [error] = failed.value.errors
     assert error["element_id"] == "calc" and "CPU time over 0.2 s" in error["message"]
     assert counts(facade) == before, "no ticket without a case, no task, no mail"
-    assert facade.list_incidents(actor=OWNER) == [], "there is no case to park"
+    assert [i["kind"] for i in facade.list_incidents(actor=OWNER)] == ["start_failed"], "no case to park: a notice"
 
 
 @pytest.mark.parametrize("script", ["x = 1 // 0", "n = 10\nx = n**n**n"], ids=["error", "too-large"])
