@@ -37,7 +37,8 @@ from starlette.responses import Response
 
 from api import i18n
 from api.app import create_app
-from bench.lifecycle import TICKET, Server, open_facade
+from bench.common import TICKET, open_facade
+from bench.through_http import Server
 from engine.commands import Aftercare
 from engine.users import Actor
 from engine.worklist import TaskListQuery

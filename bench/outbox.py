@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, event, insert, text
 
-from bench.lifecycle import open_facade
+from bench.common import open_facade
 from bench.worklist import timings_ms
 from engine import mail_context, repository
 from engine.commands import Aftercare

@@ -39,7 +39,7 @@ import httpx
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
-from bench.lifecycle import STEPS, TICKET
+from bench.common import STEPS, TICKET
 
 ROOT = Path(__file__).resolve().parent.parent
 AFTERCARE = str(Path(sys.executable).parent / "aftercare")

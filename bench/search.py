@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, insert, select, text
 
 from api.app import prepare
 from api.demo import load_demo
-from bench.lifecycle import FORMS, PROCESSES, SECRET
+from bench.common import FORMS, PROCESSES, SECRET
 from bench.worklist import timings_ms
 from engine import search
 from engine.clock import Clock

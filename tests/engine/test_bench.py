@@ -1,7 +1,7 @@
 """The benchmark's lifecycles still run to the end with today's procedures (no timing here: see bench/)."""
 from __future__ import annotations
 
-from bench.lifecycle import InMemory, ThroughFacade
+from bench.baselines import InMemory, ThroughFacade
 from engine.commands import Aftercare
 
 
