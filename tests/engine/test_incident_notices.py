@@ -45,13 +45,13 @@ def mail_of(facade: Aftercare, template: str) -> list[OutboxMessage]:
         OutboxMessage.template == template).order_by(OutboxMessage.id)).all()))
 
 
-def broken_inspection() -> dict[str, str]:
+def broken_inspection(script: str = "x = 1 // 0") -> dict[str, str]:
     """The project's inspection procedure, failing in its first step (a script before any wait)."""
     path = Path(__file__).resolve().parents[2] / "processes" / "inspection.bpmn"
     text = path.read_text(encoding="utf-8")
     first = "<bpmn:script>category = 'inspection'"
     assert text.count(first) == 1, "the first step changed: update this test"
-    return {path.name: text.replace(first, "<bpmn:script>x = 1 // 0\ncategory = 'inspection'")}
+    return {path.name: text.replace(first, f"<bpmn:script>{script}\ncategory = 'inspection'")}
 
 
 def inbound(sender: str, subject: str) -> bytes:
@@ -90,8 +90,7 @@ def test_a_scheduler_retrying_every_minute_mails_once_an_hour(facade: Aftercare,
     contract = next(c for c in facade.list_contracts() if c["number"] == "HT-2026-003")
     clock.set(datetime.fromisoformat(contract["next_inspection_at"]))
     for _ in range(30):  # the worker's tick, every minute for half an hour: the inspection never starts
-        with pytest.raises(StartFailed):
-            facade.start_due_inspections()
+        assert facade.start_due_inspections() == 0
         clock.advance(minutes=1)
     [notice] = notices(facade, "start_failed")
     assert (notice["process_id"], notice["element_id"], notice["count"]) == ("inspection", "register_inspection", 30)
@@ -99,9 +98,27 @@ def test_a_scheduler_retrying_every_minute_mails_once_an_hour(facade: Aftercare,
     assert len(mail_of(facade, "start_failed")) == 2, "one e-mail to each overseer, not thirty"
 
     clock.advance(minutes=31)
-    with pytest.raises(StartFailed):
-        facade.start_due_inspections()
+    assert facade.start_due_inspections() == 0
     assert len(mail_of(facade, "start_failed")) == 4, "an hour later they are reminded once"
+    assert next(c for c in facade.list_contracts() if c["number"] == "HT-2026-003")["next_inspection_at"] == \
+        contract["next_inspection_at"], "still due: it starts at the first tick after a fix"
+
+
+def test_an_inspection_that_cannot_start_holds_back_no_other(facade: Aftercare, clock: FakeClock) -> None:
+    due = sorted((c for c in facade.list_contracts() if c["next_inspection_at"]),
+                 key=lambda c: c["next_inspection_at"])
+    assert len(due) >= 2, "the demo data has two contracts with inspections"
+    broken, other = due[0], due[1]  # the broken one comes first in the scheduler's order
+    facade.deploy(files=broken_inspection(f"x = 1 // 0 if contract_number == {broken['number']!r} else 0"),
+                  actor=OWNER)
+    clock.set(datetime.fromisoformat(other["next_inspection_at"]))
+
+    assert facade.start_due_inspections() >= 1
+    after = {c["number"]: c["next_inspection_at"] for c in facade.list_contracts()}
+    assert after[broken["number"]] == broken["next_inspection_at"], "the broken one is still due"
+    assert after[other["number"]] != other["next_inspection_at"], "the other one started and moved on"
+    [notice] = notices(facade, "start_failed")
+    assert notice["count"] == 1 and notice["attempts"][0]["title"].endswith(broken["number"])
 
 
 def test_a_new_error_or_version_is_a_notice_of_its_own_and_a_person_clears_one(facade: Aftercare) -> None:
