@@ -43,7 +43,7 @@ lint: install
 TEST_WORKERS ?= 4
 
 unit: install $(CHROMIUM)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --durations=20
 
 test: lint unit
 

@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from engine.commands import Aftercare
 from engine.db import startup_lock
-from engine.errors import AftercareError
+from engine.errors import AftercareError, NotFound
 from engine.settings import Settings
 from engine.throttle import TooManyAttempts
 from engine.users import Actor
@@ -48,6 +50,7 @@ from .self_service import public_self_service_router
 from .service_form import router as service_form_router
 from .staff import error_page, page, public_staff_router
 from .staff import router as staff_router
+from .templating import templates
 from .ticket_list import router as ticket_list_router
 from .tickets_api import router as tickets_api_router
 from .users_admin import router as users_admin_router
@@ -61,6 +64,11 @@ STATIC = Path(__file__).parent / "static"
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 VENDOR = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "dmn-js": NODE_MODULES / "dmn-js" / "dist",
           "echarts": NODE_MODULES / "echarts" / "dist"}
+# Where an unknown address or method answers as the framework does: the JSON API (its contract) and static files.
+PLAIN_ERRORS = ("/api", "/static/", "/vendor/")
+CUSTOMER_AREAS = frozenset({"c", "s", "my", "portal"})  # first path segments of the customer pages
+NO_PAGE = "This page or record does not exist."
+NO_METHOD = "This page does not take this kind of request. Please use the links and buttons on the page."
 
 
 def prepare(facade: Aftercare) -> None:
@@ -168,7 +176,29 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def login_required(_request: Request, exc: LoginRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={exc.next_url}", 303)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code not in (404, 405) or request.url.path.startswith(PLAIN_ERRORS):
+            return await http_exception_handler(request, exc)  # {"detail": ...} as FastAPI answers
+        return address_error_page(request, exc.status_code, exc.headers)
+
     @app.exception_handler(CsrfFailed)
     async def csrf_failed(request: Request, _exc: CsrfFailed) -> Response:
         message = i18n.gettext("The form expired or did not come from this site. Please reload the page and try again.")
         return page(request, "error", None, status=403, message=message)
+
+
+def address_error_page(request: Request, status: int, headers: Mapping[str, str] | None) -> Response:
+    """No page at this address (404) or none for this method (405), in the reader's language: a customer page with a
+    link to the portal under the customers' addresses (and the public knowledge base when no one is logged in),
+    else the staff error page with its link to the task list (and the menu when someone is logged in)."""
+    actor = getattr(request.state, "staff_actor", None)
+    area = request.url.path.lstrip("/").split("/", 1)[0]
+    if area in CUSTOMER_AREAS or (area == "kb" and actor is None):
+        message = i18n.gettext(NO_PAGE if status == 404 else NO_METHOD)
+        return templates.TemplateResponse(request, "customer/error.html", {"lang": i18n.current(), "message": message},
+                                          status_code=status, headers=headers)
+    response = error_page(request, NotFound(NO_PAGE)) if status == 404 else page(
+        request, "error", actor, status=status, message=i18n.gettext(NO_METHOD))
+    response.headers.update(headers or {})  # 405: Allow names the methods the address takes
+    return response

@@ -20,6 +20,7 @@ from engine.users import SYSTEM
 
 from . import i18n
 from .report_pdf import monthly_report_pdf
+from .timeline import language_half
 
 log = logging.getLogger("aftercare.mail")
 TEMPLATES = Path(__file__).parent / "templates" / "email"
@@ -74,6 +75,9 @@ class Mailer:
         # a text the diagrams write in English (an escalation's reason), in the recipient's language
         self.env.filters["tr"] = pass_context(
             lambda ctx, value: i18n.translate(str(value), ctx["lang"]) if ctx.get("lang") in i18n.LANGUAGES else value)
+        # a name the diagrams give in both languages ("维护请求 Maintenance request"), in the recipient's
+        self.env.filters["half"] = pass_context(
+            lambda ctx, value: language_half(str(value), ctx["lang"]) if ctx.get("lang") in i18n.LANGUAGES else value)
 
     def render(self, envelope: Envelope) -> EmailMessage:
         """The e-mail for one outbox row: subject from the template's first line, body from the rest."""

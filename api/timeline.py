@@ -51,7 +51,10 @@ MACHINE_REASONS = frozenset({
 ESCALATION_LEVELS = {"manual": "Escalated by hand", "triage": "Supervisor told"}
 
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
-_BILINGUAL = re.compile(r"^(?P<zh>[^A-Za-z]*[\u3400-\u9fff][^A-Za-z]*?)\s+(?P<en>[A-Z][^\u3400-\u9fff]*)$")
+# "中文 English": the halves apart by white space, or by nothing after a full-width sentence end
+# ("此链接已使用过。This link has already been used.")
+_BILINGUAL = re.compile(r"^(?P<zh>[^A-Za-z]*[\u3400-\u9fff][^A-Za-z]*?)(?:\s+|(?<=[。！？」』）】]))"
+                        r"(?P<en>[A-Z][^\u3400-\u9fff]*)$")
 
 
 @dataclass(frozen=True)
@@ -210,10 +213,15 @@ def _humanize(key: str) -> str:
 
 def in_language(text: str) -> str:
     """The reader's half of a "中文 English" text; any other text whole."""
+    return language_half(text, current())
+
+
+def language_half(text: str, language: str) -> str:
+    """The `language` half ("en", else Chinese) of a "中文 English" text; any other text whole."""
     match = _BILINGUAL.match(text.strip())
     if not match:
         return text
-    return match["en"] if current() == "en" else match["zh"]
+    return match["en"] if language == "en" else match["zh"]
 
 
 def _empty(value: Any) -> bool:

@@ -77,6 +77,12 @@ CONTEXTS: dict[str, dict[str, Any]] = {
                  "attempt": {"by": "customer", "task": "step", "title": "分类定级", "answer": {}}},
     "standby_summary_late": {"event_name": "财务系统上线", "duty_engineer": "engineer",
                              "summary_due": "2026-11-26T10:00:00+00:00", "role": "manager"},
+    # the procedure's name is bilingual in the diagram; ids and the raw error are the diagram's own words
+    "start_failed": {"procedure": "维护请求 Maintenance request", "process_id": "maintenance_request", "version": 2,
+                     "element": "故障处理", "error": "系统还是登录不了", "source": "portal", "count": 3,
+                     "attempt": {"customer": "王工", "title": "分类定级", "contact": "王工"}},
+    "due_failed": {"procedure": "维护请求 Maintenance request", "version": 2, "element": "故障处理",
+                   "expression": "1 // 0", "error": "系统还是登录不了"},
 }
 
 
@@ -93,13 +99,15 @@ def test_every_staff_notice_speaks_the_recipients_language(template: str, facade
                                           template=template, language=lang, context=context, attempts=0))
              for lang in ("zh-CN", "en")}
     data = [str(ticket["number"]), str(ticket["title"]), str(ticket["customer"]), str(ticket.get("contact_name")),
-            "分类定级", "故障处理", "财务系统上线", "王工", "系统还是登录不了", "http://testserver"]
+            "分类定级", "故障处理", "财务系统上线", "王工", "系统还是登录不了", "http://testserver",
+            *(str(context[k]) for k in ("process_id",) if k in context)]  # an id the diagram names itself
     english = _without(str(mails["en"]["Subject"]) + "\n" + mails["en"].get_content(), *data)
     assert not CJK.search(english), english
     chinese = _without(str(mails["zh-CN"]["Subject"]) + "\n" + mails["zh-CN"].get_content(), *data)
     assert CJK.search(chinese)
     # Latin words left in Chinese: user names, the product, SLA, and URL paths
-    allowed = {"liu", "engineer", "Aftercare", "SLA", "tickets", "tasks", "conversation", "testserver", "incidents"}
+    allowed = {"liu", "engineer", "Aftercare", "SLA", "tickets", "tasks", "conversation", "testserver", "incidents",
+               "API", "failures", "start", "due"}
     assert set(WORD.findall(chinese)) <= allowed, chinese
 
 
