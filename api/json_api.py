@@ -9,7 +9,7 @@ import re
 from typing import Annotated, Any, Literal
 
 import jwt
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
@@ -75,9 +75,12 @@ def revoke_token(facade: Facade, token: Annotated[str | None, Depends(oauth2)]) 
     """Revoke the bearer token this request carries (RFC 7009 in spirit, the token authenticating itself): its
     session ends at once and the token answers 401 from then on; the user's other tokens and browser sessions live
     on (logging out in the browser ends them all)."""
-    # the router's api_actor has checked the token and its live session before this runs
-    claims = jwt.decode(str(token), facade.settings.secret_key, algorithms=["HS256"])
-    facade.sessions.end_session(token=str(claims["sid"]))
+    # the router's api_actor has checked the token and its live session before this runs; it may expire in between
+    try:
+        session = str(jwt.decode(str(token), facade.settings.secret_key, algorithms=["HS256"])["sid"])
+    except (jwt.PyJWTError, KeyError):
+        raise HTTPException(401, "invalid or expired token", headers={"WWW-Authenticate": "Bearer"}) from None
+    facade.sessions.end_session(token=session)
     return TokenRevoked(revoked=True)
 
 

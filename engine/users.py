@@ -1,9 +1,12 @@
 """Staff users: argon2 password hashes, session tokens and role checks."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import astuple, dataclass
 from functools import cache
@@ -100,6 +103,41 @@ def decoy_profile(username: str, mix: Mapping[Profile, int], key: str) -> Profil
         if point < 0:
             return profile
     return todays_profile()  # not reached: the point lies below the total
+
+
+_COSTS: dict[Profile, float] = {}
+_COSTS_LOCK = threading.Lock()
+
+
+def verify_cost(profile: Profile) -> float:
+    """Seconds one verify with `profile`'s parameters takes here: the median of three decoy verifies, measured once
+    per process and profile."""
+    with _COSTS_LOCK:
+        if profile not in _COSTS:
+            decoy, samples = decoy_hash(profile), []
+            own = PasswordHasher.from_parameters(Parameters(*profile))
+            for _ in range(3):
+                started = time.perf_counter()
+                with contextlib.suppress(VerificationError):
+                    own.verify(decoy, "-")
+                samples.append(time.perf_counter() - started)
+            _COSTS[profile] = sorted(samples)[1]
+        return _COSTS[profile]
+
+
+def failure_floor(mix: Mapping[Profile, int]) -> float:
+    """How long a refused login takes at least: a verify with the slowest parameters any active user's hash has
+    (today's if none), with a margin for a busy machine."""
+    return 1.25 * max((verify_cost(p) for p, n in mix.items() if n > 0), default=verify_cost(todays_profile()))
+
+
+def pad_refusal(started: float, mix: Mapping[Profile, int]) -> None:
+    """Sleep until a refused login begun at `started` (perf_counter) has taken `failure_floor(mix)`: a refusal then
+    takes as long whoever the username names, even while a few users still have older, slower hashes (a decoy drawn
+    from the mix matches the crowd, not one name). A sleep costs no CPU; a good password is never delayed."""
+    remaining = failure_floor(mix) - (time.perf_counter() - started)
+    if remaining > 0:
+        time.sleep(remaining)
 
 
 def verify_nobody(password: str, profile: Profile | None = None) -> bool:

@@ -6,6 +6,7 @@ transaction. Checking a session on a request is one indexed read; `last_seen_at`
 """
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from ..users import (
     hash_profile,
     needs_rehash,
     new_token,
+    pad_refusal,
     token_digest,
     verify_nobody,
     verify_password,
@@ -97,11 +99,13 @@ class SessionService(Service):
         if wait > timedelta(0):
             raise TooManyAttempts(wait)
         checkable = password[:MAX_PASSWORD]  # a longer one is wrong, after the same work
+        started = time.perf_counter()
         if found is not None and found.active:
             ok = verify_password(found.password_hash, checkable) and len(password) <= MAX_PASSWORD
         else:
             ok = verify_nobody(checkable, decoy_profile(username, mix, self.settings.secret_key))
         if not ok or found is None:
+            pad_refusal(started, mix)  # every refusal takes as long as the slowest stored hash's verify
             raise Unauthorized(WRONG)  # already counted
         rehash = hash_password(password) if needs_rehash(found.password_hash) else None
         token = self._succeeded(found, keys, now, kind=kind, address=address, rehash=rehash)

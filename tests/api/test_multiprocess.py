@@ -126,9 +126,10 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         for proc in cluster.processes.values():
             if proc.poll() is None:
                 proc.terminate()
+        deadline = time.monotonic() + 10  # one grace period for all of them, not one each: then they are killed
         for proc in cluster.processes.values():
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,17 @@ def test_unknown_usernames_are_spread_over_the_stored_parameters_as_real_ones_ar
     assert others != picks[:400]  # keyed with the secret: which names are slow cannot be worked out from the code
     assert users.decoy_profile("anyone", {old: 5}, "key-one") == old
     assert users.decoy_profile("anyone", {}, "key-one") == today  # no users yet
+
+
+def test_a_refusal_takes_as_long_as_the_slowest_stored_hash_whoever_it_names(facade: Aftercare) -> None:
+    facade.add_user(username="olga", role="engineer", password="", password_hash=OLD.hash("olga-password"))
+    facade.add_user(username="tim", role="engineer", password="tim-password-1")  # today's parameters
+    old = users.hash_profile(OLD.hash("x"))
+    assert old is not None
+    floor = users.failure_floor({old: 1, users.todays_profile(): 1})
+    assert floor >= 1.25 * users.verify_cost(old) - 1e-9  # the old parameters decide
+    for username, address in (("tim", "192.0.2.1"), ("nobody", "192.0.2.2"), ("olga", "192.0.2.3")):
+        started = time.perf_counter()
+        _refused(facade, username, address)
+        assert time.perf_counter() - started >= floor, f"{username}'s refusal came back early"
+    assert facade.authenticate(username="tim", password="tim-password-1", address="198.51.100.1").name == "tim"
