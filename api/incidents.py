@@ -39,6 +39,7 @@ def incidents_page(request: Request, facade: Facade, actor: StaffActor) -> HTMLR
     return page(request, "incidents", actor, rows=[i for i in items if i.get("kind", "parked") == "parked"],
                 started=[i for i in items if i.get("kind") == incident_notices.START_FAILED],
                 dues=[i for i in items if i.get("kind") == incident_notices.DUE_FAILED],
+                dues_shown=incident_notices.DUE_SHOWN,
                 retried=retried if retried.isdigit() else "", outcome=request.query_params.get("outcome", ""),
                 cleared=request.query_params.get("cleared", "").isdigit())
 
@@ -67,8 +68,8 @@ async def retry_from_page(instance_id: DbId, request: Request, facade: Facade, a
 def list_incidents(facade: Facade, actor: ApiActor) -> list[dict[str, Any]]:
     """Parked cases: `kind` "parked", `instance_id`, `ticket_id`, `number`, `procedure`, `version`, `element_id`,
     `error`, `since`; then the cases that could not start (`kind` "start_failed", no case or ticket: `notice_id`,
-    `count`, `last_at`, `sources`, `attempts`) and the tasks whose due expression failed (`kind` "due_failed":
-    `notice_id`, `task_id`, `task`, `expression`)."""
+    `count`, `last_at`, `sources`, `attempts`, `errors`: the last five distinct errors, newest first) and the tasks
+    whose due expression failed (`kind` "due_failed": `notice_id`, `task_id`, `task`, `expression`; the newest 200)."""
     return facade.list_incidents(actor=actor)
 
 

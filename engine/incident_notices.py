@@ -7,18 +7,24 @@ and no ticket's timeline or report reads them), so no table of their own is need
 - **A case that could not start** (`start_failed`): its diagram failed before the first wait (engine/incidents.py,
   StartFailed). Nothing of the start is kept, so there is no case to park; whoever started it may not be there to
   read the 409 (the scheduler's inspections and monthly reports, inbound mail, the portal). One notice per process
-  version, element and error counts the attempts and keeps the last few (who started it, for which customer); the
-  overseers are e-mailed at most once an hour per notice, however often a scheduler or a mail server tries again. A
-  person clears it once the diagram is fixed (the source retries on its own: the next tick, the sender's retry).
+  version and element counts the attempts and keeps the last few (who started it, for which customer), the latest
+  error and the last few distinct ones. The error is not part of the notice's key: it often quotes the case's data (a
+  customer's text), so every anonymous portal request would otherwise open a notice of its own and mail every
+  overseer. The overseers are e-mailed at most once an hour per notice, however often a scheduler or a mail server
+  tries again. A person clears it once the diagram is fixed (the source retries on its own: the next tick, the
+  sender's retry). A linked ticket that cannot start inside a case's step parks that case instead (one incident, one
+  e-mail: engine/kernel.py, `open_linked_ticket`).
 - **A due expression that failed** (`due_failed`): a task's due time could not be computed (engine/due_failures.py)
   and the task has none. The case is **not parked**: the due time is a projection for the task list and the
   reminders, the case's own steps do not depend on it, so stopping the work (customer links, the team's tasks) for
   it would turn a missing deadline into a stalled ticket. The notice is shown while its task is open without a due
   time: moving the case to a fixed version (a migration) gives the task its due time and the notice goes; so does
-  completing the task. E-mail at most once an hour per process version, step and expression.
+  completing the task. E-mail at most once an hour per process version, step and expression. The lists show the
+  newest `DUE_SHOWN` of these notices.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -26,8 +32,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Select, select, text
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from . import repository
@@ -44,6 +50,8 @@ START_FAILED, START_CLEARED, DUE_FAILED = "start_failed", "start_failure_cleared
 MAIL_EVERY = timedelta(hours=1)
 SOURCES = ("scheduler", "mail", "portal", "staff", "customer")
 _KEPT_ATTEMPTS = 10
+_KEPT_ERRORS = 5  # distinct errors of one notice, newest first
+DUE_SHOWN = 200  # due-failure notices listed at most (the newest)
 _ERROR_CHARS = 2000
 _LOCK_KEY = 0x4E6F74696365  # "Notice": PostgreSQL serialises the recording of notices (SQLite's writer does)
 
@@ -95,21 +103,23 @@ def record_after_unit(session: Session, uow: Callable[[], AbstractContextManager
 
 def record_start_failure(session: Session, attempt: StartAttempt, *, element_id: str | None, error: str,
                          now: datetime) -> None:
-    """Count one more failed start on its notice (a new notice for a new version, element or error) and e-mail the
-    overseers unless they were told about this notice within the hour."""
+    """Count one more failed start on the notice of its process version and element (a new notice for a new
+    version or element), keep its error, and e-mail the overseers unless they were told about this notice within the
+    hour."""
     _serialise(session)
     error = error[:_ERROR_CHARS]
-    key = [attempt.process_id, attempt.version, element_id, error]
-    row = next((r for r in _null_ticket_rows(session, START_FAILED) if _start_key(r.data) == key), None)
+    row = session.scalars(_start_notice(attempt.process_id, attempt.version, element_id).limit(1)).first()
     if row is None:
         row = TimelineEvent(ticket_id=None, instance_id=None, at=now, kind=START_FAILED, actor=attempt.actor[:100],
                             data={"process_id": attempt.process_id, "version": attempt.version,
                                   "procedure": attempt.procedure, "element": element_id, "error": error,
-                                  "count": 0, "attempts": [], "sources": [], "mailed_at": None})
+                                  "errors": [], "count": 0, "attempts": [], "sources": [], "mailed_at": None})
         session.add(row)
     data = dict(row.data)
     tried = {**asdict(attempt), "at": now.isoformat()}
     data["count"] = int(data.get("count") or 0) + 1
+    data["error"] = error
+    data["errors"] = [error, *(e for e in data.get("errors", []) if e != error)][:_KEPT_ERRORS]
     data["last_at"] = now.isoformat()
     data["sources"] = sorted({*data.get("sources", []), attempt.source})
     data["attempts"] = [tried, *data.get("attempts", [])][:_KEPT_ATTEMPTS]
@@ -128,10 +138,9 @@ def record_due_failures(session: Session, instance: Instance, ticket: Ticket | N
                         failures: Sequence[DueFailure], now: datetime) -> None:
     """A notice for each task whose due expression failed and has none yet, in the case's unit of work; the
     overseers are e-mailed unless told about the same step and expression of this version within the hour."""
-    _serialise(session)
+    # the case's row is locked by its unit, so its own notices need no other lock to be found once
     known = {(r.data.get("task_id"), r.data.get("expression"))
              for r in _null_ticket_rows(session, DUE_FAILED, TimelineEvent.instance_id == instance.id)}
-    rows = _null_ticket_rows(session, DUE_FAILED, TimelineEvent.at > now - MAIL_EVERY)  # mailed within the hour?
     version = session.get(ProcessVersion, instance.version_id)
     for failure in failures:
         expression = failure.expression[:1000]
@@ -143,17 +152,33 @@ def record_due_failures(session: Session, instance: Instance, ticket: Ticket | N
                 "procedure": version.name if version else instance.process_id, "element": failure.bpmn_id,
                 "task_id": failure.task_id, "task": failure.title, "expression": expression,
                 "error": failure.error}
-        same = [r for r in rows if _due_key(r.data) == _due_key(data) and r.data.get("mailed_at")]
-        mail = _mail_due(max((datetime.fromisoformat(r.data["mailed_at"]) for r in same), default=None), now)
-        row = TimelineEvent(ticket_id=None, instance_id=instance.id, at=now, kind=DUE_FAILED, actor="system",
-                            data={**data, "mailed_at": now.isoformat() if mail else None})
-        session.add(row)
-        rows = [*rows, row]
+        mail = _due_mail_due(session, data, now)
+        session.add(TimelineEvent(ticket_id=None, instance_id=instance.id, at=now, kind=DUE_FAILED, actor="system",
+                                  data={**data, "mailed_at": now.isoformat() if mail else None}))
+        session.flush()  # the next failure of the same key finds this one
         if mail:
             for role in OVERSEERS:
                 notify(session, now, ticket, role, DUE_FAILED, {
                     "element": failure.bpmn_id, "task": failure.title, "expression": failure.expression[:500],
                     "error": failure.error, "procedure": data["procedure"], "version": data["version"]})
+
+
+def _due_mail_due(session: Session, data: dict[str, Any], now: datetime) -> bool:
+    """Whether the overseers are to be mailed about this due failure: nobody was within the hour, and no other save
+    is recording the same version, step and expression right now (PostgreSQL: a lock per key, only tried, so that
+    saves of other cases never queue or deadlock on it; the one that holds it mails if a mail is due)."""
+    key = _due_key(data)
+    if session.get_bind().dialect.name == "postgresql" and not session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _hash_key(key)}):
+        return False
+    process_id, version, element, expression = key
+    field = TimelineEvent.data
+    mailed = session.scalar(select(TimelineEvent.id).where(
+        TimelineEvent.ticket_id.is_(None), TimelineEvent.kind == DUE_FAILED, TimelineEvent.at > now - MAIL_EVERY,
+        field["process_id"].as_string() == process_id, field["version"].as_integer() == version,
+        field["element"].as_string() == element, field["expression"].as_string() == expression,
+        field["mailed_at"].as_string().is_not(None)).limit(1))
+    return mailed is None
 
 
 def start_failures(session: Session) -> list[dict[str, Any]]:
@@ -170,7 +195,8 @@ def start_failures(session: Session) -> list[dict[str, Any]]:
         items.append({**_blank(), "kind": START_FAILED, "notice_id": row.id, "process_id": process_id,
                       "procedure": data.get("procedure") or process_id, "version": data.get("version"),
                       "newest_version": newest[process_id], "element_id": data.get("element"),
-                      "error": data.get("error") or "", "since": row.at.isoformat(), "last_at": data.get("last_at"),
+                      "error": data.get("error") or "", "errors": data.get("errors") or [data.get("error") or ""],
+                      "since": row.at.isoformat(), "last_at": data.get("last_at"),
                       "count": data.get("count", 1), "sources": data.get("sources", []),
                       "attempts": data.get("attempts", [])})
     return items
@@ -178,26 +204,25 @@ def start_failures(session: Session) -> list[dict[str, Any]]:
 
 def due_failures(session: Session, *, ticket_id: int | None = None) -> list[dict[str, Any]]:
     """The tasks without a due time because their due expression failed (of one ticket, when given), oldest
-    first: each while the task is open and still has no due time."""
-    # of cases still running: the notices of finished cases stay behind, but are never read again
-    where = [select(Instance.id).where(Instance.id == TimelineEvent.instance_id, Instance.status != "completed")
-             .exists() if ticket_id is None else TimelineEvent.instance_id == select(Ticket.instance_id).where(
-                 Ticket.id == ticket_id).scalar_subquery()]
-    rows = _null_ticket_rows(session, DUE_FAILED, *where)
-    ids = {str(r.data.get("task_id")) for r in rows}
-    tasks = {t.id: t for t in session.scalars(select(HumanTask).where(HumanTask.id.in_(ids)))} if ids else {}
+    first: each while the task is open and still has no due time; of the newest `DUE_SHOWN` notices."""
+    query = (select(TimelineEvent, HumanTask)
+             .join(HumanTask, HumanTask.id == TimelineEvent.data["task_id"].as_string())
+             .where(TimelineEvent.ticket_id.is_(None), TimelineEvent.kind == DUE_FAILED, HumanTask.state == "open",
+                    HumanTask.due_at.is_(None))
+             .order_by(TimelineEvent.at.desc(), TimelineEvent.id.desc()).limit(DUE_SHOWN))
+    if ticket_id is not None:
+        query = query.where(HumanTask.ticket_id == ticket_id)
     latest: dict[str, dict[str, Any]] = {}
-    for row in rows:  # a task that failed again on a newer version shows its newest failure
-        task = tasks.get(str(row.data.get("task_id")))
-        if task is not None and task.state == "open" and task.due_at is None:
-            data = row.data
-            latest[task.id] = {**_blank(), "kind": DUE_FAILED, "notice_id": row.id, "instance_id": row.instance_id,
-                               "ticket_id": data.get("ticket_id"), "number": data.get("number"),
-                               "title": task.title, "process_id": data.get("process_id"),
-                               "procedure": data.get("procedure"), "version": data.get("version"),
-                               "element_id": data.get("element"), "task_id": task.id, "task": data.get("task"),
-                               "expression": data.get("expression"), "error": data.get("error") or "",
-                               "since": row.at.isoformat()}
+    for row, task in session.execute(query).all():  # newest first: a task that failed again on a newer version
+        if task.id in latest:  # shows its newest failure
+            continue
+        data = row.data
+        latest[task.id] = {**_blank(), "kind": DUE_FAILED, "notice_id": row.id, "instance_id": row.instance_id,
+                           "ticket_id": data.get("ticket_id"), "number": data.get("number"), "title": task.title,
+                           "process_id": data.get("process_id"), "procedure": data.get("procedure"),
+                           "version": data.get("version"), "element_id": data.get("element"), "task_id": task.id,
+                           "task": data.get("task"), "expression": data.get("expression"),
+                           "error": data.get("error") or "", "since": row.at.isoformat()}
     return sorted(latest.values(), key=lambda item: (item["since"], item["notice_id"]))
 
 
@@ -206,7 +231,10 @@ def clear_start_failure(session: Session, *, notice_id: int, actor: Actor, now: 
     managers and admins. A start that fails again afterwards opens a new notice."""
     if actor.role not in RETRIERS:
         raise Forbidden(f"role {actor.role!r} may not clear incident notices")
-    row = session.get(TimelineEvent, notice_id)
+    _serialise(session)  # a failure being recorded meanwhile counts on the notice before it is cleared, or on a new one
+    row = session.get(TimelineEvent, notice_id, populate_existing=True)
+    if row is not None and row.ticket_id is None and row.kind == START_CLEARED:  # two overseers, or a double click
+        return {"notice_id": notice_id, "cleared": True, "already_cleared_by": row.data.get("cleared_by")}
     if row is None or row.ticket_id is not None or row.kind != START_FAILED:
         raise NotFound("no such notice of a case that could not start", notice_id=notice_id)
     row.kind = START_CLEARED
@@ -227,8 +255,14 @@ def _blank() -> dict[str, Any]:
             "procedure": None, "version": None, "element_id": None, "error": "", "since": None}
 
 
-def _start_key(data: dict[str, Any]) -> list[Any]:
-    return [data.get("process_id"), data.get("version"), data.get("element"), data.get("error")]
+def _start_notice(process_id: str, version: int, element_id: str | None) -> Select[Any]:
+    """The uncleared notice of a process version's start failing at `element_id`."""
+    field = TimelineEvent.data
+    element = field["element"].as_string()
+    return select(TimelineEvent).where(
+        TimelineEvent.ticket_id.is_(None), TimelineEvent.kind == START_FAILED,
+        field["process_id"].as_string() == process_id, field["version"].as_integer() == version,
+        element.is_(None) if element_id is None else element == element_id).order_by(TimelineEvent.at, TimelineEvent.id)
 
 
 def _due_key(data: dict[str, Any]) -> list[Any]:
@@ -239,8 +273,14 @@ def _mail_due(mailed_at: datetime | None, now: datetime) -> bool:
     return mailed_at is None or now - mailed_at >= MAIL_EVERY
 
 
+def _hash_key(key: list[Any]) -> int:
+    """A notice's key as a PostgreSQL advisory lock key (a signed 64-bit number)."""
+    return int.from_bytes(hashlib.blake2b(repr(key).encode(), digest_size=8).digest(), "big", signed=True)
+
+
 def _serialise(session: Session) -> None:
-    """Two workers recording the same notice at once would both find none: on PostgreSQL they take turns (a lock
-    held to the end of the transaction); SQLite's write transactions already do."""
+    """Two workers recording (or clearing) a start-failure notice at once would both find none: on PostgreSQL they
+    take turns (a lock held to the end of the transaction, taken only by these rare failures and clears); SQLite's
+    write transactions already do."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})

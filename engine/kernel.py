@@ -36,6 +36,9 @@ from .users import Actor
 
 log = logging.getLogger("aftercare.engine")
 MAIN_PROCESS = "maintenance_request"
+# session.info keys: the cases this unit starts, and whether a start failing now parks a running case (its step asked
+# for a linked ticket), which tells the overseers itself: no start-failure notice then (engine/incident_notices.py)
+_STARTING, _PARKS_ON_FAILURE = "aftercare_starting", "aftercare_parks_on_failure"
 
 
 class Kernel:
@@ -142,6 +145,8 @@ class Kernel:
         effects = Effects()
 
         def tell_overseers(element: str | None, error: str) -> None:  # once this unit has rolled back
+            if session.info.get(_PARKS_ON_FAILURE):
+                return
             tried = incident_notices.StartAttempt(
                 process_id=process_id, version=version.version, procedure=version.name or process_id,
                 source=incident_notices.start_source(actor, channel), actor=actor.name, channel=channel,
@@ -156,6 +161,7 @@ class Kernel:
         session.add(instance)
         session.flush()
         ticket.instance_id = instance.id
+        session.info.setdefault(_STARTING, set()).add(instance.id)
         created: dict[str, Any] = {"channel": channel, "number": ticket.number, "title": title}
         if origin is not None:
             created["origin"] = origin.number
@@ -193,16 +199,23 @@ class Kernel:
 
     def open_linked_ticket(self, session: Session, origin: Ticket, instance: Instance, request: dict[str, Any],
                            ctx: SaveContext) -> None:
-        """A maintenance request a case asked for (an inspection's risk), linked to its origin."""
+        """A maintenance request a case asked for (an inspection's risk), linked to its origin. Its start failing
+        in a running case's step parks that case (the step's caller does), which tells the overseers: not a
+        start-failure notice as well. In a case being started, the failure is the start's, and is that notice."""
         customer = session.get(Customer, origin.customer_id)
         contract = session.get(Contract, origin.contract_id) if origin.contract_id else None
         if customer is None:
             return
-        linked = self.start_case(session, process_id=MAIN_PROCESS, customer=customer,
-                                 contact_name=origin.contact_name, contact_email=origin.contact_email,
-                                 channel="inspection" if origin.category == "inspection" else origin.channel,
-                                 title=request["title"], description=request["description"], actor=ctx.actor,
-                                 contract=contract, origin=origin)
+        outer = session.info.get(_PARKS_ON_FAILURE, False)
+        session.info[_PARKS_ON_FAILURE] = outer or instance.id not in session.info.get(_STARTING, ())
+        try:
+            linked = self.start_case(session, process_id=MAIN_PROCESS, customer=customer,
+                                     contact_name=origin.contact_name, contact_email=origin.contact_email,
+                                     channel="inspection" if origin.category == "inspection" else origin.channel,
+                                     title=request["title"], description=request["description"], actor=ctx.actor,
+                                     contract=contract, origin=origin)
+        finally:
+            session.info[_PARKS_ON_FAILURE] = outer
         event(session, origin, instance, ctx.now, "linked_ticket_opened", "system",
               {"number": linked.number, "ticket_id": linked.id, "title": linked.title, "ref": request.get("ref")})
         if origin.category == "inspection":

@@ -14,8 +14,10 @@ from ..contracts import next_inspection
 from ..errors import NotFound
 from ..incidents import StartFailed
 from ..inspections import INSPECTION_PROCESS, due_contracts, report_dict
+from ..kernel import Kernel
 from ..models import Contract, Customer, Inspection, Ticket
 from ..queries import iso
+from ..start_backoff import StartBackOff
 from ..users import SYSTEM, Actor
 from .base import Service
 
@@ -23,29 +25,39 @@ from .base import Service
 class InspectionService(Service):
     """Inspections (系统巡检) started on each contract's cadence, and their reports."""
 
+    def __init__(self, kernel: Kernel) -> None:
+        super().__init__(kernel)
+        self.backoff = StartBackOff()
+
     def start_due_inspections(self, *, limit: int = 20) -> int:
         """Start the inspection of every active contract whose next inspection is due; the number started.
 
-        The contract row is locked (PostgreSQL: SKIP LOCKED, SQLite: the write transaction) and moved to its
-        next date in the same unit of work that starts the case, and (contract, due time) is unique: two
-        schedulers never start one inspection twice. Periods missed while the server was down give one
-        inspection, not one per period."""
+        Each start is a unit of work of its own (a diagram running to its CPU budget holds the SQLite writer for one
+        start, not for the whole tick). In it the contract row is locked (PostgreSQL: SKIP LOCKED, SQLite: the write
+        transaction), found still due and moved to its next date with the case's start, and (contract, due time) is
+        unique: two schedulers never start one inspection twice. A contract whose inspection could not start is
+        left alone for ten minutes (engine/start_backoff.py, in this process): the contracts behind it in the order
+        of `next_inspection_at` start meanwhile, and the overseers have a notice (engine/incident_notices.py).
+        Periods missed while the server was down give one inspection, not one per period."""
         now = self.clock.now()
         with self.uow(write=False) as session:  # the idle tick: one indexed read, no write lock
-            if session.scalar(due_contracts(now).with_only_columns(Contract.id).limit(1)) is None:
-                return 0
-            if repository.latest_version(session, INSPECTION_PROCESS) is None:
+            ids = session.scalars(due_contracts(now).with_only_columns(Contract.id)
+                                  .where(Contract.id.notin_(self.backoff.waiting(now)))
+                                  .order_by(Contract.next_inspection_at, Contract.id).limit(limit)).all()
+            if not ids or repository.latest_version(session, INSPECTION_PROCESS) is None:
                 return 0
         started = 0
-        with self.uow() as session:
-            due = session.scalars(due_contracts(now).order_by(Contract.next_inspection_at).limit(limit)
-                                  .with_for_update(skip_locked=True)).all()
-            for contract in due:
-                try:  # one contract's inspection per savepoint: a diagram that cannot start holds back no other
-                    with session.begin_nested():
+        for contract_id in ids:
+            try:
+                with self.uow() as session:
+                    contract = session.scalar(due_contracts(now).where(Contract.id == contract_id)
+                                              .with_for_update(skip_locked=True))
+                    if contract is not None:  # another scheduler has it, or started it meanwhile
                         started += self._start_due(session, contract, now)
-                except StartFailed:
-                    continue  # still due, so retried next tick; the overseers have a notice (incident_notices)
+            except Exception as exc:
+                self.backoff.failed(contract_id, now)  # still due: tried again in ten minutes, or after a fix
+                if not isinstance(exc, StartFailed):  # not the diagram's: the worker logs it
+                    raise
         return started
 
     def _start_due(self, session: Session, contract: Contract, now: datetime) -> int:

@@ -13,9 +13,11 @@ from ..calendar import SHANGHAI, get_calendar
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..figures import Period
 from ..incidents import StartFailed
+from ..kernel import Kernel
 from ..models import Contract, Customer, Deployment, MonthlyReport, Ticket
 from ..queries import iso
 from ..reports import REPORT_PROCESS, dashboard, month_figures
+from ..start_backoff import StartBackOff
 from ..users import SYSTEM, Actor
 from .base import Service
 
@@ -42,6 +44,10 @@ def report_due(period: Period) -> datetime:
 
 class ReportService(Service):
     """Figures for managers and the monthly service reports."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        super().__init__(kernel)
+        self.backoff = StartBackOff()
 
     def dashboard(self, *, actor: Actor) -> dict[str, Any]:
         """The managers' dashboard: the whole desk now, this month against last month."""
@@ -103,30 +109,40 @@ class ReportService(Service):
         """Start last month's report for every customer with a contract active in that month, once the first
         working day of this month has come (09:00 Beijing time); the number started. (customer, month) is unique:
         two schedulers never start one report twice; a month missed while the server was down starts late. A month
-        that ended before the desk began (its first deployment or ticket) has nothing to report and starts none."""
+        that ended before the desk began (its first deployment or ticket) has nothing to report and starts none.
+
+        Each report starts in a unit of work of its own (the figures and a diagram running to its CPU budget hold the
+        SQLite writer for one report, not the whole tick), after the customer is found still unreported under its
+        row lock. A customer whose report could not start is left alone for ten minutes (engine/start_backoff.py,
+        in this process): its month's figures are not computed again every tick, the customers behind it start,
+        and the overseers have a notice (engine/incident_notices.py)."""
         now = self.clock.now()
         period = Period.containing(now).previous()
         if now < report_due(period):
             return 0
+        waiting = [customer_id for customer_id, month in self.backoff.waiting(now) if month == period.month]
         with self.uow(write=False) as session:  # the idle tick: one indexed read, no write lock
-            if session.scalar(_unreported(period).limit(1)) is None:
-                return 0
-            if repository.latest_version(session, REPORT_PROCESS) is None:
+            ids = session.scalars(_unreported(period).where(Customer.id.notin_(waiting)).limit(limit)).all()
+            if not ids or repository.latest_version(session, REPORT_PROCESS) is None:
                 return 0
             if not _desk_running_in(session, period):
                 return 0
         started = 0
-        with self.uow() as session:
-            for customer_id in session.scalars(_unreported(period).limit(limit)).all():
-                customer = session.get(Customer, customer_id)
-                if customer is None:
-                    continue
-                try:  # one report per savepoint: a diagram that cannot start holds back no other customer's
-                    with session.begin_nested():
-                        self.start_report(session, customer, period)
-                except StartFailed:
-                    continue  # still unreported, so retried next tick; the overseers have a notice
-                started += 1
+        for customer_id in ids:
+            try:
+                with self.uow() as session:  # FOR NO KEY UPDATE: new tickets of the customer need not wait
+                    customer = session.scalar(select(Customer).where(Customer.id.in_(
+                        _unreported(period).where(Customer.id == customer_id))).with_for_update(
+                        skip_locked=True, key_share=True))
+                    if customer is None:  # another scheduler has it, or started it meanwhile
+                        continue
+                    self.start_report(session, customer, period)
+            except Exception as exc:
+                self.backoff.failed((customer_id, period.month), now)  # tried again in ten minutes; a notice says why
+                if not isinstance(exc, StartFailed):  # not the diagram's: the worker logs it
+                    raise
+                continue
+            started += 1
         return started
 
     def start_report(self, session: Session, customer: Customer, period: Period) -> MonthlyReport:

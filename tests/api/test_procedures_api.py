@@ -108,7 +108,7 @@ def test_the_ticket_page_starts_a_linked_procedure(client: TestClient, facade: A
     csrf = _staff_login(client, "manager")
     page = client.get(f"/tickets/{origin}").text
     action = f'action="/tickets/{origin}/procedures/{STANDBY}"'
-    assert action in page and "启动流程: 重要事件保障" in page
+    assert action in page and "启动流程：重要事件保障" in page
     english = client.get(f"/tickets/{origin}?lang=en").text
     assert "Start procedure: Major-event standby" in english
     client.get(f"/tickets/{origin}?lang=zh-CN")

@@ -93,15 +93,15 @@ def test_a_scheduler_retrying_every_minute_mails_once_an_hour(facade: Aftercare,
         assert facade.start_due_inspections() == 0
         clock.advance(minutes=1)
     [notice] = notices(facade, "start_failed")
-    assert (notice["process_id"], notice["element_id"], notice["count"]) == ("inspection", "register_inspection", 30)
-    assert notice["sources"] == ["scheduler"] and notice["attempts"][0]["customer"]
-    assert len(mail_of(facade, "start_failed")) == 2, "one e-mail to each overseer, not thirty"
+    assert (notice["process_id"], notice["element_id"], notice["count"]) == ("inspection", "register_inspection", 3)
+    assert notice["sources"] == ["scheduler"] and notice["attempts"][0]["customer"], "tried every ten minutes"
+    assert len(mail_of(facade, "start_failed")) == 2, "one e-mail to each overseer, not three"
 
     clock.advance(minutes=31)
     assert facade.start_due_inspections() == 0
     assert len(mail_of(facade, "start_failed")) == 4, "an hour later they are reminded once"
     assert next(c for c in facade.list_contracts() if c["number"] == "HT-2026-003")["next_inspection_at"] == \
-        contract["next_inspection_at"], "still due: it starts at the first tick after a fix"
+        contract["next_inspection_at"], "still due: it starts within ten minutes of a fix"
 
 
 def test_an_inspection_that_cannot_start_holds_back_no_other(facade: Aftercare, clock: FakeClock) -> None:
@@ -139,6 +139,8 @@ def test_a_new_error_or_version_is_a_notice_of_its_own_and_a_person_clears_one(f
         clear(Actor("engineer", "engineer"), first["notice_id"])
     clear(OWNER, first["notice_id"])
     assert [n["notice_id"] for n in notices(facade, "start_failed")] == [second["notice_id"]]
+    again = clear(Actor("manager", "manager"), first["notice_id"])  # a second overseer, in a page still open
+    assert again["cleared"] and again["already_cleared_by"] == "process_owner"
 
     facade.deploy(files=limited("x = 1", first="script"), actor=OWNER)
     assert start(facade) > 0, "the fixed diagram starts; the remaining notice waits to be cleared"
