@@ -12,7 +12,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, pass_context, pass_environment, pass_eval_context, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    Undefined,
+    pass_context,
+    pass_environment,
+    pass_eval_context,
+    select_autoescape,
+)
 from jinja2.filters import do_center, do_format, do_indent, do_join, do_replace, do_wordwrap, make_attrgetter
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
@@ -22,6 +30,7 @@ from engine.script_limits import (
     BUDGET,
     Limiter,
     ScriptBudgetExceeded,
+    Steps,
     check_printf,
     check_size,
     check_spec,
@@ -30,7 +39,8 @@ from engine.script_limits import (
     guarded_sum,
     sized_items,
     sized_method,
-    ticker,
+    steps,
+    weighed,
 )
 
 from . import i18n
@@ -52,7 +62,7 @@ def local(value: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return moment.astimezone(SHANGHAI).strftime(fmt)
 
 
-_RENDER_TICK: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar("render_tick", default=None)
+_RENDER_STEPS: contextvars.ContextVar[Steps | None] = contextvars.ContextVar("render_steps", default=None)
 
 
 _NESTED_SPEC = re.compile(r":[^{}]*\{")  # a replacement field inside a format spec: '{:>{}}'
@@ -60,8 +70,10 @@ _NESTED_SPEC = re.compile(r":[^{}]*\{")  # a replacement field inside a format s
 
 class _BudgetSandbox(SandboxedEnvironment):
     """The sandbox for diagram text, under the scripts' budget (engine/script_limits.py): `**`, `*`, `+`, `%` go
-    through the same size guards, every loop and macro of the compiled template ticks against a CPU deadline, and
-    calls to str methods that pad or repeat (ljust, format widths, ...) are checked first."""
+    through the same size guards, every loop and macro of the compiled template ticks against a CPU deadline, the
+    filters that walk a sequence in one call (map, max, sort, unique, select, ...) step per item against it
+    (`_stepped_first`), and calls to str methods that pad or repeat (ljust, format widths, ...) are checked first.
+    A render whose deadline passed is refused at its end even if the budget's error was dropped on the way."""
 
     intercepted_binops = frozenset(BINOPS)
 
@@ -95,8 +107,8 @@ class _BudgetSandbox(SandboxedEnvironment):
 
     def tick(self) -> bool:
         """One step of the render under way (outside `instructions` nothing is counted)."""
-        tick = _RENDER_TICK.get()
-        return tick() if tick is not None else True
+        counter = _RENDER_STEPS.get()
+        return counter.tick() if counter is not None else True
 
     def _compile(self, source: str, filename: str) -> Any:
         """Jinja's generated Python, with a tick in every loop body and macro."""
@@ -205,7 +217,34 @@ def _list_filter(value: Any) -> list[Any]:
     """`|list`: a string becomes a list of its characters, 8 bytes a reference each."""
     if isinstance(value, str | bytes):
         check_size([], len(value))
-    return list(value)
+    return list(_render_items(value))
+
+
+def _stepped_first(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A built-in filter that walks its value in one call (map, max, sort, unique, select, ...), with the items
+    taking a step each against the render's deadline, and a long item (a list, a str) one more step per 1,024 of
+    its length: `map('max')` on 300 references to one long list walks it 300 times, each item a step of the
+    inner `max`. Jinja's `pass_context`-style marker is kept (functools.wraps copies it)."""
+    skip = 1 if getattr(function, "jinja_pass_arg", None) is not None else 0
+
+    @functools.wraps(function)
+    def stepped(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > skip:
+            args = (*args[:skip], _render_items(args[skip]), *args[skip + 1:])
+        return function(*args, **kwargs)
+    return stepped
+
+
+def _render_items(value: Any) -> Any:
+    """`value`'s items stepped (and weighed) against the render's deadline; outside a render `value` itself."""
+    counter = _RENDER_STEPS.get()
+    if counter is None or isinstance(value, Undefined):
+        return value
+    return weighed(value, counter.getiter, counter.take)
+
+
+_STEPPED_FILTERS = ("map", "max", "min", "unique", "sort", "groupby", "select", "reject", "selectattr", "rejectattr",
+                    "sum", "join", "first", "batch", "slice")
 
 
 def _count_checked(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -242,6 +281,7 @@ _sandbox.filters.update(format=_format_filter, center=_center_filter, indent=_in
                         replace=_replace_filter, wordwrap=_wordwrap_filter, sum=_sum_filter, list=_list_filter,
                         batch=_count_checked(_sandbox.filters["batch"]),
                         slice=_count_checked(_sandbox.filters["slice"]))
+_sandbox.filters.update({name: _stepped_first(_sandbox.filters[name]) for name in _STEPPED_FILTERS})
 _urlencode = _sandbox.filters["urlencode"]
 _sandbox.filters["urlencode"] = lambda value: _urlencode(check_urlencoded(value))  # each byte may become %XX
 
@@ -254,7 +294,8 @@ def _instruction_template(text: str) -> Any:
 
 def _render_limited(text: str, context: dict[str, Any]) -> str:
     """Render under a fresh CPU deadline, stopping once the output grows beyond the size limit."""
-    token = _RENDER_TICK.set(ticker())
+    counter = steps()
+    token = _RENDER_STEPS.set(counter)
     try:
         parts, size = [], 0
         for chunk in _instruction_template(text).generate(**context):
@@ -262,9 +303,12 @@ def _render_limited(text: str, context: dict[str, Any]) -> str:
             if size > BUDGET.size_bytes:
                 raise ScriptBudgetExceeded(f"instructions longer than {BUDGET.size_bytes:,} characters")
             parts.append(chunk)
+        what = counter.exceeded()
+        if what is not None:  # over, though the budget's error was dropped on the way
+            raise ScriptBudgetExceeded(what)
         return "".join(parts)
     finally:
-        _RENDER_TICK.reset(token)
+        _RENDER_STEPS.reset(token)
 
 
 def instructions(text: str | None, ticket: dict[str, Any] | None,

@@ -29,13 +29,15 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("subtraction and bit ops", "eval", "deadline - elapsed > 4 and flags & mask", {"deadline": 8, "elapsed": 3,
                                                                                   "flags": 6, "mask": 2}),
     ("f-string and str()", "eval", "f'T-{number}' + str(number)", {"number": 123}),
+    ("sum(map(...)), 100 items", "eval", "sum(map(abs, items)) > 10 and any(items)", {"items": list(range(100))}),
 ]
 
 
 _PLAIN = {**_BASE, "__builtins__": {**_BASE["__builtins__"], "str": str, "repr": repr}}  # the real builtins
 
 
-def _runner(code: Any, ticks: bool | None, mode: str, context: dict[str, Any]) -> Any:
+def _runner(code: Any, ticks: bool | None, mode: str, context: dict[str, Any],
+            iterables: frozenset[str] = frozenset()) -> Any:
     """One evaluation; `ticks` None: RestrictedPython alone, with the real builtins."""
     run = eval if mode == "eval" else exec
     base = _BASE if ticks is not None else _PLAIN
@@ -43,7 +45,7 @@ def _runner(code: Any, ticks: bool | None, mode: str, context: dict[str, Any]) -
     def once() -> None:
         scope = {**base, **context}
         if ticks:
-            scope.update(budget_scope())
+            scope.update(budget_scope(iterables=iterables))
         run(code, scope)
     return once
 
@@ -53,8 +55,8 @@ def main(rounds: int = 11) -> None:
     print(f"{'code':28} {'unlimited ns':>13} {'limited ns':>11} {'ratio':>6}")
     for label, mode, source, context in CASES:
         plain = compile_restricted(source, "<diagram>", mode)  # type: ignore[arg-type]
-        limited, ticks = _compiled(source, mode)
-        runs = (_runner(plain, None, mode, context), _runner(limited, ticks, mode, context))
+        limited, ticks, iterables = _compiled(source, mode)
+        runs = (_runner(plain, None, mode, context), _runner(limited, ticks, mode, context, iterables))
         number = 20000 if "100" not in label else 2000
         samples: tuple[list[float], list[float]] = ([], [])
         for _ in range(rounds):  # interleaved, so machine noise falls on both alike

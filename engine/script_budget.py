@@ -4,16 +4,19 @@ counter with a CPU-time deadline that the rewritten code ticks (engine/script_re
 A step costs C calls only: the counter is a chain of `repeat(True, CHECK_EVERY)` runs, and only between two runs
 does Python code look at the clock (`time.thread_time()`, reached only once the cheap wall clock says the deadline
 could have passed). Once over, the chain keeps an iterator that raises on every step, so an `except` in the diagram
-cannot swallow the budget.
+cannot swallow the budget, and the counter remembers it (`Steps.exceeded`), so that the evaluation raises at its end
+even if the error was dropped on the way. The deadline counts from the counter's creation (the evaluation's start),
+not from its first step.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 CHECK_EVERY = 256  # ticks between two looks at the clock
 
@@ -47,17 +50,30 @@ def configure(*, cpu_seconds: float) -> None:
     BUDGET.cpu_seconds = cpu_seconds
 
 
-def steps(seconds: float | None = None) -> tuple[Callable[[], bool], Callable[[Any], Any]]:
+class Steps(NamedTuple):
+    """One evaluation's step counter: `tick()` takes a step, `getiter(iterable)` steps per item, `take(n)` takes n
+    steps at once (C speed), and `exceeded()` names the limit once the deadline has passed (None before): checked
+    after the evaluation, so that an exception swallowed on the way out (a generator closed with the budget's error
+    pending) still ends it."""
+
+    tick: Callable[[], bool]
+    getiter: Callable[[Any], Any]
+    take: Callable[[int], Any]
+    exceeded: Callable[[], str | None]
+
+
+def steps(seconds: float | None = None) -> Steps:
     """A fresh `_tick_` and `_getiter_` sharing one step counter with a CPU deadline `seconds` from now.
 
     `_tick_()` takes one step (while loops, function entries); `_getiter_`, which RestrictedPython already wraps
     around the iterable of every for loop and comprehension, becomes `compress(iterable, counter)`: a step per
     item, without a Python call."""
     limit = BUDGET.cpu_seconds if seconds is None else seconds
+    over: list[str | None] = [None]
+    started = time.thread_time(), time.perf_counter()  # the evaluation's start, not its first step
 
     def runs() -> Iterator[Iterator[bool]]:
-        cpu_deadline = time.thread_time() + limit
-        wall_deadline = time.perf_counter() + limit
+        cpu_deadline, wall_deadline = started[0] + limit, started[1] + limit
         while True:
             yield itertools.repeat(True, CHECK_EVERY)
             if time.perf_counter() < wall_deadline:  # a thread's CPU time never runs ahead of the wall clock
@@ -66,20 +82,31 @@ def steps(seconds: float | None = None) -> tuple[Callable[[], bool], Callable[[A
             if cpu_left > 0:
                 wall_deadline = time.perf_counter() + cpu_left
                 continue
-            yield _Exceeded(f"CPU time over {limit:g} s")
+            what = over[0] = f"CPU time over {limit:g} s"
+            yield _Exceeded(what)
 
     counter = itertools.chain.from_iterable(runs())
-    return functools.partial(next, counter), functools.partial(itertools.compress, selectors=counter)
+    return Steps(functools.partial(next, counter), functools.partial(itertools.compress, selectors=counter),
+                 functools.partial(_take, counter), functools.partial(_first, over))
+
+
+def _first(over: list[str | None]) -> str | None:
+    return over[0]
+
+
+def _take(counter: Iterator[bool], count: int) -> None:
+    """`count` steps of `counter` at once, in C (a deque of length 0 drops them)."""
+    collections.deque(itertools.islice(counter, count), maxlen=0)
 
 
 def ticker(seconds: float | None = None) -> Callable[[], bool]:
     """A fresh step counter with a CPU deadline: calling it takes a step, returning True or raising."""
-    return steps(seconds)[0]
+    return steps(seconds).tick
 
 
 def fresh_getiter(iterable: Any) -> Any:
     """For stepped code reached outside an evaluation's scope: `iterable` stepped against a fresh deadline."""
-    return steps()[1](iterable)
+    return steps().getiter(iterable)
 
 
 class _Exceeded:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from RestrictedPython.Guards import safer_getattr
 
 from .script_budget import fresh_getiter, steps
 from .script_collections import INPLACE, guarded_and, guarded_or, guarded_sub, guarded_xor, merged_dict, stepped_method
+from .script_iterables import ITERABLE_NAMES, iterable_builtins
 from .script_sizes import (
     _OWN_TEXT,
     _SEQUENCES,
@@ -30,14 +31,21 @@ from .script_sizes import (
 )
 
 
-def budget_scope(seconds: float | None = None) -> dict[str, Any]:
+def budget_scope(seconds: float | None = None, iterables: Collection[str] = ITERABLE_NAMES) -> dict[str, Any]:
     """Fresh `_tick_` and `_getiter_` for one evaluation (see script_budget.steps), sharing one step counter with a
     CPU deadline `seconds` from now, and the `set`, `frozenset` and `dict` that step through that `_getiter_`.
     `_stepiter_` is the same `_getiter_` for the set and dict operations; code without loops or functions gets no
     scope, and there GUARD_GLOBALS' `_stepiter_` gives each operation a deadline of its own (as many as the code's
-    length has operations)."""
-    tick, getiter = steps(seconds)
-    return {"_tick_": tick, "_getiter_": getiter, "_stepiter_": getiter, **collection_builtins(getiter)}
+    length has operations). The `iterables` among `map`, `list`, `any`, ... step through it too
+    (engine/script_iterables.py; code gets those it names). `_exceeded_()` names the limit once the deadline has
+    passed (the evaluation checks it at its end)."""
+    counter = steps(seconds)
+    getiter = counter.getiter
+    scope = {"_tick_": counter.tick, "_getiter_": getiter, "_stepiter_": getiter, "_exceeded_": counter.exceeded,
+             **collection_builtins(getiter)}
+    if iterables:
+        scope.update(iterable_builtins(getiter, counter.take, guarded_sum, iterables))
+    return scope
 
 
 class _Builder:

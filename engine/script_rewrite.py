@@ -299,8 +299,9 @@ def exploding_placeholder(text: str) -> tuple[str, str] | None:
 # --- compile time: a `finally` that would swallow the budget ---------------------------------------------------------
 
 def finally_exit(tree: ast.AST) -> tuple[int, str] | None:
-    """The line and keyword of the first `return`, `break` or `continue` that leaves a `finally` block (it would
-    swallow the exception under way, the budget's too); None when there is none. Loops and functions defined inside
+    """The line and keyword of the first `return`, `break` or `continue` that leaves a `finally` block, or `yield`
+    or `yield from` inside one (it would swallow the exception under way, the budget's too: a generator closed while
+    its `finally` yields drops it); None when there is none. Loops and functions defined inside
     the block may use them for themselves."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Try | ast.TryStar):
@@ -314,6 +315,8 @@ def finally_exit(tree: ast.AST) -> tuple[int, str] | None:
 def _leaving(node: ast.AST, *, in_loop: bool) -> tuple[int, str] | None:
     if isinstance(node, ast.Return) or (isinstance(node, ast.Break | ast.Continue) and not in_loop):
         return node.lineno, type(node).__name__.lower()
+    if isinstance(node, ast.Yield | ast.YieldFrom):
+        return node.lineno, "yield" if isinstance(node, ast.Yield) else "yield from"
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
         return None  # its own return
     for child in ast.iter_child_nodes(node):

@@ -10,6 +10,8 @@ Going over a limit raises ScriptBudgetExceeded, which names the limit.
 """
 from __future__ import annotations
 
+import collections
+import itertools
 import math
 import re
 from collections.abc import Callable
@@ -72,37 +74,86 @@ def check_text(value: Any, what: str = "a value's text", quoted: bool = False, f
     """`value`, once the text that `str()` (`repr()` when `quoted`) would make of it is estimated within the size
     limit; refused before that text is built. A container's items count as their repr plus a separator, an object
     shared by many references at each of them (`str(['x' * 10**6] * 5000)` is 5 GB of text); the walk stops as soon
-    as the sum is over the limit. With a `factor` (urlencoding: 3), strings count their UTF-8 bytes times it."""
+    as the sum is over the limit. With a `factor` (urlencoding: 3), strings count their UTF-8 bytes times it.
+
+    Cheap for long containers: a flat one (only ints, only floats and None, or only str) is estimated with a few C
+    calls over it (`_flat_text`), and the items of another one are counted by identity first, so that an object
+    referenced many times is walked once and counted times its references."""
     kind = value.__class__
     if kind in _OWN_TEXT and not (quoted and kind is str) and factor == 1:
         return value
     limit, total = BUDGET.size_bytes, 0
-    pending = [value]
+    pending: list[tuple[Any, int]] = [(value, 1)]
     top = True
     while pending:
-        item = pending.pop()
+        item, times = pending.pop()
         if isinstance(item, str):
             if factor > 1:
-                total += factor * (len(item) if item.isascii() else 4 * len(item))
+                size = factor * (len(item) if item.isascii() else 4 * len(item))
             else:
-                total += _quoted(item) if quoted or not top else len(item)
+                size = _quoted(item) if quoted or not top else len(item)
         elif isinstance(item, dict):
-            total += 2 + 4 * len(item)
-            pending.extend(item.keys())
-            pending.extend(item.values())
+            size = 2 + 4 * len(item)
+            pending.extend(_counted(item.keys(), times))
+            pending.extend(_counted(item.values(), times))
         elif isinstance(item, list | tuple | set | frozenset):
-            total += 13 + 2 * len(item)  # brackets (frozenset({...})), separators
-            pending.extend(item)
+            size = 13 + 2 * len(item)  # brackets (frozenset({...})), separators
+            flat = _flat_text(item, factor, (limit - total) // times + 1) if len(item) > _FEW else None
+            if flat is None:
+                pending.extend(_counted(item, times))
+            else:
+                size += flat
         elif isinstance(item, bytes | bytearray):
-            total += 4 * len(item) + 3
+            size = 4 * len(item) + 3
         elif isinstance(item, int):
-            total += 2 + (item.bit_length() * 5 >> 4)  # decimal digits: bits * log10(2)
+            size = 2 + (item.bit_length() * 5 >> 4)  # decimal digits: bits * log10(2)
         else:
-            total += 32  # a float, None, a date: short
+            size = 32  # a float, None, a date: short
+        total += size * times
         top = False
         if total > limit:
             raise ScriptBudgetExceeded(f"{what} of about {total:,}+ bytes (the limit is {limit:,})")
     return value
+
+
+_FEW = 16  # containers up to this long are walked item by item
+_INTS = frozenset({int, bool})
+_SHORT = frozenset({float, type(None)})
+
+
+def _flat_text(items: Any, factor: int, room: int) -> int | None:
+    """The text of the items of a container holding only ints, only floats and None, or only str (quoted, or
+    urlencoded with a `factor`), estimated from above with C calls over it; None for any other container. `room`:
+    what is left under the limit (a larger sum of lengths is returned as soon as known, before looking closer)."""
+    kinds = set(map(type, items))
+    if kinds <= _INTS:
+        largest = max(max(items), -min(items))
+        return len(items) * (2 + (int(largest).bit_length() * 5 >> 4))  # as the walk counts each int
+    if kinds <= _SHORT:
+        return 32 * len(items)
+    if kinds != {str}:
+        return None
+    length = sum(map(len, items))  # each reference: ['x' * 10**6] * 5000 counts 5000 times
+    if length > room:
+        return length
+    text = "".join(items)  # at most `room` characters: a few C passes over it
+    if factor > 1:
+        return factor * (length if text.isascii() else 4 * length)
+    if text.isprintable():  # repr: the quotes, escaped backslashes and quotes
+        return length + 2 * len(items) + text.count("\\") + text.count("'")
+    return (4 if text.isascii() else 10) * length + 2 * len(items)
+
+
+def _counted(items: Any, times: int) -> Any:
+    """(item, references) pairs of `items`, each counted `times` more: an object that many of a long container's
+    references share comes once, with their number (the walk looks at it once)."""
+    if len(items) <= _FEW:
+        return zip(items, itertools.repeat(times))
+    counts = collections.Counter(map(id, items))
+    if 2 * len(counts) > len(items):
+        return zip(items, itertools.repeat(times))
+    objects = dict(zip(map(id, items), items, strict=True))
+    return [(objects[key], count * times) for key, count in counts.items()]
 
 
 def check_urlencoded(value: Any) -> Any:

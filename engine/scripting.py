@@ -2,11 +2,12 @@
 
 They also run under a budget (engine/script_limits.py): a CPU-time deadline per evaluation, checked by ticks in loops
 and functions, and size checks before `**`, `*`, `<<`, `str(...)`, ... build anything large. A constant that obviously
-explodes (`10**10**10`) and a `return`/`break`/`continue` leaving a `finally` block (it would swallow the budget's
-error) are refused when the code is compiled, so deploy reports them. After a script the case data it leaves, after
-an expression its result (unless a number, a str, a bool or None) is estimated against the case-data limit: a
-decision cell's output or a computed due date ends up in the case data too, and a gateway condition's bool costs
-one class check.
+explodes (`10**10**10`) and a `return`/`break`/`continue` leaving a `finally` block or a `yield` inside one (it
+would swallow the budget's error) are refused when the code is compiled, so deploy reports them; an evaluation whose
+deadline passed raises at its end even if the budget's error was dropped on the way. After a script the case data it
+leaves, after an expression its result (unless a number, a str, a bool or None) is estimated against the case-data
+limit: a decision cell's output or a computed due date ends up in the case data too, and a gateway condition's bool
+costs one class check.
 """
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ from . import calendar as cal
 from .script_limits import (
     COLLECTION_BUILTINS,
     GUARD_GLOBALS,
+    ITERABLE_NAMES,
     TEXT_BUILTINS,
     TEXT_TYPE,
     Limiter,
     ScriptBudgetExceeded,
+    SteppedType,
     budget_scope,
     check_state,
     exploding_constant,
@@ -50,10 +53,11 @@ __all__ = ["RestrictedEnvironment", "ScriptBudgetExceeded", "ScriptRejected", "c
            "make_script_engine"]
 
 _EXTRA_BUILTINS = ("sum", "min", "max", "any", "all", "enumerate", "map", "filter", "reversed", "list")
-_CODE_CACHE: dict[tuple[str, str], tuple[Any, bool]] = {}
+_CODE_CACHE: dict[tuple[str, str], tuple[Any, bool, frozenset[str]]] = {}
 _TICKING = (ast.While, ast.For, ast.AsyncFor, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.comprehension,
             ast.ExceptHandler)
-_BUILDERS = frozenset(COLLECTION_BUILTINS)  # set(...), dict(...): they tick per item, so the code needs a deadline
+# set(...), dict(...), map(...), any(...): they tick per item, so the code needs a deadline
+_BUILDERS = frozenset(COLLECTION_BUILTINS) | ITERABLE_NAMES
 _SCALARS = frozenset({bool, int, float, str, type(None)})  # a str's size is checked where it was built
 
 
@@ -80,8 +84,10 @@ def compile_checked(source: str, mode: str) -> Any:
     return _compiled(source, mode)[0]
 
 
-def _compiled(source: str, mode: str) -> tuple[Any, bool]:
-    """The code and whether it ticks (has loops, comprehensions, functions): only then it gets a CPU deadline."""
+def _compiled(source: str, mode: str) -> tuple[Any, bool, frozenset[str]]:
+    """The code, whether it ticks (has loops, comprehensions, functions, or names a builtin that steps per item):
+    only then it gets a CPU deadline, and which of the stepped iterable builtins (`map`, `any`, ...) it names: its
+    scope gets those."""
     key = (source, mode)
     entry = _CODE_CACHE.get(key)
     if entry is None:
@@ -92,8 +98,10 @@ def _compiled(source: str, mode: str) -> tuple[Any, bool]:
             # RestrictedPython's SyntaxError has lineno=None, which crashes Spiff's error formatter.
             reasons = exc.msg if isinstance(exc.msg, tuple) else (exc.msg or str(exc),)
             raise ScriptRejected("; ".join(str(r) for r in reasons)) from None
-        entry = code, tree is not None and any(
-            isinstance(n, _TICKING) or (isinstance(n, ast.Name) and n.id in _BUILDERS) for n in ast.walk(tree))
+        nodes = list(ast.walk(tree)) if tree is not None else []
+        names = {n.id for n in nodes if isinstance(n, ast.Name)}
+        entry = (code, any(isinstance(n, _TICKING) for n in nodes) or not names.isdisjoint(_BUILDERS),
+                 frozenset(names & ITERABLE_NAMES))
         _CODE_CACHE[key] = entry
     return entry
 
@@ -117,6 +125,8 @@ def _base_globals() -> dict[str, Any]:
 
 def _guarded_getattr(obj: Any, name: str, default: Any = None, getattr: Any = getattr) -> Any:
     """safer_getattr, with the methods that pad or repeat (str.ljust, str.replace, list.extend, ...) checked."""
+    if obj.__class__ is SteppedType:  # `list.extend`: the stepped `list` stands for the type
+        obj = obj.kind
     value = safer_getattr(obj, name, default, getattr)
     if name in _SIZED_NAMES:
         if obj in _SIZED_TYPES or obj is TEXT_TYPE:  # str.ljust('a', n), str.join(',', parts): taken from the type
@@ -140,7 +150,7 @@ _SIZED_NAMES = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "re
 
 def _refuse_imports(source: str, mode: str) -> ast.AST | None:
     """The parsed tree, after refusing imports, constants that obviously explode and `return`/`break`/`continue`
-    leaving a `finally` block (None: a syntax error)."""
+    leaving a `finally` block or `yield` inside one (None: a syntax error)."""
     try:
         tree = ast.parse(source, mode=mode)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
@@ -170,21 +180,27 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         super().__init__({**_BASE, **functions})
 
     def evaluate(self, expression: str, context: dict[str, Any], external_context: Any = None) -> Any:
-        code, ticks = _compile_for_spiff(expression, "eval")
+        code, ticks, iterables = _compile_for_spiff(expression, "eval")
         scope = {**self.globals, **(external_context or {}), **context}
         if ticks:
-            scope.update(budget_scope())
-        result = eval(code, scope)
+            exceeded = _budget(scope, iterables)
+            result = eval(code, scope)
+            _check_over(exceeded)
+        else:  # a plain gateway condition: nothing to check
+            result = eval(code, scope)
         if result.__class__ not in _SCALARS:  # a decision cell's output or a due date can end up in the case data
             check_state(result, "the expression's result")
         return result
 
     def execute(self, script: str, context: dict[str, Any], external_context: Any = None) -> bool:
-        code, ticks = _compile_for_spiff(script, "exec")
+        code, ticks, iterables = _compile_for_spiff(script, "exec")
         scope = {**self.globals, **(external_context or {}), **context}
         if ticks:
-            scope.update(budget_scope())
-        exec(code, scope)
+            exceeded = _budget(scope, iterables)
+            exec(code, scope)
+            _check_over(exceeded)
+        else:
+            exec(code, scope)
         for key, value in scope.items():
             if key in self.globals or key.startswith("_") or callable(value):
                 continue
@@ -200,7 +216,23 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         raise PermissionError("service tasks are not available to diagrams")
 
 
-def _compile_for_spiff(source: str, mode: str) -> tuple[Any, bool]:
+def _budget(scope: dict[str, Any], iterables: frozenset[str]) -> Callable[[], str | None]:
+    """A fresh budget in `scope`; what it returns names the limit once the deadline has passed."""
+    budget = budget_scope(iterables=iterables)
+    scope.update(budget)
+    exceeded: Callable[[], str | None] = budget["_exceeded_"]
+    return exceeded
+
+
+def _check_over(exceeded: Callable[[], str | None]) -> None:
+    """Raise if the evaluation went over its budget although it ended normally: the budget's error was swallowed
+    on the way (a generator's `finally` running out of time while Python closes it, ...)."""
+    what = exceeded()
+    if what is not None:
+        raise ScriptBudgetExceeded(what)
+
+
+def _compile_for_spiff(source: str, mode: str) -> tuple[Any, bool, frozenset[str]]:
     try:
         return _compiled(source, mode)
     except ScriptRejected as exc:
