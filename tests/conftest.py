@@ -20,7 +20,7 @@ from engine.commands import Aftercare
 from engine.db import make_engine, migrate
 from engine.models import Base
 from engine.settings import Settings
-from tests.support import SmtpSink, start_smtp
+from tests.support import SmtpSink, drop_database_later, start_smtp
 
 ROOT = Path(__file__).resolve().parent.parent
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -57,9 +57,8 @@ def pg_database() -> Iterator[str]:
     migrate(engine)
     engine.dispose()
     yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+    drop_database_later(PG_URL.replace("postgresql://", "postgresql+psycopg://"), name)
 
 
 def _truncate_all(url: str) -> None:

@@ -31,7 +31,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from tests.support import SmtpSink, body, free_port, start_smtp
+from tests.support import SmtpSink, body, drop_database_later, free_port, start_smtp
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("AFTERCARE_TEST_POSTGRES_URL", "")
@@ -135,9 +135,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
                 proc.wait()
         smtp.stop()
         cluster.db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+        drop_database_later(PG_URL.replace("postgresql://", "postgresql+psycopg://"), name)
 
 
 class Driver:
