@@ -110,3 +110,16 @@ def test_the_ticket_page_says_why_a_step_has_no_due_time(client: TestClient, fac
     staff_login(client, "manager")
     ticket_page = client.get(f"/tickets/{ticket_id}?lang=zh-CN").text
     assert "步骤 Step 没有期限" in ticket_page and "<code>1 // 0</code>" in ticket_page
+
+
+def test_a_parked_case_shows_what_holds_it_not_that_it_goes_on(client: TestClient, facade: Aftercare) -> None:
+    facade.deploy(files=limited("x = 1 // 0", first="task", due="1 // 0"), actor=OWNER)
+    ticket_id = start(facade)  # its step has no due time; completing it runs a script that fails
+    desk = login(client, "service_desk")
+    [task] = client.get(f"/api/tasks?ticket_id={ticket_id}", headers=desk).json()
+    refused = client.post(f"/api/tasks/{task['id']}/complete", json={"data": {"answer": 1}}, headers=desk)
+    assert refused.status_code == 409, refused.text
+    staff_login(client, "manager")
+    page = client.get(f"/tickets/{ticket_id}?lang=en").text
+    assert 'id="incident-banner"' in page and "has no due time" not in page and "The case goes on" not in page
+    assert "Tasks without a due time" in client.get("/incidents?lang=en").text  # still listed for the overseers
