@@ -110,6 +110,9 @@ def test_a_link_not_valid_or_expired_says_so_in_one_language(client: TestClient,
     assert expired.status_code == 410
     _only(expired.text, {"zh-CN": "此链接已过期，请联系服务台。",
                          "en": "This link has expired. Please contact the service desk."}[lang])
+    # not a dead end: the customer's own tickets, the portal and the other language are a click away
+    assert 'href="/my"' in expired.text and 'href="/portal"' in expired.text
+    assert ('href="?lang=zh-CN">中文' if lang == "en" else 'href="?lang=en">English') in expired.text
 
 
 @pytest.mark.parametrize("lang", LANGS)
