@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from api.app import create_app
 from engine.commands import Aftercare
@@ -17,6 +17,9 @@ from tests.conftest import BACKENDS, fresh_database
 from tests.support import SmtpSink, body, free_port
 
 CHROMIUM = "/usr/bin/chromium"
+# An assertion on the page waits as long as an action does (the context's 15 s): on the busy 2-core CI machine a
+# round trip to the server (a diagram check, a deploy) took longer than Playwright's default of 5 s.
+expect.set_options(timeout=15_000)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 
