@@ -36,7 +36,7 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
 
 
 def _link_page(request: Request, exc: LinkError) -> HTMLResponse:
-    _language(request, None)
+    # no ticket to take a language from: the request's own (?lang=, the cookie, Accept-Language) stands
     status = {"invalid": 404, "expired": 410, "used": 410, "closed": 409}.get(exc.reason, 400)
     return _render(request, "message", {"message": in_language(exc.message), "tone": "bad", "ticket": None}, status)
 

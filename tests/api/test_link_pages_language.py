@@ -143,3 +143,11 @@ def test_survey_comments_and_a_stale_survey_page_speak_one_language(client: Test
     twice = client.post(f"{survey}/comment?lang={lang}", data={"comment": "again"})
     assert twice.status_code == 410
     _only(twice.text, {"zh-CN": "您已留言，谢谢！", "en": "You have already left a comment, thank you!"}[lang])
+
+
+def test_a_link_that_names_nothing_speaks_the_browsers_language(client: TestClient) -> None:
+    english = client.get("/c/garbage.x", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert english.status_code == 404
+    _only(english.text, "This link is not valid. It may have been mistyped or altered.")
+    chinese = client.get("/c/garbage.x", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    _only(chinese.text, "此链接无效，可能被误输入或篡改。")
