@@ -97,10 +97,12 @@ async def submit(request: Request, facade: Facade) -> HTMLResponse:
         return refused
     if form.get("website"):  # a honeypot field people never see
         return _portal(request, values, [], status=400)
-    if not await limiter.allow(facade, request):
+    kind = str(form.get("kind", "request"))
+    repeat = await run_in_threadpool(lambda: facade.portal_repeat(
+        **{k: values[k] for k in FIELDS}, complaint=kind == "complaint", idempotency_key=key))
+    if not repeat and not await limiter.allow(facade, request):  # a repeat creates nothing: it is not counted
         errors = [{"field": "(form)", "message": "Too many requests; please try later."}]
         return _portal(request, values, errors, status=429)
-    kind = str(form.get("kind", "request"))
     values["kind"] = kind
     values["kb_visit"] = str(form.get("kb_visit", "")).strip()[:100]
     missing = [{"field": k, "message": "This field is required"} for k in REQUIRED if not values[k]]

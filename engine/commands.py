@@ -73,6 +73,7 @@ class Aftercare:
 
         self.portal = portal = PortalService(kernel)
         self.submit_from_portal, self.status_token = portal.submit_from_portal, portal.status_token
+        self.portal_repeat = portal.portal_repeat
         self.ticket_status, self.add_survey_comment = portal.ticket_status, portal.add_survey_comment
 
         self.outbox = outbox = OutboxService(kernel)

@@ -72,5 +72,14 @@ def claim(session: Session, *, scope: str, key: str | None, request: Any, now: d
     return Claim(earlier=ticket)
 
 
+def seen(session: Session, *, scope: str, keys: list[str], now: datetime) -> bool:
+    """Whether a request under one of `keys` opened its ticket within the keys' 24 hours: sending it again creates
+    nothing (the first ticket answers, or other fields under the key are refused)."""
+    query = (select(IdempotencyKey.id).where(IdempotencyKey.scope == scope, IdempotencyKey.key.in_(keys),
+                                            IdempotencyKey.ticket_id.is_not(None),
+                                            IdempotencyKey.created_at > now - TTL).limit(1))
+    return session.scalar(query) is not None
+
+
 def _find(session: Session, scope: str, key: str) -> IdempotencyKey | None:
     return session.scalar(select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key))

@@ -19,6 +19,16 @@ log = logging.getLogger("aftercare.portal")
 class PortalService(Service):
     """What customers do without an account: the portal, the status page, survey comments."""
 
+    def portal_repeat(self, *, contact_name: str, contact_email: str, title: str, description: str,
+                      organization: str = "", contact_phone: str | None = None, complaint: bool = False,
+                      idempotency_key: str | None = None) -> bool:
+        """Whether this form was sent before and opened its ticket, by its key or by its words: sending it again
+        creates nothing, so the portal does not count it against the sender's request limit."""
+        request = [contact_name, contact_email, contact_phone, title, description, organization, complaint]
+        keys = [_content_key(request), *([idempotency_key] if idempotency_key else [])]
+        with self.uow(write=False) as session:
+            return idempotency.seen(session, scope="portal", keys=keys, now=self.clock.now())
+
     def submit_from_portal(self, *, contact_name: str, contact_email: str, title: str, description: str,
                            organization: str = "", contact_phone: str | None = None, complaint: bool = False,
                            kb_visit: str | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
@@ -40,8 +50,7 @@ class PortalService(Service):
             # the same words sent again with a new key (Back, then Send: the browser fetched a fresh form but kept
             # what was typed) are the same request too, within the keys' 24 hours
             same = idempotency.claim(session, scope="portal", now=self.clock.now(), request=request,
-                                     key="content:" + idempotency.fingerprint([s.strip() if isinstance(s, str) else s
-                                                                               for s in request]))
+                                     key=_content_key(request))
             earlier = claim.earlier or same.earlier
             if earlier is not None:  # the same form sent twice (engine/idempotency.py): its first ticket
                 first = earlier
@@ -113,3 +122,8 @@ def _mark_filed(session: Any, visit: str, ticket_id: int) -> None:
             kb.mark_filed(session, visit[:100], ticket_id)
     except Exception:
         log.exception("the knowledge base could not count visit %s", visit[:100])
+
+
+def _content_key(request: list[Any]) -> str:
+    """The key a portal request's words make (its fields, trimmed): the same words are the same request."""
+    return "content:" + idempotency.fingerprint([s.strip() if isinstance(s, str) else s for s in request])

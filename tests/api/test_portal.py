@@ -49,8 +49,20 @@ def test_portal_validates_and_rate_limits(client: TestClient) -> None:
     bad = client.post("/portal", data={**FORM, "contact_email": "zhou at demo"})  # the address finds the customer
     assert bad.status_code == 422 and 'id="err-contact_email"' in bad.text
     assert client.post("/portal", data={**FORM, "website": "http://spam"}).status_code == 400
-    codes = [client.post("/portal", data=FORM).status_code for _ in range(4)]
+    codes = [client.post("/portal", data={**FORM, "title": f"问题 {n}"}).status_code for n in range(4)]
     assert codes[-1] == 429 and 200 in codes
+
+
+def test_sending_the_same_form_again_is_not_counted_against_the_limit(client: TestClient) -> None:
+    first = client.post("/portal", data=FORM)  # a customer who presses Send again, or Back then Send
+    assert first.status_code == 200
+    number = re.search(r'id="ticket-number">([^<]+)<', first.text).group(1)
+    for n in range(4):  # four other requests from the same address reach the limit of five
+        assert client.post("/portal", data={**FORM, "title": f"另一个问题 {n}"}).status_code == 200
+    assert client.post("/portal", data={**FORM, "title": "第六个问题"}).status_code == 429
+    again = client.post("/portal", data=FORM)  # still told which ticket it is, not "too many requests"
+    assert again.status_code == 200 and f'id="ticket-number">{number}<' in again.text
+    assert 'id="already-received"' in again.text
 
 
 def test_survey_is_answered_in_one_click_with_an_optional_comment(client: TestClient, facade: Aftercare,
