@@ -14,7 +14,7 @@ from RestrictedPython.Guards import safer_getattr
 
 from .script_budget import fresh_getiter, steps
 from .script_collections import INPLACE, guarded_and, guarded_or, guarded_sub, guarded_xor, merged_dict, stepped_method
-from .script_iterables import ITERABLE_NAMES, iterable_builtins
+from .script_iterables import ITERABLE_NAMES, TypeStandIn, iterable_builtins
 from .script_sizes import (
     _OWN_TEXT,
     _SEQUENCES,
@@ -48,7 +48,7 @@ def budget_scope(seconds: float | None = None, iterables: Collection[str] = ITER
     return scope
 
 
-class _Builder:
+class _Builder(TypeStandIn):
     """`set`, `frozenset` or `dict` for diagram code: the items pass through the evaluation's `_getiter_` one by
     one, so that building from hash-colliding keys (quadratic in C) takes a step per item and stops at the CPU
     deadline. `isinstance(x, set)` still works.
@@ -85,18 +85,6 @@ class _Builder:
             raise AttributeError(f"type object '{self.kind.__name__}' has no attribute 'fromkeys'")
         return dict.fromkeys(self.getiter(keys), value)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.kind, name)  # set.union(a, b), ...: the type's own (dunders never get here)
-
-    def __instancecheck__(self, instance: Any) -> bool:
-        return isinstance(instance, self.kind)
-
-    def __subclasscheck__(self, subclass: Any) -> bool:
-        return issubclass(subclass, self.kind)
-
-    def __repr__(self) -> str:
-        return f"<class '{self.kind.__name__}'>"
-
 
 def collection_builtins(getiter: Callable[[Any], Any]) -> dict[str, Any]:
     """`set`, `frozenset` and `dict` whose items take a step each through `getiter` (see _Builder)."""
@@ -120,7 +108,7 @@ def guarded_sum(iterable: Any, start: Any = 0) -> Any:
 
 
 
-class _TextType:
+class _TextType(TypeStandIn):
     """`str` for diagram code: `str(x)` of a container is estimated first (check_text: a list repeating one long
     string is small, its text is not); `isinstance(x, str)` and the type's methods (`str.upper('a')`) still work,
     taken through RestrictedPython's getattr guard (which refuses `str.format`)."""
@@ -136,16 +124,7 @@ class _TextType:
         return str(value)
 
     def __getattr__(self, name: str) -> Any:
-        return safer_getattr(str, name)
-
-    def __instancecheck__(self, instance: Any) -> bool:
-        return isinstance(instance, str)
-
-    def __subclasscheck__(self, subclass: Any) -> bool:
-        return issubclass(subclass, str)
-
-    def __repr__(self) -> str:
-        return "<class 'str'>"
+        return safer_getattr(str, name)  # through the guard: `str.format` stays refused
 
 
 def guarded_repr(value: Any) -> str:

@@ -42,19 +42,14 @@ def _weighed(iterable: Any, getiter: Getiter, take: Take) -> Iterator[Any]:
         yield item
 
 
-class SteppedType:
-    """`list`, `tuple`, `map`, ... for diagram code: the call steps through its iterables (see the module's
-    docstring); `isinstance(x, list)` and the type's own methods (`list.append`) still work."""
+class TypeStandIn:
+    """What diagram code gets in place of a built-in type (`kind`) whose call is guarded: `isinstance(x, list)`,
+    `issubclass` and the type's own methods (`list.append`) still work, and it prints as the type."""
 
-    def __init__(self, kind: type, call: Callable[..., Any]) -> None:
-        self.kind = kind
-        self.call = call
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.call(*args, **kwargs)
+    kind: type
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.kind, name)  # dunders never get here (RestrictedPython refuses them)
+        return getattr(self.kind, name)  # set.union(a, b), ...: the type's own (dunders never get here)
 
     def __instancecheck__(self, instance: Any) -> bool:
         return isinstance(instance, self.kind)
@@ -64,6 +59,18 @@ class SteppedType:
 
     def __repr__(self) -> str:
         return f"<class '{self.kind.__name__}'>"
+
+
+class SteppedType(TypeStandIn):
+    """`list`, `tuple`, `map`, ... for diagram code: the call steps through its iterables (see the module's
+    docstring)."""
+
+    def __init__(self, kind: type, call: Callable[..., Any]) -> None:
+        self.kind = kind
+        self.call = call
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.call(*args, **kwargs)
 
 
 def _sequence(kind: type, getiter: Getiter, *args: Any, **kwargs: Any) -> Any:
