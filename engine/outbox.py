@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, select, update
 from sqlalchemy.orm import Session
 
+from . import appends
 from .models import OutboxMessage, TimelineEvent
 from .notifications import DIGEST_MINUTES, DIGEST_TEMPLATE, Dispatcher
 
@@ -52,14 +53,12 @@ class Envelope:
 
 def enqueue(session: Session, *, to_addr: str, template: str, language: str, context: dict[str, Any],
             ticket_id: int | None, now: datetime, recipient: str | None = None,
-            kind: str | None = None) -> OutboxMessage:
+            kind: str | None = None) -> None:
     """Queue one e-mail; it leaves only if the surrounding transaction commits. Staff mail names its recipient
     (a username) and kind, so the sender can fold it into a digest; customer mail has neither."""
-    message = OutboxMessage(to_addr=to_addr, template=template, language=language, context=context,
-                            ticket_id=ticket_id, next_attempt_at=now, created_at=now, status="pending", attempts=0,
-                            recipient=recipient, kind=kind)
-    session.add(message)
-    return message
+    appends.add(session, OutboxMessage, to_addr=to_addr, template=template, language=language, context=context,
+                ticket_id=ticket_id, next_attempt_at=now, created_at=now, status="pending", attempts=0,
+                recipient=recipient, kind=kind)
 
 
 def candidates(session: Session, *, now: datetime, limit: int) -> list[int] | None:

@@ -8,7 +8,7 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy.orm import Session
 
-from . import links, notifications, outbox, repository, waiting
+from . import appends, links, notifications, outbox, repository, waiting
 from .effects import CUSTOMER_LANE, Effects
 from .language import ticket_language
 from .models import HumanTask, Instance, Ticket, TicketSearch, TimelineEvent
@@ -43,8 +43,9 @@ def save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: Ti
     """Write state, human tasks, timer index, ticket columns, timeline and outbox for one unit of work.
 
     Nothing read here depends on what this save writes (the flushes that must come first are explicit), so the
-    session does not flush before each read: the rows go out together at commit, in batches per table."""
-    with session.no_autoflush:
+    session does not flush before each read, and the events and mail it appends are written together after it
+    (engine/appends.py): the rows go out together, in batches per table."""
+    with session.no_autoflush, appends.held(session):
         _save_case(session, ctx, instance, ticket, wf, effects, fired)
 
 
@@ -80,6 +81,7 @@ def _index(session: Session, ctx: SaveContext, ticket: Ticket) -> None:
         return  # a timer firing or a claim adds no text
     row = session.get(TicketSearch, ticket.id)
     if row is None or ctx.new_texts is None:
+        appends.write(session)
         session.flush()  # the full path reads the timeline, this unit's events included
         index_ticket(session, ticket)
         return
@@ -95,6 +97,7 @@ def _freeze(session: Session, ticket: Ticket, now: datetime) -> None:
     from .queries import ticket_detail
 
     ticket.closed_at = ticket.closed_at or now
+    appends.write(session)
     session.flush()
     ticket.archive = {**ticket_detail(session, ticket), "frozen_at": now.isoformat()}
 
@@ -276,8 +279,8 @@ def _valid_assignee(session: Session, task: ReadyTask) -> str | None:
 
 def _event(session: Session, ticket: Ticket | None, instance: Instance, at: datetime, kind: str, actor: str,
            data: dict[str, Any]) -> None:
-    session.add(TimelineEvent(ticket_id=ticket.id if ticket else None, instance_id=instance.id, at=at,
-                              kind=kind, actor=actor, data=data))
+    appends.add(session, TimelineEvent, ticket_id=ticket.id if ticket else None, instance_id=instance.id, at=at,
+                kind=kind, actor=actor, data=data)
 
 
 def event(session: Session, ticket: Ticket | None, instance: Instance, at: datetime, kind: str, actor: str,

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from . import appends
 from .errors import Conflict, ValidationFailed
 
 
@@ -37,6 +38,7 @@ class UnitOfWork:
 
     def _unit(self, write: bool) -> Iterator[Session]:
         session = Session(bind=self._write if write else self._read, expire_on_commit=False, autoflush=True)
+        appends.enable(session)
         try:
             yield session
             session.commit()
