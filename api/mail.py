@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,9 @@ class Mailer:
 
     def render(self, envelope: Envelope) -> EmailMessage:
         """The e-mail for one outbox row: subject from the template's first line, body from the rest."""
-        context = self._context(envelope)
+        parts = self.facade.mail_parts(outbox_id=envelope.id, ticket_id=envelope.context.get("ticket_id"),
+                                       link_id=envelope.context.get("link_id"))
+        context = self._context(envelope, parts)
         # the recipient's language; a language without a file of its own reads the Chinese one
         template = self.env.select_template([f"{envelope.template}.{envelope.language}.txt",
                                              f"{envelope.template}.txt", f"{envelope.template}.zh-CN.txt"])
@@ -95,7 +97,7 @@ class Mailer:
         message["Subject"] = subject.removeprefix("Subject:").strip()
         # The same Message-ID on every attempt lets mail systems drop a duplicate after a crash mid-send; a
         # customer's mail refers to the ticket's earlier ones, so replies thread and come back to the ticket.
-        headers = self.facade.conversation.thread_headers(outbox_id=envelope.id)
+        headers = dict(parts["headers"])
         if envelope.message_id:  # fixed at the first claim: a change of secret or sender domain keeps it
             headers["Message-ID"] = envelope.message_id
         for header, value in headers.items():
@@ -118,17 +120,16 @@ class Mailer:
         message.add_attachment(found["data"], maintype=maintype or "application", subtype=subtype or "octet-stream",
                                filename=found["filename"])
 
-    def _context(self, envelope: Envelope) -> dict[str, Any]:
+    def _context(self, envelope: Envelope, parts: dict[str, Any]) -> dict[str, Any]:
         context = dict(envelope.context)
         ticket_id = context.get("ticket_id")
-        context["ticket"] = self.facade.ticket_for_mail(ticket_id=ticket_id) if ticket_id else {}
+        context["ticket"] = parts["ticket"]
         if ticket_id and context["ticket"].get("category") == "inspection":
             context["report"] = self.facade.inspection_report(ticket_id=ticket_id, actor=SYSTEM)
         elif ticket_id and context["ticket"].get("category") == "monthly_report":
             context["report"] = self.facade.monthly_report_for_ticket(ticket_id=ticket_id)
         context["base_url"] = self.facade.settings.base_url.rstrip("/")
-        link_id = context.get("link_id")
-        token = self.facade.link_token(link_id=link_id) if link_id else None
+        token = parts["link_token"]
         context["link"] = f"{context['base_url']}/c/{token}" if token else None
         if ticket_id:
             context["status_link"] = f"{context['base_url']}/s/{self.facade.status_token(ticket_id=ticket_id)}"
@@ -144,10 +145,13 @@ class Mailer:
 
     def send_pending(self, limit: int = 20) -> int:
         """Send every due message once; failures go back to the queue with backoff. Returns sent count."""
+        leased_at = self.facade.clock.now()  # before the claim: its leases run at least `lease` from here
         envelopes = self.facade.claim_outbox(limit=limit)
-        return asyncio.run(self._send_all(envelopes)) if envelopes else 0
+        return asyncio.run(self._send_all(envelopes, leased_at)) if envelopes else 0
 
-    async def _send_all(self, envelopes: list[Envelope]) -> int:
+    async def _send_all(self, envelopes: list[Envelope], leased_at: datetime | None = None) -> int:
+        """Send claimed messages in order. `leased_at`: when the claim's leases were last set, if known."""
+        lease = _Lease(self.facade, leased_at)
         sent = 0
         for index, envelope in enumerate(envelopes):
             try:
@@ -157,12 +161,14 @@ class Mailer:
                 self.facade.outbox_failed(message_id=envelope.id, error=f"{type(exc).__name__}: {exc}", permanent=True,
                                           token=envelope.lease_token)
                 continue
-            # the rest of the batch is renewed before each message: a message is started only while still ours
-            if envelope.id not in await self._renew(envelopes[index:]):
+            # a message is started only while still ours: the rest of the batch is renewed first, unless its lease
+            # was set less than a third of it ago (then no other sender can have taken it: the lease runs two
+            # thirds more at least), which spares a write per message in a quick batch
+            if not lease.fresh() and envelope.id not in await lease.renew(envelopes[index:]):
                 log.warning("e-mail %s: the claim ran out and another sender took it over", envelope.id)
                 continue
             try:
-                await self._deliver(message, envelopes[index:])
+                await self._deliver(message, envelopes[index:], lease)
             except LeaseLost:
                 log.warning("e-mail %s: the claim was lost while sending; the new holder sends it", envelope.id)
                 continue
@@ -175,7 +181,7 @@ class Mailer:
             sent += 1
         return sent
 
-    async def _deliver(self, message: EmailMessage, held: list[Envelope]) -> None:
+    async def _deliver(self, message: EmailMessage, held: list[Envelope], lease: _Lease) -> None:
         """Hand one message to SMTP, renewing the lease every third of it while the server takes its time; a lease
         found taken over cancels the send (before the end of DATA the server then discards the message)."""
         sending = asyncio.ensure_future(aiosmtplib.send(message, hostname=self.facade.settings.smtp_host,
@@ -185,16 +191,31 @@ class Mailer:
             if done:
                 sending.result()
                 return
-            if held[0].id not in await self._renew(held):
+            if held[0].id not in await lease.renew(held):
                 sending.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sending
                 raise LeaseLost(held[0].id)
 
-    async def _renew(self, held: list[Envelope]) -> set[int]:
+
+class _Lease:
+    """A sender's lease on the messages of its claim: when it was last set, and renewing it."""
+
+    def __init__(self, facade: Aftercare, set_at: datetime | None) -> None:
+        self.facade, self.set_at = facade, set_at
+
+    def fresh(self) -> bool:
+        """Whether the lease was set less than a third of its length ago (by this process's clock)."""
+        third = timedelta(seconds=self.facade.settings.mail_lease_seconds / 3)
+        return self.set_at is not None and self.facade.clock.now() - self.set_at < third
+
+    async def renew(self, held: list[Envelope]) -> set[int]:
         """Renew the lease on the messages this sender still holds (in a thread: SMTP keeps going meanwhile)."""
-        return await asyncio.to_thread(self.facade.renew_outbox_lease, ids=[e.id for e in held],
+        started = self.facade.clock.now()
+        kept = await asyncio.to_thread(self.facade.renew_outbox_lease, ids=[e.id for e in held],
                                        token=str(held[0].lease_token))
+        self.set_at = started
+        return kept
 
 
 class LeaseLost(Exception):

@@ -80,6 +80,7 @@ class Aftercare:
         self.claim_outbox, self.outbox_sent, self.outbox_failed = outbox.claim_outbox, outbox.outbox_sent, \
             outbox.outbox_failed
         self.discard_unsent_mail, self.renew_outbox_lease = outbox.discard_unsent_mail, outbox.renew_outbox_lease
+        self.mail_parts = outbox.mail_parts
         self.notifications = notifications = NotificationService(kernel)
         self.notification_preferences, self.set_notification_preferences = \
             notifications.notification_preferences, notifications.set_notification_preferences

@@ -103,6 +103,31 @@ def test_a_sender_that_lost_its_lease_neither_sends_nor_puts_the_message_back(
     assert len(smtp.messages) == 1 and row(facade, outbox_id).status == "sent"
 
 
+def test_a_batch_that_stalls_longer_than_a_third_of_the_lease_asks_again_before_the_next_message(
+        facade: Aftercare, clock: FakeClock, smtp: SmtpSink, ticket_id: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quick batch does not renew before each message (its lease is fresh); one that stalled after its first
+    message for longer than the lease finds the rest taken by another sender and leaves them to it."""
+    ids = queue(facade, ticket_id, 2)
+    other = another(facade, clock)
+    taken: list[Any] = []
+    recorded = facade.outbox_sent
+
+    def then_stall(**kwargs: Any) -> None:
+        recorded(**kwargs)
+        if not taken:  # the sender froze after its first message; meanwhile another one claimed the rest
+            clock.advance(seconds=LEASE + 1)
+            taken.extend(other.claim_outbox(limit=10))
+    monkeypatch.setattr(facade, "outbox_sent", then_stall)
+    try:
+        assert Mailer(facade).send_pending() == 1
+        assert [e.id for e in taken] == ids[1:]
+        assert asyncio.run(Mailer(other)._send_all(taken)) == 1
+    finally:
+        other.close()
+    assert len(smtp.messages) == 2  # each once
+    assert [row(facade, i).status for i in ids] == ["sent", "sent"]
+
+
 def test_the_message_id_is_fixed_at_the_first_claim(facade: Aftercare, clock: FakeClock, smtp: SmtpSink,
                                                     ticket_id: int) -> None:
     [outbox_id] = queue(facade, ticket_id, 1)
