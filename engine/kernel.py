@@ -6,6 +6,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -221,12 +222,26 @@ class Kernel:
         if origin.category == "inspection":
             link_risk_ticket(session, origin, request.get("ref"), linked)
 
-    def complete(self, session: Session, row: HumanTask, data: dict[str, Any], actor: Actor) -> dict[str, Any]:
-        """Complete the open task `row` with form data in the caller's unit of work (staff and customers alike)."""
-        instance, ticket = repository.lock_case(session, row.instance_id)
+    def lock_task(self, session: Session, task_id: str) -> tuple[HumanTask | None, LockedCase | None]:
+        """The task `task_id` (None if there is none) and its case, locked, with the case's open tasks read fresh
+        under the lock: two statements where reading the task first and then locking its case takes three."""
+        instance, ticket = repository.lock_case_of_task(session, task_id)
+        if instance is None:
+            return session.get(HumanTask, task_id), None
+        open_rows = list(repository.open_tasks_of_instance(session, instance.id, fresh=True))
+        return session.get(HumanTask, task_id), LockedCase(instance, ticket, open_rows)  # open: no statement
+
+    def complete(self, session: Session, row: HumanTask, data: dict[str, Any], actor: Actor,
+                 locked: LockedCase | None = None) -> dict[str, Any]:
+        """Complete the open task `row` with form data in the caller's unit of work (staff and customers alike);
+        `locked`: its case as `lock_task` found it, else it is locked and read here."""
+        if locked is None:
+            instance, ticket = repository.lock_case(session, row.instance_id)
+            # the case's open tasks, read fresh under the lock: whether `row` is still open, and what saving closes
+            open_rows = list(repository.open_tasks_of_instance(session, row.instance_id, fresh=True))
+        else:
+            instance, ticket, open_rows = locked.instance, locked.ticket, locked.open_rows
         incidents.refuse_if_parked(session, row.instance_id)  # again under the lock: another worker may have parked it
-        # the case's open tasks, read fresh under the lock: whether `row` is still open, and what saving closes
-        open_rows = list(repository.open_tasks_of_instance(session, row.instance_id, fresh=True))
         if instance is None or row not in open_rows:
             raise Conflict("this task is no longer open", task_id=row.id)
         schema, coerced = self.form_and_data(session, instance, row, data)
@@ -268,6 +283,15 @@ class Kernel:
         """Run a read function inside one unit of work (queries module)."""
         with self.uow(write=write) as session:
             return work(session)
+
+
+@dataclass
+class LockedCase:
+    """A case locked in this unit of work: its instance, its ticket and its open tasks as read under the lock."""
+
+    instance: Instance
+    ticket: Ticket | None
+    open_rows: list[HumanTask]
 
 
 class CaseCache:

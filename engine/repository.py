@@ -107,6 +107,15 @@ def lock_case(session: Session, instance_id: int, *,
     return (row[0], row[1]) if row is not None else (None, None)
 
 
+def lock_case_of_task(session: Session, task_id: str) -> tuple[Instance | None, Ticket | None]:
+    """`lock_case` for the case the task `task_id` belongs to, found through the task in the same statement."""
+    query = (select(Instance, Ticket).join(HumanTask, HumanTask.instance_id == Instance.id)
+             .outerjoin(Ticket, Ticket.instance_id == Instance.id)
+             .where(HumanTask.id == task_id).with_for_update(of=Instance))
+    row = session.execute(query.execution_options(populate_existing=True)).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
 def due_instance_ids(session: Session, now: datetime, limit: int) -> list[int]:
     """Running instances whose earliest timer is due: one indexed range scan."""
     query = (select(Instance.id).where(Instance.next_timer_at <= now, Instance.status == "running")

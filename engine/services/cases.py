@@ -60,14 +60,14 @@ class CaseService(Service):
         case: tuple[int, int | None] | None = None
         try:
             with self.uow() as session:
-                row = session.get(HumanTask, task_id)
+                row, locked = self.kernel.lock_task(session, task_id)
                 if row is None:
                     raise NotFound("no such task", task_id=task_id)
                 if actor.kind == "staff" and not may_work_on(actor.role, row.role):
                     raise Forbidden(f"role {actor.role!r} may not work on {row.role!r} tasks", task_role=row.role,
                                     ticket_id=row.ticket_id)
                 case = (row.instance_id, row.ticket_id)  # a parked case refuses under its lock (Kernel.complete)
-                return self.kernel.complete(session, row, data, actor)
+                return self.kernel.complete(session, row, data, actor, locked)
         except Exception as exc:  # diagram code failed: nothing was saved; the case is parked (engine/incidents.py)
             if case is None or not incidents.is_diagram_failure(exc):
                 raise
