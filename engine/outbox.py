@@ -5,11 +5,11 @@ engine/notifications.py, applied here when the sender claims. A digest is a row 
 are marked "digested" with its id in the same unit of work, so each is sent once, and only with it.
 
 Claims are leases. A sender marks the rows it takes "sending" with a random token and an expiry `lease` seconds
-ahead, and renews the lease of the rows it still holds before each message (unless it set it less than lease/3
-ago) and every lease/3 seconds while one is on the wire; a row whose lease expired (its sender died or froze) is
-claimed again by any sender. A sender only starts a message, and only records a failure, while its token still holds the row, so outside SMTP DATA nothing
-leaves twice; a message accepted by the server just before its sender died leaves again under the same
-Message-ID (`message_id`, fixed at the first claim), which receiving systems can recognise.
+ahead, and renews the lease of the rows it still holds before each message (unless it set it less than lease/3 ago)
+and every lease/3 seconds while one is on the wire; a row whose lease expired (its sender died or froze) is claimed
+again by any sender. A sender only starts a message, and only records a failure, while its token still holds the
+row, so outside SMTP DATA nothing leaves twice; a message accepted by the server just before its sender died leaves
+again under the same Message-ID (`message_id`, fixed at the first claim), which receiving systems can recognise.
 
 Finding due rows reads partial indexes that hold only the rows still to send (models.OutboxMessage): the sent
 history is never walked. On SQLite the sender picks candidate ids in a read transaction first

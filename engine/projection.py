@@ -13,7 +13,7 @@ from .effects import CUSTOMER_LANE, Effects
 from .language import ticket_language
 from .models import HumanTask, Instance, Ticket, TicketSearch, TimelineEvent
 from .runtime import ReadyTask, Runtime, to_datetime
-from .search import document, index_ticket
+from .search import document, index_ticket, own_texts
 from .users import Actor, may_work_on
 from .worklist import ticket_columns
 
@@ -79,6 +79,9 @@ def _index(session: Session, ctx: SaveContext, ticket: Ticket) -> None:
     whole timeline being read and tokenized again; the row is written only when a token is new."""
     if ctx.completed_task_id is None and ctx.indexed:
         return  # a timer firing or a claim adds no text
+    if not ctx.indexed:  # opened in this unit: no document yet, and no form or message to read
+        session.add(TicketSearch(ticket_id=ticket.id, document=document(own_texts(session, ticket))))
+        return
     row = session.get(TicketSearch, ticket.id)
     if row is None or ctx.new_texts is None:
         appends.write(session)

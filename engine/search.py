@@ -156,13 +156,19 @@ def number_filter(text: str) -> ColumnElement[bool] | None:
 
 def ticket_texts(session: Session, ticket: Ticket) -> list[Any]:
     """Everything a ticket is found by: its own fields, its customer and its forms' and messages' text."""
-    customer = session.get(Customer, ticket.customer_id)
     events = session.scalars(select(TimelineEvent.data).where(TimelineEvent.ticket_id == ticket.id,
                                                               TimelineEvent.kind.in_(TEXT_EVENTS)))
     extra = [data.get("data") or data.get("body") for data in events if isinstance(data, dict)]
     extra += session.scalars(select(Message.body).where(Message.ticket_id == ticket.id))  # notes too: staff search
+    return [*own_texts(session, ticket), *extra]
+
+
+def own_texts(session: Session, ticket: Ticket) -> list[Any]:
+    """What a ticket is found by before any form or message: its own fields and its customer's name (all a ticket
+    opened in this unit of work has)."""
+    customer = session.get(Customer, ticket.customer_id)
     return [ticket.number, ticket.title, ticket.description, customer.name if customer else None,
-            ticket.contact_name, ticket.contact_email, *extra]
+            ticket.contact_name, ticket.contact_email]
 
 
 def index_ticket(session: Session, ticket: Ticket, *, texts_changed: bool = True) -> None:
