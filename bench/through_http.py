@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -56,6 +57,7 @@ class Server:
     def __init__(self, directory: Path, smtp_port: int | None = None, *, worker: bool = True) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.database = directory / "aftercare.db"
         smtp = {"AFTERCARE_SMTP_HOST": "127.0.0.1", "AFTERCARE_SMTP_PORT": str(smtp_port)} if smtp_port else {}
         self.env = {**os.environ, "AFTERCARE_DATABASE_URL": f"sqlite:///{directory / 'aftercare.db'}",
                     "AFTERCARE_SECRET_KEY": SECRET, "AFTERCARE_BASE_URL": self.url, **smtp,
@@ -83,6 +85,27 @@ class Server:
         """CPU seconds the server process has used so far (user + system, all its threads)."""
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def mail_left(self) -> int:
+        """E-mails the server's outbox has yet to send (read from its database file, beside the server)."""
+        with sqlite3.connect(self.database, timeout=30) as db:
+            return int(db.execute("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')").fetchone()[0])
+
+    def drained(self, timeout: float = 30) -> float:
+        """Wait until the worker has sent every queued e-mail; the seconds waited."""
+        start = time.perf_counter()
+        while self.mail_left():
+            if time.perf_counter() - start > timeout:
+                raise RuntimeError(f"the server's outbox did not drain in {timeout:.0f} s")
+            time.sleep(0.01)
+        return time.perf_counter() - start
+
+    def idle_cpu_rate(self, seconds: float = 3.0) -> float:
+        """CPU seconds per second the server uses doing nothing (its worker's ticks), measured over `seconds`."""
+        self.drained()
+        start = self.cpu()
+        time.sleep(seconds)
+        return (self.cpu() - start) / seconds
 
     def stop(self) -> None:
         """Stop the server and wait for it."""
