@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -81,8 +82,7 @@ class Mailer:
 
     def render(self, envelope: Envelope) -> EmailMessage:
         """The e-mail for one outbox row: subject from the template's first line, body from the rest."""
-        parts = self.facade.mail_parts(outbox_id=envelope.id, ticket_id=envelope.context.get("ticket_id"),
-                                       link_id=envelope.context.get("link_id"))
+        parts = self.facade.mail_parts(envelope=envelope)
         context = self._context(envelope, parts)
         # the recipient's language; a language without a file of its own reads the Chinese one
         template = self.env.select_template([f"{envelope.template}.{envelope.language}.txt",
@@ -151,7 +151,14 @@ class Mailer:
 
     async def _send_all(self, envelopes: list[Envelope], leased_at: datetime | None = None) -> int:
         """Send claimed messages in order. `leased_at`: when the claim's leases were last set, if known."""
-        lease = _Lease(self.facade, leased_at)
+        lease, relay = _Lease(self.facade, leased_at), _Relay(self.facade.settings.smtp_host,
+                                                              self.facade.settings.smtp_port)
+        try:
+            return await self._send_each(envelopes, lease, relay)
+        finally:
+            await relay.close()
+
+    async def _send_each(self, envelopes: list[Envelope], lease: _Lease, relay: _Relay) -> int:
         sent = 0
         for index, envelope in enumerate(envelopes):
             try:
@@ -168,7 +175,7 @@ class Mailer:
                 log.warning("e-mail %s: the claim ran out and another sender took it over", envelope.id)
                 continue
             try:
-                await self._deliver(message, envelopes[index:], lease)
+                await self._deliver(message, envelopes[index:], lease, relay)
             except LeaseLost:
                 log.warning("e-mail %s: the claim was lost while sending; the new holder sends it", envelope.id)
                 continue
@@ -181,11 +188,11 @@ class Mailer:
             sent += 1
         return sent
 
-    async def _deliver(self, message: EmailMessage, held: list[Envelope], lease: _Lease) -> None:
+    async def _deliver(self, message: EmailMessage, held: list[Envelope], lease: _Lease, relay: _Relay) -> None:
         """Hand one message to SMTP, renewing the lease every third of it while the server takes its time; a lease
-        found taken over cancels the send (before the end of DATA the server then discards the message)."""
-        sending = asyncio.ensure_future(aiosmtplib.send(message, hostname=self.facade.settings.smtp_host,
-                                                        port=self.facade.settings.smtp_port, timeout=10))
+        found taken over cancels the send (the connection is dropped: before the end of DATA the server then
+        discards the message)."""
+        sending = asyncio.ensure_future(relay.send(message))
         while True:
             done, _ = await asyncio.wait({sending}, timeout=self.facade.settings.mail_lease_seconds / 3)
             if done:
@@ -196,6 +203,47 @@ class Mailer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await sending
                 raise LeaseLost(held[0].id)
+
+
+class _Relay:
+    """The SMTP connection of one batch: opened for its first message and kept for the next ones (one connection and
+    greeting per batch, not per message), dropped after any error or cancelled send, and not reused after
+    `REUSE_SECONDS` idle (a server may have closed it meanwhile); closed politely (QUIT) at the end."""
+
+    REUSE_SECONDS = 5.0
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.client: aiosmtplib.SMTP | None = None
+        self.last_used = 0.0
+
+    async def send(self, message: EmailMessage) -> None:
+        """Send one message on the batch's connection, opening one when there is none to reuse."""
+        if self.client is not None and (not self.client.is_connected
+                                        or time.monotonic() - self.last_used > self.REUSE_SECONDS):
+            await self.close()
+        if self.client is None:
+            client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=10)
+            await client.connect()
+            self.client = client
+        try:
+            await self.client.send_message(message)
+        except BaseException:  # a refusal, a broken connection, a send cancelled mid-DATA: start afresh
+            self._drop()
+            raise
+        self.last_used = time.monotonic()
+
+    async def close(self) -> None:
+        """End the connection (QUIT), if one is open."""
+        if self.client is not None and self.client.is_connected:
+            with contextlib.suppress(Exception):
+                await self.client.quit()
+        self._drop()
+
+    def _drop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
 
 
 class _Lease:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
@@ -320,17 +320,29 @@ def ticket_id_of_reference(session: Session, settings: Any, value: str) -> int |
     return session.scalar(select(Message.ticket_id).where(Message.email_message_id == value))
 
 
-def thread_headers(session: Session, settings: Any, outbox_id: int) -> dict[str, str]:
+class MailRow(Protocol):
+    """What threading an outbox e-mail reads of it: its row (OutboxMessage) or the sender's claim of it (Envelope)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def ticket_id(self) -> int | None: ...
+    @property
+    def recipient(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+    @property
+    def context(self) -> dict[str, Any]: ...
+
+
+def thread_headers(session: Session, settings: Any, mail: MailRow) -> dict[str, str]:
     """Message-ID, In-Reply-To and References of one outbox e-mail: a customer's mail of a ticket refers to the
     ticket's earlier customer mails and messages, so mail clients show one thread; a staff notice to nothing."""
-    row = session.get(OutboxMessage, outbox_id)
-    if row is None:
-        return {"Message-ID": outbox_message_id(settings, outbox_id)}
-    own = str((row.context or {}).get("email_message_id") or "") or outbox_message_id(settings, row.id)
+    own = str((mail.context or {}).get("email_message_id") or "") or outbox_message_id(settings, mail.id)
     headers = {"Message-ID": own}
-    if row.ticket_id is None or row.recipient is not None:
+    if mail.ticket_id is None or mail.recipient is not None or mail.created_at is None:
         return headers
-    earlier = _thread(session, settings, row)
+    earlier = _thread(session, settings, mail)
     if earlier:
         kept = earlier if len(earlier) <= MAX_REFERENCES else [earlier[0], *earlier[-(MAX_REFERENCES - 1):]]
         headers["In-Reply-To"] = earlier[-1]
@@ -338,7 +350,7 @@ def thread_headers(session: Session, settings: Any, outbox_id: int) -> dict[str,
     return headers
 
 
-def _thread(session: Session, settings: Any, row: OutboxMessage) -> list[str]:
+def _thread(session: Session, settings: Any, row: MailRow) -> list[str]:
     """The ids of the ticket's customer mails and public messages before `row`, oldest first."""
     mails = session.execute(
         select(OutboxMessage.id, OutboxMessage.created_at).where(

@@ -49,6 +49,8 @@ class Envelope:
     attempts: int
     message_id: str | None = None
     lease_token: str | None = None
+    recipient: str | None = None  # a staff user's name; None for the customer's mail
+    created_at: datetime | None = None  # when it was queued: a customer mail threads after what came before
 
 
 def enqueue(session: Session, *, to_addr: str, template: str, language: str, context: dict[str, Any],
@@ -129,7 +131,8 @@ def _claimable(condition: ColumnElement[bool], ids: Sequence[int] | None, limit:
 
 def _envelope(message: OutboxMessage) -> Envelope:
     return Envelope(message.id, message.ticket_id, message.to_addr, message.template, message.language,
-                    dict(message.context), message.attempts, message.message_id, message.lease_token)
+                    dict(message.context), message.attempts, message.message_id, message.lease_token,
+                    message.recipient, message.created_at)
 
 
 def mark_sent(session: Session, *, message_id: int, subject: str, now: datetime) -> None:

@@ -35,14 +35,15 @@ class OutboxService(Service):
                 break  # every due row was looked at
         return claimed
 
-    def mail_parts(self, *, outbox_id: int, ticket_id: int | None, link_id: str | None) -> dict[str, Any]:
-        """What rendering one outbox e-mail reads, in one read transaction: the ticket's facts (no timeline, no
+    def mail_parts(self, *, envelope: outbox.Envelope) -> dict[str, Any]:
+        """What rendering one claimed e-mail reads, in one read transaction: the ticket's facts (no timeline, no
         internal notes), the customer link's token, and the thread headers (Message-ID, In-Reply-To, References)."""
+        ticket_id, link_id = envelope.context.get("ticket_id"), envelope.context.get("link_id")
         with self.uow(write=False) as session:
             link = session.get(links.CustomerLink, link_id) if link_id else None
             return {"ticket": mail_context.ticket_facts(session, ticket_id) if ticket_id else {},
                     "link_token": links.token_for(self.settings.secret_key, link) if link else None,
-                    "headers": conversation.thread_headers(session, self.settings, outbox_id)}
+                    "headers": conversation.thread_headers(session, self.settings, envelope)}
 
     def renew_outbox_lease(self, *, ids: list[int], token: str) -> set[int]:
         """Extend the sender's lease on the messages it still works on; the ids it still holds."""

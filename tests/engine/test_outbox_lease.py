@@ -244,3 +244,21 @@ def test_sent_rows_carry_no_lease(facade: Aftercare, smtp: SmtpSink, ticket_id: 
     rows = facade.run_in_unit(lambda s: list(s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))))
     assert {(r.status, r.lease_until, r.lease_token) for r in rows} == {("sent", None, None)}
     assert len({m["Message-ID"] for m in smtp.messages}) == 2
+
+
+def test_a_batch_goes_over_one_smtp_connection_and_a_refusal_does_not_hold_back_the_rest(
+        facade: Aftercare, smtp: SmtpSink, ticket_id: int) -> None:
+    ids = queue(facade, ticket_id, 4)
+    peers: list[Any] = []
+    received = smtp.handle_DATA
+
+    async def refuse_the_second(server: Any, session: Any, envelope: Any) -> str:
+        peers.append(session.peer)
+        if len(peers) == 2:
+            return "451 try again later"
+        return str(await received(server, session, envelope))
+    smtp.handle_DATA = refuse_the_second  # type: ignore[method-assign]
+    assert Mailer(facade).send_pending() == 3
+    assert len(smtp.messages) == 3
+    assert peers[0] == peers[1] != peers[2] == peers[3]  # one connection, a new one after the refusal
+    assert [row(facade, i).status for i in ids] == ["sent", "pending", "sent", "sent"]
