@@ -104,7 +104,12 @@ class Kernel:
 
     def remember(self, session: Session, instance: Instance, wf: Any) -> None:
         """Keep `wf` for the next unit of work on this instance once this one has committed, if what committed is
-        `wf`'s state: a savepoint rolled back after this call leaves the row's older state, which `wf` is not."""
+        `wf`'s state: a savepoint rolled back after this call leaves the row's older state, which `wf` is not.
+        A completed case is not kept: it takes no more steps, and every workflow kept is thousands of objects the
+        garbage collector walks on each full pass (the lifecycle bench slowed by a tenth over 100 cases)."""
+        if instance.status != "running":
+            self._cases.forget(instance.id)
+            return
         state = instance.state
 
         def committed(_session: Session) -> None:
@@ -308,6 +313,11 @@ class CaseCache:
         with self._lock:
             entry = self._entries.pop(instance_id, None)
         return entry[1] if entry is not None and entry[0] == (version, hash(state)) else None
+
+    def forget(self, instance_id: int) -> None:
+        """Drop the workflow of `instance_id`, if kept."""
+        with self._lock:
+            self._entries.pop(instance_id, None)
 
     def put(self, instance_id: int, version: int, state: str, wf: Any) -> None:
         """Keep `wf` as the workflow committed as row `version` with `state`."""
