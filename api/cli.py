@@ -17,7 +17,7 @@ from engine.errors import AftercareError, InvalidProcess, ValidationFailed
 from engine.settings import DEV_SECRET, LOOPBACK, Settings
 from engine.users import MAX_PASSWORD, MIN_PASSWORD
 
-from .app import DEPLOYER, create_app, prepare
+from .app import DEPLOYER, create_app, prepare, settle_memory
 from .demo import bring_first_inspection_forward, load_demo
 from .demo_history import load_demo_history
 from .demo_kb import load_demo_articles
@@ -116,6 +116,7 @@ def _serve(args: argparse.Namespace) -> None:
 
 def _worker(_args: argparse.Namespace) -> None:
     facade = _facade()
+    settle_memory()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # systemd and docker stop: finish the current ticks
     try:
         Worker(facade, facade.settings.scheduler_interval).run_forever()
