@@ -22,6 +22,7 @@ class Effects:
     status: str | None = None
     # ("pause", timer variables) / ("resume", paused working hours, {variable: new value}), see engine/waiting.py
     clock: list[tuple[Any, ...]] = field(default_factory=list)
+    paused: bool = False  # the ticket's resolve clock stands (waiting for the customer): as loaded, then as paused here
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         """The functions diagrams call, bound to this collector."""
@@ -35,6 +36,7 @@ class Effects:
             "open_ticket": self.open_ticket,
             "pause_sla": self.pause_sla,
             "resume_sla": self.resume_sla,
+            "sla_paused": self.sla_paused,
         }
 
     def log_event(self, kind: str, **data: Any) -> None:
@@ -75,6 +77,7 @@ class Effects:
         if not names or not all(n.isidentifier() for n in names):
             raise ValueError("pause_sla needs the names of the deadline variables its timers read, e.g. 'resolve_due'")
         self.clock.append(("pause", names))
+        self.paused = True
 
     def resume_sla(self, paused_hours: float, **deadlines: Any) -> None:
         """Resume the clock after `paused_hours` of working time; the timers reading each deadline variable named
@@ -83,6 +86,12 @@ class Effects:
         if hours < 0:
             raise ValueError("resume_sla: paused_hours must not be negative")
         self.clock.append(("resume", hours, {k: str(v) for k, v in deadlines.items() if v}))
+        self.paused = False
+
+    def sla_paused(self) -> bool:
+        """Whether the ticket's resolve clock stands: a step waits for the customer (pause_sla until resume_sla).
+        E.g. no routine progress e-mail then: the customer knows the next move is theirs."""
+        return self.paused
 
     def set_status(self, status: str) -> None:
         """Set the ticket status explicitly."""

@@ -118,6 +118,11 @@ class Kernel:
                 self._cases.put(instance.id, instance.lock_version, instance.state, wf)
         sa_event.listen(session, "after_commit", committed, once=True)
 
+    @staticmethod
+    def effects_for(ticket: Ticket | None) -> Effects:
+        """A collector for what a step of `ticket`'s case asks for; it knows whether the ticket's clock stands."""
+        return Effects(paused=ticket is not None and ticket.paused_at is not None)
+
     def script_engine(self, effects: Effects) -> Any:
         """A restricted script engine with the calendar functions and the effects a diagram may ask for."""
         return make_script_engine({**calendar_functions(self.clock.now), **effects.functions()})
@@ -252,7 +257,7 @@ class Kernel:
         schema, coerced = self.form_and_data(session, instance, row, data)
         staff = repository.active_staff(session) if forms.staff_fields(schema) else None
         clean = forms.validate(schema, coerced, staff)
-        effects = Effects()
+        effects = self.effects_for(ticket)
         wf = self.load_case(session, instance, effects)
         task = self.runtime.ready_task(wf, row.id)
         fired = self.runtime.complete(wf, task, clean)

@@ -118,7 +118,7 @@ class CaseService(Service):
             if instance is None or instance.status != "running" or instance.next_timer_at is None \
                     or instance.next_timer_at > now:
                 return 0  # another worker has it, or it moved on since the scan
-            effects = Effects()
+            effects = self.kernel.effects_for(ticket)
             wf = self.kernel.load_case(session, instance, effects)
             fired = self.runtime.advance(wf)
             self.kernel.save(session, self.kernel.ctx(SYSTEM), instance, ticket, wf, effects, fired)

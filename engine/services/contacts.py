@@ -13,7 +13,6 @@ from .. import conversation, outbox, repository, self_service
 from ..attachments import attachment_dict
 from ..calendar import SHANGHAI
 from ..contracts import active_contract, case_facts
-from ..effects import Effects
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..models import Contact, Customer, Instance, OutboxMessage, Ticket
 from ..projection import event
@@ -187,7 +186,7 @@ class ContactService(Service):
         if contact is not None:
             ticket.contact_id = contact.id
             ticket.contact_phone = ticket.contact_phone or contact.phone
-        effects = Effects()
+        effects = self.kernel.effects_for(ticket)
         wf = self.kernel.load_case(session, instance, effects)
         self.runtime.set_variables(wf, {"customer": customer.name, **facts})
         sla_kept = ticket.resolve_due is not None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .. import repository
-from ..effects import Effects
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..incidents import INCIDENT, OVERSEERS, RETRIERS, describe, is_diagram_failure, listing, park_failed_case, reopen
 from ..migration import MigrationRefused, migrate
@@ -46,7 +45,7 @@ class IncidentService(Service):
                 ticket = repository.ticket_by_instance(session, instance_id)
                 now = self.clock.now()
                 reopen(session, instance, ticket, actor=actor.name, now=now)
-                effects = Effects()
+                effects = self.kernel.effects_for(ticket)
                 wf = self.kernel.load_case(session, instance, effects)
                 if to_version is not None:
                     wf = self._move(session, instance, ticket, wf, to_version, actor)

@@ -341,3 +341,20 @@ def test_service_desk_asks_before_answering_a_usage_question(desk: Desk, clock: 
     assert calendar.working_hours_between(old_due, due(ticket, "resolve_due"), "working") == pytest.approx(10)
     desk.complete(tid, "answer_question", {"answer": "在报表菜单中选择导出"})
     assert desk.names(tid) == ["customer_acceptance"]
+
+
+def test_no_progress_e_mail_while_the_customer_is_asked(desk: Desk, clock: FakeClock, facade: Aftercare) -> None:
+    """The 4-hourly progress e-mail says the fault is being worked on: while the next move is the customer's
+    (the question open, the resolve clock standing) it is not sent, and it starts again after the answer."""
+    tid = fault_at_engineer(desk, clock, at(2026, 11, 2, 10, 0))
+    desk.travel(hours=4, seconds=1)
+    assert len(desk.events(tid, "progress_update")) == 1
+    ask(desk, tid)
+    for _ in range(3):
+        desk.travel(hours=4)
+    assert len(desk.events(tid, "progress_update")) == 1
+    assert [m[0] for m in outbox(facade)].count("progress_update") == 1
+    complete_as_customer(facade, tid, {"customer_answer": "是 5.2.1 版本"})
+    desk.travel(hours=4)
+    assert len(desk.events(tid, "progress_update")) == 2
+    assert [m[0] for m in outbox(facade)].count("progress_update") == 2
