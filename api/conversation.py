@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.attachments import MAX_BYTES
 from engine.conversation import MAX_BODY, MAX_FILES
@@ -55,20 +56,41 @@ def list_messages(ticket_id: DbId, facade: Facade, actor: ApiActor) -> list[dict
 FORM_FILES = MAX_FILES + 2
 
 
+TOO_MANY = f"At most {MAX_FILES} files per message."  # the engine's words (engine/conversation.py)
+# the form parser stopped at FORM_FILES: the text was not read, so it cannot be shown again
+TOO_MANY_UNREAD = f"At most {MAX_FILES} files per message. Your message was not sent: please write it again and " \
+                  "choose fewer files."
+
+
+async def _form(request: Request) -> FormData | None:
+    """The posted form; None when it has more file parts than FORM_FILES (the parser stops reading at once, and the
+    page says so instead of a bare 400)."""
+    try:
+        return await request.form(max_files=FORM_FILES, max_fields=20)
+    except StarletteHTTPException as exc:
+        if exc.status_code == 400 and "files" in str(exc.detail).lower():
+            return None
+        raise
+
+
 async def _files(form: FormData) -> Files:
     """The files of a form post; an empty file input (nothing chosen) is no file. More than MAX_FILES are refused
     (ValidationFailed, as the engine would) before any is read into memory."""
     chosen = [item for item in form.getlist("files") if isinstance(item, UploadFile) and (item.filename or item.size)]
     if len(chosen) > MAX_FILES:
-        too_many = f"At most {MAX_FILES} files per message."  # the engine's words (engine/conversation.py)
-        raise ValidationFailed(too_many, [{"field": "files", "message": too_many}])
+        raise ValidationFailed(TOO_MANY, [{"field": "files", "message": TOO_MANY}])
     return [(item.filename or "", item.content_type, await item.read(MAX_BYTES + 1)) for item in chosen]
 
 
 @router.post("/tickets/{ticket_id}/messages", response_model=None)
 async def post_from_page(ticket_id: DbId, request: Request, facade: Facade, actor: StaffActor) -> Response:
     """The ticket page's reply box: a reply to the customer or an internal note, with files."""
-    form = await request.form(max_files=FORM_FILES, max_fields=20)
+    form = await _form(request)
+    if form is None:
+        reply: dict[str, Any] = {"values": {}, "errors": [{"field": "files", "message": TOO_MANY_UNREAD}],
+                                 "notice": None}
+        return await run_in_threadpool(lambda: _ticket_page(request, facade, actor, ticket_id, status=413,
+                                                            reply=reply))
     check_csrf(request, form)
     body, kind = str(form.get("body", "")), "note" if form.get("kind") == "note" else "reply"
     try:
@@ -96,7 +118,7 @@ def status_page(request: Request, facade: Any, token: str, *, values: dict[str, 
         return _bad_link(request, facade, "This link is not valid. It may have been mistyped or altered.")
     lang = i18n.prefer(request.query_params.get("lang"), request.cookies.get("lang"), talk["language"])
     context = {"t": view, "talk": talk, "token": token, "values": values or {}, "errors": errors or [],
-               "sent": request.query_params.get("sent") == "1", "lang": lang, "max_files": MAX_FILES}
+               "sent": request.query_params.get("sent") == "1", "lang": lang}
     return templates.TemplateResponse(request, "customer/status.html", context, status_code=status)
 
 
@@ -109,8 +131,11 @@ def _bad_link(request: Request, facade: Any, message: str, status: int = 404) ->
 
 @public_router.post("/s/{token}/messages", response_model=None)
 async def customer_reply(token: str, request: Request, facade: Facade) -> Response:
-    """The customer's message from the status page, with files; the text is kept on any error."""
-    form = await request.form(max_files=FORM_FILES, max_fields=20)
+    """The customer's message from the status page, with files; the text is kept on any error it was read for."""
+    form = await _form(request)
+    if form is None:
+        errors = [{"field": "files", "message": TOO_MANY_UNREAD}]
+        return await run_in_threadpool(lambda: status_page(request, facade, token, errors=errors, status=413))
     body = str(form.get("body", ""))
     lang = f"&lang={request.query_params['lang']}" if request.query_params.get("lang") in i18n.LANGUAGES else ""
     try:

@@ -25,6 +25,7 @@ from jinja2.filters import do_center, do_format, do_indent, do_join, do_replace,
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
+from engine.conversation import MAX_FILES
 from engine.script_limits import (
     BINOPS,
     BUDGET,
@@ -369,4 +370,5 @@ templates.env.filters["duration"] = _per_request(duration)
 templates.env.filters["one_language"] = _per_request(in_language)  # "客户验收 Customer acceptance": the reader's half
 templates.env.globals["instructions"] = instructions
 templates.env.globals["current_language"] = i18n.current
+templates.env.globals["max_message_files"] = MAX_FILES  # a message's files (engine/conversation.py)
 templates.env.globals["csp_nonce"] = csp_nonce  # for the few inline <style> elements (api/security.py)

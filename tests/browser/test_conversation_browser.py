@@ -97,3 +97,31 @@ def test_staff_reply_answered_from_the_status_page_on_a_phone(page: Page, browse
     expect(staff_phone.locator("#reply-body")).to_be_visible()
     box = staff_phone.locator("#reply-body").bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+
+
+def test_choosing_too_many_files_is_refused_in_the_browser_and_the_text_stays(
+        page: Page, live_url: str, facade: Aftercare, tmp_path: Path) -> None:
+    """More files than a message takes: the browser says so in the page's language before anything is sent, and the
+    message typed so far stays; with fewer files it goes."""
+    from engine.conversation import MAX_FILES
+    from tests.support import Desk
+
+    ticket_id = Desk(facade, facade.clock).create()  # type: ignore[arg-type]
+    files = []
+    for i in range(MAX_FILES + 1):
+        path = tmp_path / f"log{i}.txt"
+        path.write_text(f"line {i}")
+        files.append(str(path))
+    page.set_viewport_size(PHONE)
+    page.goto(f"{live_url}/s/{facade.status_token(ticket_id=ticket_id)}")
+    page.fill("#reply-body", "日志见附件 KEEP")
+    page.set_input_files("#reply-files", files)
+    page.click("form[action*='/messages'] button[type=submit]")
+    message = page.eval_on_selector("#reply-files", "e => e.validationMessage")
+    assert message == f"每条消息最多 {MAX_FILES} 个文件。"
+    assert page.url.endswith(facade.status_token(ticket_id=ticket_id))  # nothing was sent
+    expect(page.locator("#reply-body")).to_have_value("日志见附件 KEEP")
+    page.set_input_files("#reply-files", files[:2])
+    page.click("form[action*='/messages'] button[type=submit]")
+    expect(page.locator(".conversation li.from-you")).to_contain_text("日志见附件 KEEP")
+    expect(page.locator(".conversation li.from-you a")).to_have_count(2)
