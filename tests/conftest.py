@@ -19,6 +19,7 @@ from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.db import make_engine, migrate
 from engine.models import Base
+from engine.script_limits import configure as configure_script_budget
 from engine.settings import Settings
 from tests.support import SmtpSink, drop_database_later, start_smtp
 
@@ -105,6 +106,29 @@ def settings(database_url: str, tmp_path: Path, smtp: SmtpSink) -> Settings:
     return Settings(database_url=database_url, processes_dir=ROOT / "processes", forms_dir=ROOT / "forms",
                     var_dir=tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port,
                     base_url="http://testserver", secret_key="test-secret-key-0123456789-abcdefghij")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "script_budget(seconds): run the test with this CPU budget for diagram code "
+                                       "(engine/script_limits.py), so a looping script costs a fraction of a second")
+
+
+@pytest.fixture(autouse=True)
+def script_budget(request: pytest.FixtureRequest) -> Iterator[float]:
+    """The CPU budget of diagram code in this test: a `script_budget` mark's (on the test or its module), else the
+    default. Set after the test's facade, if it has one (a facade applies its settings' budget when made)."""
+    mark = request.node.get_closest_marker("script_budget")
+    if mark is None:
+        yield 1.0
+        return
+    if "facade" in request.fixturenames:
+        request.getfixturevalue("facade")
+    seconds = float(mark.args[0])
+    configure_script_budget(cpu_seconds=seconds)
+    try:
+        yield seconds
+    finally:
+        configure_script_budget(cpu_seconds=1.0)
 
 
 # The procedures deployed and the demo data loaded, kept per database kind and clock: deploying and loading

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.mail_in import MailInController, start_mail_in
-from engine import script_limits
 from engine.commands import Aftercare
 from engine.models import CustomerLink, HumanTask, InboundMail, Message, OutboxMessage, Ticket, TimelineEvent
 from engine.users import Actor
@@ -24,16 +23,11 @@ from tests.api.test_mail_in import mail, send
 from tests.fixtures.incidents.diagrams import broken_start, limited, start
 from tests.support import customer_token, free_port
 
+pytestmark = pytest.mark.script_budget(0.2)  # a looping script costs a fraction of a second
+
 OWNER = Actor("process_owner", "process_owner")
 LOOP = "while True:\n    pass"
 NOT_RECORDED = {"en": "We could not record your answer right now", "zh-CN": "暂时无法记录您的答复"}
-
-
-@pytest.fixture(autouse=True)
-def short_budget(facade: Aftercare) -> Iterator[None]:
-    script_limits.configure(cpu_seconds=0.2)
-    yield
-    script_limits.configure(cpu_seconds=1.0)
 
 
 def rows(facade: Aftercare, model: Any, **where: Any) -> list[Any]:

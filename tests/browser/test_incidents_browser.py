@@ -3,12 +3,9 @@ notice), sees the element and the error, fixes the diagram and retries it, in Ch
 phone; the ticket page shows the banner while the case is parked."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from engine import script_limits
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.users import Actor
@@ -16,15 +13,10 @@ from tests.browser.conftest import login, wait_for_mail
 from tests.fixtures.incidents.diagrams import limited, start
 from tests.support import SmtpSink
 
+pytestmark = pytest.mark.script_budget(0.2)  # a looping script costs a fraction of a second
+
 OWNER = Actor("process_owner", "process_owner")
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(autouse=True)
-def short_budget(facade: Aftercare) -> Iterator[None]:
-    script_limits.configure(cpu_seconds=0.2)
-    yield
-    script_limits.configure(cpu_seconds=1.0)
 
 
 @pytest.mark.parametrize(("lang", "title", "retry", "ran"), [

@@ -4,7 +4,6 @@ once an hour and cleared by a person; a due expression that fails leaves the cas
 task has no due time (a migration to a fixed version clears it)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine import incident_notices, script_limits
+from engine import incident_notices
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.errors import Forbidden
@@ -23,17 +22,12 @@ from engine.models import OutboxMessage
 from engine.users import Actor
 from tests.fixtures.incidents.diagrams import broken_start, limited, start
 
+pytestmark = pytest.mark.script_budget(0.2)  # a looping script costs a fraction of a second
+
 OWNER = Actor("process_owner", "process_owner")
 DESK = Actor("service_desk", "service_desk")
 BAD_DUE = "1 // 0"
 GOOD_DUE = "'2026-11-30T10:00:00+08:00'"
-
-
-@pytest.fixture(autouse=True)
-def budget(facade: Aftercare) -> Iterator[None]:
-    script_limits.configure(cpu_seconds=0.2)
-    yield
-    script_limits.configure(cpu_seconds=1.0)
 
 
 def notices(facade: Aftercare, kind: str) -> list[dict[str, Any]]:

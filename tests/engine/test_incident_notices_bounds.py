@@ -4,13 +4,12 @@ case), not two, and the due-failure notices of many cases neither break nor floo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
 
-from engine import incident_notices, script_limits
+from engine import incident_notices
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.incidents import CaseParked, StartFailed
@@ -20,15 +19,10 @@ from tests.engine.test_inspection import _performed
 from tests.fixtures.incidents.diagrams import broken_start, limited, start
 from tests.support import Desk, complete_as_customer
 
+pytestmark = pytest.mark.script_budget(0.2)  # a looping script costs a fraction of a second
+
 OWNER = Actor("process_owner", "process_owner")
 DESK = Actor("service_desk", "service_desk")
-
-
-@pytest.fixture(autouse=True)
-def budget(facade: Aftercare) -> Iterator[None]:
-    script_limits.configure(cpu_seconds=0.2)
-    yield
-    script_limits.configure(cpu_seconds=1.0)
 
 
 def notices(facade: Aftercare, kind: str) -> list[dict[str, Any]]:

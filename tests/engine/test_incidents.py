@@ -3,13 +3,11 @@ incident, alone; the scheduler and every other case carry on, also after a resta
 and a migration, or once a passing cause is gone) runs it on."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from engine import script_limits
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.errors import Forbidden, InvalidProcess
@@ -24,14 +22,6 @@ OWNER = Actor("process_owner", "process_owner")
 LOOP = "while True:\n    pass"
 POWER = "n = 10\nx = n**n**n"
 TIMER_LOOP = '[_ for _ in range(999) for _ in range(999) for _ in range(999)] and "PT1H"'
-
-
-@pytest.fixture
-def budget(facade: Aftercare) -> Iterator[float]:
-    """A short CPU budget, so a looping script costs the test a fraction of a second."""
-    script_limits.configure(cpu_seconds=0.2)
-    yield 0.2
-    script_limits.configure(cpu_seconds=1.0)
 
 
 def deploy(facade: Aftercare, **kwargs: Any) -> int:
@@ -51,7 +41,8 @@ def instance_of(facade: Aftercare, ticket_id: int) -> Instance:
     ({"script": POWER}, "calc", "bits"),
     ({"timer": TIMER_LOOP}, "wait2", "CPU time over 0.2 s"),
 ], ids=["while-true", "power-tower", "timer-expression-loops"])
-def test_bad_diagram_code_parks_only_its_case(facade: Aftercare, clock: FakeClock, budget: float,
+@pytest.mark.script_budget(0.2)  # a looping script costs a fraction of a second
+def test_bad_diagram_code_parks_only_its_case(facade: Aftercare, clock: FakeClock, script_budget: float,
                                                kwargs: dict[str, str], element: str, words: str) -> None:
     deploy(facade, **kwargs)
     desk = Desk(facade, clock)
@@ -75,8 +66,9 @@ def test_bad_diagram_code_parks_only_its_case(facade: Aftercare, clock: FakeCloc
     assert len(facade.list_incidents(actor=OWNER)) == 1 and len(desk.events(bad, "incident")) == 1
 
 
+@pytest.mark.script_budget(0.2)  # a looping script costs a fraction of a second
 def test_incident_mail_goes_to_process_owners_and_managers(facade: Aftercare, clock: FakeClock,
-                                                           budget: float) -> None:
+                                                           script_budget: float) -> None:
     deploy(facade, script=POWER)
     bad = start(facade)
     clock.advance(hours=2)
@@ -87,8 +79,9 @@ def test_incident_mail_goes_to_process_owners_and_managers(facade: Aftercare, cl
     assert all(r.context["element"] == "calc" and "bits" in r.context["error"] for r in rows)
 
 
+@pytest.mark.script_budget(0.2)  # a looping script costs a fraction of a second
 def test_parked_case_stays_parked_after_a_restart(facade: Aftercare, settings: Settings, clock: FakeClock,
-                                                  budget: float) -> None:
+                                                  script_budget: float) -> None:
     deploy(facade, script=LOOP)
     bad = start(facade)
     clock.advance(hours=2)
@@ -106,7 +99,8 @@ def test_parked_case_stays_parked_after_a_restart(facade: Aftercare, settings: S
         restarted.close()
 
 
-def test_retry_on_the_fixed_version_runs_the_case_on(facade: Aftercare, clock: FakeClock, budget: float) -> None:
+@pytest.mark.script_budget(0.2)  # a looping script costs a fraction of a second
+def test_retry_on_the_fixed_version_runs_the_case_on(facade: Aftercare, clock: FakeClock, script_budget: float) -> None:
     deploy(facade, script=LOOP)
     bad = start(facade)
     clock.advance(hours=2)
@@ -129,7 +123,8 @@ def test_retry_on_the_fixed_version_runs_the_case_on(facade: Aftercare, clock: F
     assert desk.events(bad, "case_migrated")[0]["to_version"] == fixed
 
 
-def test_retry_after_a_passing_cause(facade: Aftercare, clock: FakeClock, budget: float) -> None:
+@pytest.mark.script_budget(0.2)  # a looping script costs a fraction of a second
+def test_retry_after_a_passing_cause(facade: Aftercare, clock: FakeClock, script_budget: float) -> None:
     deploy(facade, script="x = 1 if now() >= '2026-11-24' else 1 // 0")  # fails on Monday only
     bad = start(facade)
     clock.advance(hours=2)
@@ -144,8 +139,9 @@ def test_retry_after_a_passing_cause(facade: Aftercare, clock: FakeClock, budget
     assert Desk(facade, clock).names(bad) == ["step"]
 
 
+@pytest.mark.script_budget(0.2)  # a looping script costs a fraction of a second
 def test_a_completion_that_hits_the_budget_changes_nothing_and_parks_the_case(
-        facade: Aftercare, clock: FakeClock, budget: float) -> None:
+        facade: Aftercare, clock: FakeClock, script_budget: float) -> None:
     deploy(facade, script=LOOP, first="task")
     bad = start(facade)
     desk = Desk(facade, clock)

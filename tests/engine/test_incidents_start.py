@@ -4,13 +4,11 @@ costs its budget once per task, not on every save of its case."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from engine import script_limits
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.effects import Effects
@@ -19,16 +17,11 @@ from engine.models import HumanTask, Instance, OutboxMessage, Ticket
 from engine.users import Actor
 from tests.fixtures.incidents.diagrams import broken_start, limited, start
 
+pytestmark = pytest.mark.script_budget(0.2)  # a looping script costs a fraction of a second
+
 OWNER = Actor("process_owner", "process_owner")
 LOOP = "while True:\n    pass"
 DUE_LOOP = "[_ for _ in range(999) for _ in range(999) for _ in range(999)] and '2026-11-30T10:00:00+08:00'"
-
-
-@pytest.fixture(autouse=True)
-def budget(facade: Aftercare) -> Iterator[float]:
-    script_limits.configure(cpu_seconds=0.2)
-    yield 0.2
-    script_limits.configure(cpu_seconds=1.0)
 
 
 def counts(facade: Aftercare) -> tuple[int, ...]:

@@ -4,25 +4,18 @@ iterable (`update`, `union`, `|`, `|=`, `{*l}`, `{**d}`, ...) takes a step per i
 it (a list repeating one long string is small, its text is not)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from engine import script_limits
 from engine.script_limits import ScriptBudgetExceeded
 from engine.scripting import RestrictedEnvironment
+
+pytestmark = pytest.mark.script_budget(0.1)  # a looping script costs a fraction of a second
 
 # ints that are multiples of 2**61 - 1 all hash to 0: every insert probes past all the others
 KEYS = [(i * 999 + j) * 2305843009213693951 for i in range(20) for j in range(999)]
 SMALL_KEYS = KEYS[:9000]
-
-
-@pytest.fixture(autouse=True)
-def short_budget() -> Iterator[None]:
-    script_limits.configure(cpu_seconds=0.1)
-    yield
-    script_limits.configure(cpu_seconds=1.0)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ single C calls (map, any, list, ...) walking repeated references without a step,
 the same, and the text estimate of a long flat list (each test fails without its fix)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,12 +12,7 @@ from engine import script_limits
 from engine.script_limits import ScriptBudgetExceeded, check_text
 from engine.scripting import RestrictedEnvironment, ScriptRejected, compile_checked
 
-
-@pytest.fixture(autouse=True)
-def short_budget() -> Iterator[None]:
-    script_limits.configure(cpu_seconds=0.2)
-    yield
-    script_limits.configure(cpu_seconds=1.0)
+pytestmark = pytest.mark.script_budget(0.2)  # a looping script costs a fraction of a second
 
 
 def run(script: str, data: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -3,7 +3,6 @@ builds, joins and translations that grow past the size limit before any check, i
 multiply text, and case data that is cheap to build but huge to store (each test fails without its guard)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,15 +18,10 @@ from engine.users import Actor
 from tests.fixtures.incidents.diagrams import limited, start
 from tests.support import Desk
 
+pytestmark = pytest.mark.script_budget(0.1)  # a looping script costs a fraction of a second
+
 OWNER = Actor("process_owner", "process_owner")
 COLLIDING = "l = [(i * 999 + j) * 2305843009213693951 for i in range(40) for j in range(999)]\n"
-
-
-@pytest.fixture(autouse=True)
-def short_budget() -> Iterator[None]:
-    script_limits.configure(cpu_seconds=0.1)
-    yield
-    script_limits.configure(cpu_seconds=1.0)
 
 
 def run(script: str, data: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -3,20 +3,12 @@ padding str methods refuse results over the size limits before building them, an
 explode are refused when the code is compiled (so deploy reports them)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from engine import script_limits
 from engine.script_limits import ScriptBudgetExceeded
 from engine.scripting import RestrictedEnvironment, ScriptRejected, compile_checked
 
-
-@pytest.fixture(autouse=True)
-def short_budget() -> Iterator[None]:
-    script_limits.configure(cpu_seconds=0.1)
-    yield
-    script_limits.configure(cpu_seconds=1.0)
+pytestmark = pytest.mark.script_budget(0.1)  # a looping script costs a fraction of a second
 
 
 def run(script: str, data: dict[str, object] | None = None) -> dict[str, object]:

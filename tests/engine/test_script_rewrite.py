@@ -4,11 +4,8 @@ expression's result (a gateway condition, a timer or due expression, a decision 
 the case data a script leaves."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from engine import script_limits
 from engine.commands import Aftercare
 from engine.errors import InvalidProcess
 from engine.script_limits import ScriptBudgetExceeded
@@ -16,15 +13,10 @@ from engine.scripting import RestrictedEnvironment, ScriptRejected, compile_chec
 from engine.users import Actor
 from tests.fixtures.incidents.diagrams import limited
 
+pytestmark = pytest.mark.script_budget(0.1)  # a looping script costs a fraction of a second
+
 OWNER = Actor("process_owner", "process_owner")
 SWALLOW = "def f():\n    try:\n        while True:\n            pass\n    finally:\n        return 1\nx = f()"
-
-
-@pytest.fixture(autouse=True)
-def short_budget() -> Iterator[None]:
-    script_limits.configure(cpu_seconds=0.1)
-    yield
-    script_limits.configure(cpu_seconds=1.0)
 
 
 @pytest.mark.parametrize(("script", "line", "word"), [

@@ -3,27 +3,20 @@ its own, and an item whose start failed is left alone for ten minutes, so the it
 same failing ones being retried (at up to their CPU budget each) every tick."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from engine import script_limits
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.users import Actor
 from tests.conftest import SHANGHAI
 
+pytestmark = pytest.mark.script_budget(0.2)  # a looping script costs a fraction of a second
+
 OWNER = Actor("process_owner", "process_owner")
 MANAGER = Actor("manager", "manager")
-
-
-@pytest.fixture(autouse=True)
-def budget(facade: Aftercare) -> Iterator[None]:
-    script_limits.configure(cpu_seconds=0.2)
-    yield
-    script_limits.configure(cpu_seconds=1.0)
 
 
 def failing_first(process: str, first: str, condition: str) -> dict[str, str]:
