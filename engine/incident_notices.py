@@ -108,7 +108,7 @@ def record_start_failure(session: Session, attempt: StartAttempt, *, element_id:
     hour."""
     _serialise(session)
     error = error[:_ERROR_CHARS]
-    row = session.scalars(_start_notice(attempt.process_id, attempt.version, element_id).limit(1)).first()
+    row = open_start_notice(session, attempt.process_id, attempt.version, element_id)
     if row is None:
         row = TimelineEvent(ticket_id=None, instance_id=None, at=now, kind=START_FAILED, actor=attempt.actor[:100],
                             data={"process_id": attempt.process_id, "version": attempt.version,
@@ -159,7 +159,8 @@ def record_due_failures(session: Session, instance: Instance, ticket: Ticket | N
         if mail:
             for role in OVERSEERS:
                 notify(session, now, ticket, role, DUE_FAILED, {
-                    "element": failure.bpmn_id, "task": failure.title, "expression": failure.expression[:500],
+                    "element": failure.bpmn_id, "task": failure.title, "task_id": failure.task_id,
+                    "expression": failure.expression[:500],
                     "error": failure.error, "procedure": data["procedure"], "version": data["version"]})
 
 
@@ -253,6 +254,11 @@ def _blank() -> dict[str, Any]:
     """The fields every item of the incidents list has (a parked case's), empty."""
     return {"instance_id": None, "ticket_id": None, "number": None, "title": None, "process_id": None,
             "procedure": None, "version": None, "element_id": None, "error": "", "since": None}
+
+
+def open_start_notice(session: Session, process_id: str, version: int, element_id: str | None) -> TimelineEvent | None:
+    """The uncleared notice of a process version's start failing at `element_id`, if there is one."""
+    return session.scalars(_start_notice(process_id, version, element_id).limit(1)).first()
 
 
 def _start_notice(process_id: str, version: int, element_id: str | None) -> Select[Any]:

@@ -140,17 +140,20 @@ class Dispatcher:
         digest = OutboxMessage(
             to_addr=(user.email if user and user.email else held[-1].to_addr), template=DIGEST_TEMPLATE,
             language=user.language if user else held[-1].language, ticket_id=None, status="sending",
-            context={"recipient": recipient, "items": self._items(held)}, attempts=0, next_attempt_at=self.now,
-            claimed_at=self.now, created_at=self.now, recipient=recipient, kind=DIGEST_TEMPLATE)
+            context={"recipient": recipient, "items": self._items(held, recipient)}, attempts=0,
+            next_attempt_at=self.now, claimed_at=self.now, created_at=self.now, recipient=recipient,
+            kind=DIGEST_TEMPLATE)
         self.session.add(digest)
         self.session.flush()
         for message in held:
             message.status, message.digest_id = "digested", digest.id
         return digest
 
-    def _items(self, held: list[OutboxMessage]) -> list[dict[str, Any]]:
+    def _items(self, held: list[OutboxMessage], recipient: str) -> list[dict[str, Any]]:
         """What the digest lists: for each message its ticket, what happened and when (ticket facts read now,
-        so the e-mail needs no query per item)."""
+        so the e-mail needs no query per item); what was dealt with meanwhile marked `settled`, and last."""
+        from .settled import settle  # it reads the notices' own rows (engine/incident_notices.py imports this module)
+
         ids = {m.ticket_id for m in held if m.ticket_id is not None}
         tickets = {row.id: row for row in self.session.execute(
             select(Ticket.id, Ticket.number, Ticket.title, Customer.name.label("customer"))
@@ -161,8 +164,10 @@ class Dispatcher:
             items.append({"message_id": message.id, "template": message.template, "kind": message.kind,
                           "at": message.created_at.isoformat(), "ticket_id": message.ticket_id,
                           "number": ticket.number if ticket else None, "title": ticket.title if ticket else None,
-                          "customer": ticket.customer if ticket else None, "data": dict(message.context)})
-        return items
+                          "customer": ticket.customer if ticket else None, "data": dict(message.context),
+                          "settled": None, "taken_by": None})
+        settle(self.session, items, recipient)
+        return sorted(items, key=lambda item: item["settled"] is not None)  # stable: each part in order of arrival
 
     def _mode(self, recipient: str, kind: str) -> str:
         if recipient not in self._modes:

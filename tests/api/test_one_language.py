@@ -111,6 +111,24 @@ def test_every_staff_notice_speaks_the_recipients_language(template: str, facade
     assert set(WORD.findall(chinese)) <= allowed, chinese
 
 
+def test_a_digest_marks_what_was_dealt_with_in_the_recipients_language(facade: Aftercare, clock: FakeClock) -> None:
+    ticket_id = Desk(facade, clock).create()
+    number = Desk(facade, clock).ticket(ticket_id)["number"]
+    item = {"template": "task_arrived", "kind": "task", "at": "2026-11-23T02:00:00+00:00", "ticket_id": ticket_id,
+            "number": number, "title": "t", "customer": "c", "data": {"task": "Triage", "role": "service_desk"}}
+    items = [item,  # a digest queued before items carried `settled` still renders
+             {**item, "settled": None}, {**item, "settled": "taken", "taken_by": "engineer"}]
+    mails = {lang: Mailer(facade).render(Envelope(id=0, ticket_id=None, to_addr="liu@aftercare.example",
+                                                  template="digest", language=lang, attempts=0,
+                                                  context={"recipient": "liu", "items": items}))
+             for lang in ("zh-CN", "en")}
+    english, chinese = mails["en"].get_content(), mails["zh-CN"].get_content()
+    assert "1 of them was dealt with before this went out and comes last" in english
+    assert english.index("Already dealt with:") < english.index("(taken by engineer)")
+    assert not CJK.search(_without(english, number))
+    assert "其中 1 条在汇总发出前已处理" in chinese and "（已由 engineer 认领）" in chinese
+
+
 def test_a_ticket_status_in_a_customer_mail_is_in_one_language() -> None:
     assert status_name("in_progress", "zh-CN") == "处理中" and status_name("in_progress", "en") == "in progress"
     assert status_name("waiting_customer", "en") == "waiting for your answer"

@@ -265,3 +265,22 @@ def test_two_notices_about_one_ticket_are_not_a_storm(desk: Desk, facade: Afterc
     clock.advance(minutes=10)
     send_all(facade)
     assert desk.ticket(other)["number"] in smtp.subjects(MANAGER)[2]  # a digest of one is the notice itself
+
+
+def test_a_digest_lists_what_was_dealt_with_meanwhile_last_and_marked(
+        desk: Desk, facade: Aftercare, clock: FakeClock, smtp: SmtpSink) -> None:
+    first, done, waiting = (desk.create(title=title) for title in ("一号机房断网", "二号机房断网", "三号机房断网"))
+    send_all(facade)
+    assert len(smtp.to(DESK)) == 1  # the first new task at once; the next two wait for the window
+    desk.triage(done, severity=2)  # one of them is dealt with before the digest goes
+    clock.advance(minutes=10)
+    send_all(facade)
+    digest = smtp.to(DESK)[-1]
+    assert subject(smtp, digest) == "【Aftercare】2 条通知摘要"
+    text = body(digest).replace("\r\n", "\n")
+    assert "其中 1 条在汇总发出前已处理，列在最后" in text
+    still, handled = text.index(desk.ticket(waiting)["number"]), text.index(desk.ticket(done)["number"])
+    assert still < text.index("已处理：") < handled
+    line = next(line for line in text[handled:].splitlines() if "新任务" in line)
+    assert line.strip().endswith("（已完成）")
+    assert "已完成" not in text[:text.index("已处理：")]
