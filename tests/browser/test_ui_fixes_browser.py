@@ -42,3 +42,21 @@ def test_header_search_dmn_console_and_a_refused_users_form(page: Page, live_url
     page.reload()  # a GET of the page: nothing sent again, nothing refused
     expect(page.locator(".notice.bad")).to_have_count(0)
     expect(page.locator("h1")).to_have_text("员工用户")
+
+
+def test_a_manager_reads_a_decision_table_without_an_editor(page: Page, live_url: str) -> None:
+    """Only process owners deploy: a manager sees the table as it is (dmn-js's viewer), with nothing to type into
+    that could not be saved; a process owner gets the editor."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    login(page, live_url, "manager")
+    page.goto(f"{live_url}/workbench/edit/sla.dmn?lang=en")
+    expect(page.locator(".tjs-table")).to_be_visible()
+    expect(page.get_by_text("Read only: only process owners deploy changes.")).to_be_visible()
+    expect(page.locator(".tjs-table td.rule-index").first).to_have_text("1")
+    assert page.locator(".tjs-table [contenteditable=true]").count() == 0
+    assert page.locator(".tjs-table td").filter(has_text='"PT30M"').count() >= 1
+    assert errors == []
+    login(page, live_url, "process_owner")
+    page.goto(f"{live_url}/workbench/edit/sla.dmn")
+    expect(page.locator(".tjs-table [contenteditable=true]").first).to_be_attached()
