@@ -175,12 +175,13 @@ def _bpmn_file(name: str, old: str | None, new: str | None) -> list[dict[str, An
     """The element diff of one BPMN file."""
     before = _bpmn_elements(_xml_root(old, "old"))
     after = _bpmn_elements(_xml_root(new, "new"))
-    details = {key: found for key in sorted(set(before) & set(after)) if (found := _details(before[key], after[key]))}
+    parts = {key: found for key in sorted(set(before) & set(after)) if (found := _parts(before[key], after[key]))}
+    details = {key: [_sentence(part) for part in found] for key, found in parts.items()}
     added, removed = sorted(set(after) - set(before)), sorted(set(before) - set(after))
     names = {key: label for key in sorted([*added, *removed, *details])
              if (label := (after.get(key) or before.get(key) or {}).get("@name"))}
     return [{"file": name, "added": added, "removed": removed, "changed": sorted(details), "details": details,
-             "names": names}]
+             "parts": parts, "names": names}]
 
 
 def _is_semantic(el: Any) -> bool:
@@ -261,10 +262,13 @@ def _add(facets: dict[str, str], key: str, value: str) -> None:
     facets[key] = f"{facets[key]}\n{value}" if key in facets else value
 
 
-def _details(old: dict[str, str], new: dict[str, str]) -> list[str]:
-    """Human-readable descriptions of what differs between two versions of an element."""
+def _parts(old: dict[str, str], new: dict[str, str]) -> list[dict[str, Any]]:
+    """What differs between two versions of an element, one change each: `label` (the facet, in English words:
+    "name", "condition", "timer" ...), `change` ("added", "removed", "changed": too long to show; "value": `old` →
+    `new`; "lane"; "moved_to" / "left": a lane) and the values shown. The workbench shows them in the reader's
+    language; `_sentence` words one in English (the API's `details`)."""
     keys = sorted(set(old) | set(new), key=_facet_order)
-    return [_describe(key, old.get(key), new.get(key)) for key in keys if old.get(key) != new.get(key)]
+    return [_part(key, old.get(key), new.get(key)) for key in keys if old.get(key) != new.get(key)]
 
 
 def _facet_order(key: str) -> tuple[int, str]:
@@ -273,23 +277,28 @@ def _facet_order(key: str) -> tuple[int, str]:
     return rank, key
 
 
-def _describe(key: str, old: str | None, new: str | None) -> str:
-    """One change, e.g. "name: 'a' → 'b'", "lane: a → b" or "script changed"."""
+def _part(key: str, old: str | None, new: str | None) -> dict[str, Any]:
+    """One change of one facet."""
     label = LABELS.get(key, key.lstrip("@"))
     if key == "lane":
-        return _lane_move(old, new)
+        change = "moved_to" if old is None else "left" if new is None else "lane"
+        return {"label": label, "change": change, "old": old, "new": new}
     if key in BULK or not (_short(old) and _short(new)):
-        return f"{label} {'added' if old is None else 'removed' if new is None else 'changed'}"
-    return f"{label}: {_show(key, old)} → {_show(key, new)}"
+        change = "added" if old is None else "removed" if new is None else "changed"
+        return {"label": label, "change": change, "old": None, "new": None}
+    return {"label": label, "change": "value", "old": _show(key, old), "new": _show(key, new)}
 
 
-def _lane_move(old: str | None, new: str | None) -> str:
-    """A lane change, e.g. "lane: service_desk → manager"."""
-    if old is None:
+def _sentence(part: dict[str, Any]) -> str:
+    """One change in English, e.g. "name: 'a' → 'b'", "lane: a → b", "moved to lane a" or "script changed"."""
+    label, change, old, new = part["label"], part["change"], part["old"], part["new"]
+    if change == "moved_to":
         return f"moved to lane {new}"
-    if new is None:
+    if change == "left":
         return f"no longer in lane {old}"
-    return f"lane: {old} → {new}"
+    if change in ("added", "removed", "changed"):
+        return f"{label} {change}"
+    return f"{label}: {old} → {new}"
 
 
 def _short(value: str | None) -> bool:

@@ -165,3 +165,18 @@ def test_a_manager_reads_procedures_but_gets_no_modeler(client: TestClient) -> N
     assert 'data-action="deploy"' not in page.text
     form = client.get("/workbench/edit/triage.json")
     assert "readonly" in form.text and 'data-action="deploy"' not in form.text
+
+
+def test_the_comparison_words_each_change_in_the_readers_language(client: TestClient) -> None:
+    csrf = _staff(client, "process_owner")
+    bpmn = (ROOT / "processes" / "maintenance_request.bpmn").read_text(encoding="utf-8")
+    changed = bpmn.replace('<bpmn:userTask id="triage" name="分类定级 Triage">',
+                           '<bpmn:userTask id="triage" name="分类定级与派单 Triage">', 1)
+    deployed = client.post("/workbench/deploy", data={"csrf": csrf, "note": "rename"},
+                           files=_upload("maintenance_request.bpmn", changed))
+    assert deployed.status_code == 201
+    page = "/workbench/processes/maintenance_request/compare"
+    chinese = client.get(page, params={"old": 1, "new": 2, "lang": "zh-CN"}).text
+    assert "名称: &#39;分类定级 Triage&#39; → &#39;分类定级与派单 Triage&#39;" in chinese
+    english = client.get(page, params={"old": 1, "new": 2, "lang": "en"}).text
+    assert "name: &#39;分类定级 Triage&#39; → &#39;分类定级与派单 Triage&#39;" in english

@@ -85,7 +85,8 @@ def test_identical_bundles_give_empty_lists() -> None:
     """Nothing edited: every file is the same and every list is empty."""
     result = diff_bundles(SHIPPED, dict(SHIPPED))
     assert result["files"] == {"added": [], "removed": [], "changed": [], "same": [BPMN, DMN, FORM]}
-    assert result["bpmn"] == [{"file": BPMN, "added": [], "removed": [], "changed": [], "details": {}, "names": {}}]
+    assert result["bpmn"] == [{"file": BPMN, "added": [], "removed": [], "changed": [], "details": {}, "parts": {},
+                              "names": {}}]
     assert result["dmn"] == [{"file": DMN, "decision": "sla", "added": [], "removed": [], "changed": []}]
     assert result["forms"] == [{"file": FORM, "added": [], "removed": [], "changed": [], "required_added": [],
                                 "required_removed": []}]
@@ -143,7 +144,8 @@ def test_moving_a_shape_alone_reports_nothing_changed() -> None:
                                   '<dc:Bounds x="520" y="260" width="120" height="90"/>'))
     result = diff_bundles({BPMN: SHIPPED[BPMN]}, {BPMN: text})
     assert result["files"]["changed"] == [BPMN]
-    assert result["bpmn"] == [{"file": BPMN, "added": [], "removed": [], "changed": [], "details": {}, "names": {}}]
+    assert result["bpmn"] == [{"file": BPMN, "added": [], "removed": [], "changed": [], "details": {}, "parts": {},
+                              "names": {}}]
 
 
 def test_timer_form_condition_script_and_lane_changes_are_described() -> None:
