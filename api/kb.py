@@ -144,6 +144,18 @@ async def review_article(article_id: str, request: Request, facade: Facade, acto
     return RedirectResponse(f"/kb/{number}?reviewed=1", 303)
 
 
+@router.post("/kb/{article_id}/revise", response_model=None)
+async def revise_article(article_id: str, request: Request, facade: Facade, actor: StaffActor) -> Response:
+    """Start a revision of a published or retired article (or open the one already started): its draft page."""
+    check_csrf(request, await request.form())
+    number = _id(article_id)
+    try:
+        revision = await run_in_threadpool(lambda: facade.kb.revise_article(article_id=number, actor=actor))
+    except Conflict:
+        return RedirectResponse(f"/kb/{number}?moved=1", 303)
+    return RedirectResponse(f"/kb/{revision['id']}/edit", 303)
+
+
 @router.post("/kb/{article_id}/retire", response_model=None)
 async def retire_article(article_id: str, request: Request, facade: Facade, actor: StaffActor) -> Response:
     """Take a published article back from customers."""
@@ -268,3 +280,11 @@ def api_update(article_id: DbId, body: ArticleWrite, facade: Facade, actor: ApiA
     verb = facade.kb.submit_article if submit else facade.kb.update_article
     return verb(article_id=article_id, actor=actor, title=body.title, body=body.body, module=body.module,
                 tags=body.tags)
+
+
+@api_router.post("/articles/{article_id}/revise", status_code=201)
+def api_revise(article_id: DbId, facade: Facade, actor: ApiActor) -> dict[str, Any]:
+    """Start a revision of a published or retired article (engineers and experts): a draft of its text with a review
+    case of its own; approved, it replaces the article's text at the same address. While one is open, that one is
+    returned (`existing`: true)."""
+    return facade.kb.revise_article(article_id=article_id, actor=actor)

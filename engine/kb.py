@@ -32,7 +32,9 @@ KB_CATEGORY = figures.KB_CATEGORY  # the review cases' tickets: no service ticke
 KB_PREFIX = "KB"
 DRAFT_FORM, REVIEW_FORM = "kb_draft.json", "kb_review.json"
 DRAFT_STEP, REVIEW_STEP = "draft_article", "review_article"
-STATUSES = ("draft", "review", "published", "retired")
+STATUSES = ("draft", "review", "published", "retired", "merged")  # merged: an approved revision (its text moved)
+OPEN_REVISION = ("draft", "review")
+LISTED = ("draft", "review", "published", "retired")  # the staff list without a status: merged revisions left out
 PORTAL_SOURCES = ("search", "suggestion")
 SOURCES = (*PORTAL_SOURCES, "link")
 DEFLECTION_AFTER = timedelta(hours=1)
@@ -248,6 +250,21 @@ def project_article(session: Session, ticket: Ticket, data: dict[str, Any], now:
             article.reviewed_by = str(data.get("reviewed_by") or actor)[:100]
         article.status = status
         article.updated_at = now
+        if status == "published" and article.revises_id is not None:
+            _merge(session, article, now)
+
+
+def _merge(session: Session, revision: KbArticle, now: datetime) -> None:
+    """An approved revision: its text becomes the revised article's, published again at the same address with its
+    figures, and the revision is kept as "merged" (who wrote and approved it, and when)."""
+    original = session.get(KbArticle, revision.revises_id)
+    if original is None:
+        return
+    original.title, original.body, original.module = revision.title, revision.body, revision.module
+    original.tags = list(revision.tags or [])
+    original.status, original.reviewed_by, original.updated_at = "published", revision.reviewed_by, now
+    original.published_at = original.published_at or now
+    revision.status = "merged"
 
 
 def form_prefill(session: Session, row: HumanTask) -> dict[str, Any]:
@@ -311,6 +328,7 @@ def article_dict(article: KbArticle, figures: dict[str, int] | None = None, *, h
     out = {"id": article.id, "title": article.title, "body": article.body, "module": article.module,
            "tags": list(article.tags or []), "status": article.status, "author": article.author,
            "reviewed_by": article.reviewed_by, "source_ticket_id": article.source_ticket_id,
+           "revises_id": article.revises_id,
            "ticket_id": article.ticket_id, "published_at": iso(article.published_at),
            "created_at": iso(article.created_at), "updated_at": iso(article.updated_at),
            "views": (figures or {}).get("views", article.views),

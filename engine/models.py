@@ -412,7 +412,10 @@ class KbArticle(Base):
     body: Mapped[str] = mapped_column(Text)
     module: Mapped[str | None] = mapped_column(String(100))
     tags: Mapped[list[Any]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)  # draft|review|published|retired
+    # draft, review, published, retired; merged: an approved revision
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    # a revision of a published (or retired) article: on approval its text replaces that article's, and it is "merged"
+    revises_id: Mapped[int | None] = mapped_column(ForeignKey("kb_article.id"), index=True)
     source_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), unique=True)  # its review case
     author: Mapped[str] = mapped_column(String(100))

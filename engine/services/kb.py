@@ -15,6 +15,7 @@ from .base import Service
 
 WRITERS = ("engineer", "expert", "admin")  # write and edit drafts
 RETIRERS = ("expert", "manager", "admin")  # take a published article back from customers
+REVISABLE = ("published", "retired")  # a writer starts a revision of these
 PER_PAGE = 50
 
 
@@ -32,7 +33,7 @@ class KbService(Service):
                                                        "message": f"one of {', '.join(kb.STATUSES)}"}])
         page, per_page = max(1, min(page, 100_000)), max(1, min(per_page, 200))
         with self.uow(write=False) as session:
-            rows, total = kb.search(session, q, statuses=(status,) if status else None, limit=per_page,
+            rows, total = kb.search(session, q, statuses=(status,) if status else kb.LISTED, limit=per_page,
                                     offset=(page - 1) * per_page)
             figures = kb.counts(session, [a.id for a in rows], self.clock.now())
             items = [kb.article_dict(a, figures[a.id], html=False) for a in rows]
@@ -47,7 +48,12 @@ class KbService(Service):
             task = _open_task(session, article)
             source = session.get(Ticket, article.source_ticket_id) if article.source_ticket_id else None
             case = session.get(Ticket, article.ticket_id) if article.ticket_id else None
+            revision = _open_revision(session, article.id) if article.status in REVISABLE else None
+            revised = session.get(KbArticle, article.revises_id) if article.revises_id else None
             return {**out, "reviews": kb.review_comments(session, article.ticket_id),
+                    "revises": {"id": revised.id, "title": revised.title} if revised else None,
+                    "open_revision": revision.id if revision else None,
+                    "can_revise": article.status in REVISABLE and actor.role in WRITERS,
                     "source_ticket": {"id": source.id, "number": source.number, "title": source.title}
                     if source else None, "case_number": case.number if case else None,
                     "task_id": task.id if task else None,
@@ -72,7 +78,6 @@ class KbService(Service):
         """A new draft and its review case (ticket prefix KB); the engineer's draft step is its first task."""
         _writer(actor)
         fields = _fields(title, body, module, tags)
-        now = self.clock.now()
         with self.uow() as session:
             if source_ticket_id is not None:
                 source = session.get(Ticket, source_ticket_id) if _fits(source_ticket_id) else None
@@ -81,17 +86,44 @@ class KbService(Service):
                         "field": "source_ticket_id",
                         "message": "只能从已解决或已关闭的工单编写文章 "
                                    "Articles are written from resolved or closed tickets"}])
-            article = KbArticle(**fields, status="draft", source_ticket_id=source_ticket_id, author=actor.name[:100],
-                                views=0, deflections=0, created_at=now, updated_at=now)
-            session.add(article)
-            session.flush()
-            ticket = self.kernel.start_case(
-                session, process_id=kb.KB_PROCESS, customer=kb.kb_customer(session, now), contact_name=actor.name,
-                contact_email="", channel=kb.KB_CATEGORY, title=f"知识库文章 KB · {fields['title']}"[:300],
-                description=f"知识库文章 #{article.id} Knowledge-base article #{article.id}", actor=actor,
-                prefix=kb.KB_PREFIX, extra={"article_id": article.id})
-            article.ticket_id = ticket.id
-            return {"id": article.id, "ticket_id": ticket.id, "number": ticket.number, "status": article.status}
+            return self._start(session, fields, actor, source_ticket_id=source_ticket_id)
+
+    def revise_article(self, *, article_id: int, actor: Actor) -> dict[str, Any]:
+        """A revision of a published or retired article: a draft of the article's text with a review case of its own
+        (engine/kb.py: approved, its text replaces the article's at the same address). While one is open, asking
+        again gives that one (`existing`), so two writers never revise the same article apart."""
+        _writer(actor)
+        with self.uow() as session:
+            original = _article(session, article_id, for_update=True)  # two revise requests queue here
+            if original.status not in REVISABLE:
+                raise Conflict("only a published or retired article can be revised", article_id=article_id,
+                               status=original.status)
+            revision = _open_revision(session, original.id)
+            if revision is not None:
+                case = session.get(Ticket, revision.ticket_id) if revision.ticket_id else None
+                return {"id": revision.id, "ticket_id": revision.ticket_id, "number": case.number if case else None,
+                        "status": revision.status, "revises_id": original.id, "existing": True}
+            fields = {"title": original.title, "body": original.body, "module": original.module,
+                      "tags": list(original.tags or [])}
+            return {**self._start(session, fields, actor, source_ticket_id=original.source_ticket_id,
+                                  revises_id=original.id), "revises_id": original.id, "existing": False}
+
+    def _start(self, session: Session, fields: dict[str, Any], actor: Actor, *, source_ticket_id: int | None,
+               revises_id: int | None = None) -> dict[str, Any]:
+        """Add a draft and start its review case (ticket prefix KB) in the caller's unit of work."""
+        now = self.clock.now()
+        article = KbArticle(**fields, status="draft", source_ticket_id=source_ticket_id, author=actor.name[:100],
+                            revises_id=revises_id, views=0, deflections=0, created_at=now, updated_at=now)
+        session.add(article)
+        session.flush()
+        what = f"知识库文章 #{revises_id} 的修订 Revision of article #{revises_id}" if revises_id else \
+            f"知识库文章 #{article.id} Knowledge-base article #{article.id}"
+        ticket = self.kernel.start_case(
+            session, process_id=kb.KB_PROCESS, customer=kb.kb_customer(session, now), contact_name=actor.name,
+            contact_email="", channel=kb.KB_CATEGORY, title=f"知识库文章 KB · {fields['title']}"[:300],
+            description=what, actor=actor, prefix=kb.KB_PREFIX, extra={"article_id": article.id})
+        article.ticket_id = ticket.id
+        return {"id": article.id, "ticket_id": ticket.id, "number": ticket.number, "status": article.status}
 
     def update_article(self, *, article_id: int, actor: Actor, title: str, body: str, module: str = "",
                        tags: Any = "") -> dict[str, Any]:
@@ -215,6 +247,12 @@ class KbService(Service):
         if article.status != "draft":
             raise Conflict("only a draft can be edited", article_id=article_id, status=article.status)
         return article
+
+
+def _open_revision(session: Session, article_id: int) -> KbArticle | None:
+    """The revision of an article still being written or reviewed, if any."""
+    return session.scalar(select(KbArticle).where(KbArticle.revises_id == article_id,
+                                                  KbArticle.status.in_(kb.OPEN_REVISION)).limit(1))
 
 
 def _fits(number: int | None) -> bool:

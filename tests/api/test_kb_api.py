@@ -217,3 +217,34 @@ def test_the_review_task_page_shows_the_article(client: TestClient, facade: Afte
     page = client.get(f"/tasks/{task['id']}")
     assert page.status_code == 200 and 'id="kb-task-article"' in page.text
     assert "<strong>重新结算</strong>" in page.text and "批准发布" in page.text
+
+
+def test_a_published_article_is_revised_on_the_pages_and_through_the_api(client: TestClient, facade: Aftercare) -> None:
+    article = _published(client, facade)
+    csrf = _staff(client, "engineer")
+    page = client.get(f"/kb/{article}").text
+    assert f'action="/kb/{article}/revise"' in page and "修订：编写新版本" in page
+    started = client.post(f"/kb/{article}/revise", data={"csrf": csrf}, follow_redirects=False)
+    assert started.status_code == 303
+    revision = int(started.headers["location"].split("/")[2])
+    assert started.headers["location"] == f"/kb/{revision}/edit" and revision != article
+    draft = client.get(f"/kb/{revision}").text
+    assert "这是一篇文章的修订稿" in draft and f'href="/kb/{article}"' in draft
+    original = client.get(f"/kb/{article}").text
+    assert "本文的修订稿正在编写或审核中" in original and f'action="/kb/{article}/revise"' not in original
+    assert client.post(f"/kb/{article}/revise", data={"csrf": "forged"}).status_code == 403
+    client.post(f"/kb/{revision}/edit", data={"csrf": csrf, "action": "submit", "title": "系统无法登录（新版）",
+                                               "body": "升级客户端后重新登录。", "module": "统一认证", "tags": "登录"})
+    engineer = login(client, "engineer")
+    again = client.post(f"/api/kb/articles/{article}/revise", headers=engineer)
+    assert again.status_code == 201 and again.json()["id"] == revision and again.json()["existing"] is True
+    expert = login(client, "expert")
+    case = client.get(f"/api/kb/articles/{revision}", headers=expert).json()["ticket_id"]
+    [task] = [t for t in client.get("/api/tasks", params={"ticket_id": case}, headers=expert).json()]
+    assert client.post(f"/api/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}},
+                       headers=expert).status_code == 200
+    public = client.get(f"/kb/articles/{article}.json").json()
+    assert public["title"] == "系统无法登录（新版）" and "升级客户端" in public["html"]
+    assert client.get(f"/api/kb/articles/{revision}", headers=expert).json()["status"] == "merged"
+    assert client.post(f"/api/kb/articles/{revision}/revise", headers=engineer).status_code == 409
+    assert client.post(f"/api/kb/articles/{article}/revise", headers=login(client, "service_desk")).status_code == 403

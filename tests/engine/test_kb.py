@@ -211,3 +211,49 @@ def test_markdown_comes_out_harmless() -> None:
     assert not [name for _, attrs in elements for name in attrs if name.startswith("on")]
     assert "<h1>标题</h1>" in html and "<strong>粗体</strong>" in html and "&lt;script&gt;" in html  # text, not run
     assert kb.render("| a | b |\n|---|---|\n| 1 | 2 |").count("<td>") == 2
+
+
+def test_a_published_article_is_revised_through_its_own_review_and_keeps_its_address(
+        facade: Aftercare, desk: Desk) -> None:
+    article_id = _publish(facade, desk)
+    facade.kb.record_reading(article_id=article_id, visit=VISIT, source="search")
+    revision = facade.kb.revise_article(article_id=article_id, actor=ENGINEER)
+    assert revision["revises_id"] == article_id and revision["id"] != article_id and not revision["existing"]
+    assert revision["number"].startswith("KB-") and desk.names(revision["ticket_id"]) == ["draft_article"]
+    draft = facade.kb.get_article(article_id=revision["id"], actor=ENGINEER)
+    assert draft["status"] == "draft" and draft["body"] == "清除浏览器缓存后重新登录。" and draft["can_edit"]
+    assert draft["revises"] == {"id": article_id, "title": "系统无法登录怎么办"}
+    # asked again (another writer, a double click): the same revision, not a second one
+    assert facade.kb.revise_article(article_id=article_id, actor=EXPERT)["id"] == revision["id"]
+    original = facade.kb.get_article(article_id=article_id, actor=ENGINEER)
+    assert original["open_revision"] == revision["id"] and original["can_revise"]
+    # customers keep reading the published text while the revision is written and reviewed
+    facade.kb.submit_article(article_id=revision["id"], actor=ENGINEER, title="系统无法登录怎么办（新版）",
+                             body="升级到 5.3 后重新登录。", module="统一认证", tags="登录")
+    assert facade.kb.public_article(article_id=article_id)["title"] == "系统无法登录怎么办"
+    desk.complete(revision["ticket_id"], "review_article", {"decision": "approve"})
+    public = facade.kb.public_article(article_id=article_id)
+    assert public["title"] == "系统无法登录怎么办（新版）" and "升级到 5.3" in public["html"]
+    merged = facade.kb.get_article(article_id=revision["id"], actor=ENGINEER)
+    assert merged["status"] == "merged" and not merged["can_edit"] and not merged["can_revise"]
+    original = facade.kb.get_article(article_id=article_id, actor=ENGINEER)
+    assert original["status"] == "published" and original["views"] == 1 and original["open_revision"] is None
+    listed = facade.kb.list_articles(actor=ENGINEER)["items"]
+    assert [a["id"] for a in listed] == [article_id]  # the merged revision is history, not a second article
+    assert [a["id"] for a in facade.kb.list_articles(actor=ENGINEER, status="merged")["items"]] == [revision["id"]]
+    with pytest.raises(NotFound):
+        facade.kb.public_article(article_id=revision["id"])
+
+
+def test_only_a_published_or_retired_article_is_revised_and_only_by_writers(facade: Aftercare, desk: Desk) -> None:
+    draft = _write(facade)
+    with pytest.raises(Conflict):
+        facade.kb.revise_article(article_id=draft["id"], actor=ENGINEER)
+    article_id = _publish(facade, desk, title="打印机脱机")
+    with pytest.raises(Forbidden):
+        facade.kb.revise_article(article_id=article_id, actor=DESK)
+    facade.kb.retire_article(article_id=article_id, actor=EXPERT)
+    revision = facade.kb.revise_article(article_id=article_id, actor=EXPERT)  # a retired one, brought up to date
+    facade.kb.submit_article(article_id=revision["id"], actor=EXPERT, title="打印机脱机", body="重新安装驱动。")
+    desk.complete(revision["ticket_id"], "review_article", {"decision": "approve"})
+    assert facade.kb.public_article(article_id=article_id)["html"].count("重新安装驱动") == 1
