@@ -39,7 +39,8 @@ from .report_charts import category_chart, compliance_chart, target_chart
 
 TITLE = ("月度服务报告", "Monthly service report")
 MANAGEMENT = ("月度服务报告（内部管理）", "Monthly service report: all customers, for management")
-CATEGORY = {"question": ("操作疑问", "Question"), "fault": ("故障", "Fault"), "change": ("需求变更", "Change"),
+# ticket categories as triage names them (a change ticket is 需求建议; the procedure it runs is 需求变更)
+CATEGORY = {"question": ("操作疑问", "Question"), "fault": ("故障", "Fault"), "change": ("需求建议", "Change"),
             "complaint": ("投诉", "Complaint"), "inspection": ("巡检", "Inspection"),
             "standby": ("重要事件保障", "Standby"), "report": ("月度报告", "Monthly report")}
 METRIC = {"triage": ("分类定级", "Triage"), "response": ("响应", "Response"), "resolve": ("解决", "Resolution"),
