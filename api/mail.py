@@ -151,8 +151,8 @@ class Mailer:
 
     async def _send_all(self, envelopes: list[Envelope], leased_at: datetime | None = None) -> int:
         """Send claimed messages in order. `leased_at`: when the claim's leases were last set, if known."""
-        lease, relay = _Lease(self.facade, leased_at), _Relay(self.facade.settings.smtp_host,
-                                                              self.facade.settings.smtp_port)
+        lease = _Lease(self.facade, envelopes, leased_at)
+        relay = _Relay(self.facade.settings.smtp_host, self.facade.settings.smtp_port)
         try:
             return await self._send_each(envelopes, lease, relay)
         finally:
@@ -168,10 +168,11 @@ class Mailer:
                 self.facade.outbox_failed(message_id=envelope.id, error=f"{type(exc).__name__}: {exc}", permanent=True,
                                           token=envelope.lease_token)
                 continue
-            # a message is started only while still ours: the rest of the batch is renewed first, unless its lease
-            # was set less than a third of it ago (then no other sender can have taken it: the lease runs two
-            # thirds more at least), which spares a write per message in a quick batch
-            if not lease.fresh() and envelope.id not in await lease.renew(envelopes[index:]):
+            # a message is started only while still ours: the rest of the batch is renewed first, unless its own
+            # lease was set less than a third of it ago (then no other sender can have taken it: it runs two thirds
+            # more at least), which spares a write per message in a quick batch; one found lost stays lost
+            if envelope.id in lease.lost or (not lease.fresh(envelope)
+                                             and envelope.id not in await lease.renew(envelopes[index:])):
                 log.warning("e-mail %s: the claim ran out and another sender took it over", envelope.id)
                 continue
             try:
@@ -218,20 +219,30 @@ class _Relay:
         self.last_used = 0.0
 
     async def send(self, message: EmailMessage) -> None:
-        """Send one message on the batch's connection, opening one when there is none to reuse."""
+        """Send one message on the batch's connection, opening one when there is none to reuse. A kept connection the
+        server closed meanwhile (an idle timeout, a cap of messages per connection) is found before the message
+        starts: then one new connection is opened and the message sent on it."""
         if self.client is not None and (not self.client.is_connected
                                         or time.monotonic() - self.last_used > self.REUSE_SECONDS):
             await self.close()
-        if self.client is None:
-            client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=10)
-            await client.connect()
-            self.client = client
+        reused = self.client is not None
         try:
+            await self._send(message)
+        except aiosmtplib.SMTPServerDisconnected:
+            if not reused:
+                raise
+            await self._send(message)  # the kept connection was gone before MAIL FROM: once more, afresh
+        self.last_used = time.monotonic()
+
+    async def _send(self, message: EmailMessage) -> None:
+        try:
+            if self.client is None:
+                self.client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=10)
+                await self.client.connect()
             await self.client.send_message(message)
         except BaseException:  # a refusal, a broken connection, a send cancelled mid-DATA: start afresh
             self._drop()
             raise
-        self.last_used = time.monotonic()
 
     async def close(self) -> None:
         """End the connection (QUIT), if one is open."""
@@ -247,22 +258,39 @@ class _Relay:
 
 
 class _Lease:
-    """A sender's lease on the messages of its claim: when it was last set, and renewing it."""
+    """A sender's leases on the messages of its claims: until when each is known to hold (by this process's clock),
+    and renewing them. A message whose renewal did not come back is lost for good: another sender holds it."""
 
-    def __init__(self, facade: Aftercare, set_at: datetime | None) -> None:
-        self.facade, self.set_at = facade, set_at
+    def __init__(self, facade: Aftercare, envelopes: list[Envelope], set_at: datetime | None) -> None:
+        self.facade = facade
+        self.length = timedelta(seconds=facade.settings.mail_lease_seconds)
+        self.until = {e.id: set_at + self.length for e in envelopes} if set_at is not None else {}
+        self.lost: set[int] = set()
 
-    def fresh(self) -> bool:
-        """Whether the lease was set less than a third of its length ago (by this process's clock)."""
-        third = timedelta(seconds=self.facade.settings.mail_lease_seconds / 3)
-        return self.set_at is not None and self.facade.clock.now() - self.set_at < third
+    def fresh(self, envelope: Envelope) -> bool:
+        """Whether this message's lease was set less than a third of its length ago: two thirds still hold, so no
+        other sender can have taken it."""
+        until = self.until.get(envelope.id)
+        return until is not None and self.facade.clock.now() < until - self.length * 2 / 3
 
     async def renew(self, held: list[Envelope]) -> set[int]:
-        """Renew the lease on the messages this sender still holds (in a thread: SMTP keeps going meanwhile)."""
+        """Renew the leases on the messages this sender still holds, each claim by its own token (in a thread: SMTP
+        keeps going meanwhile); the ids still held. Those not among them are lost and never started."""
         started = self.facade.clock.now()
-        kept = await asyncio.to_thread(self.facade.renew_outbox_lease, ids=[e.id for e in held],
-                                       token=str(held[0].lease_token))
-        self.set_at = started
+        tokens: dict[str, list[int]] = {}
+        for envelope in held:
+            if envelope.id not in self.lost:
+                tokens.setdefault(str(envelope.lease_token), []).append(envelope.id)
+        kept: set[int] = set()
+        for token, ids in tokens.items():
+            kept |= await asyncio.to_thread(self.facade.renew_outbox_lease, ids=ids, token=token)
+        for ids in tokens.values():
+            for message_id in ids:
+                if message_id in kept:
+                    self.until[message_id] = started + self.length
+                else:
+                    self.until.pop(message_id, None)
+                    self.lost.add(message_id)
         return kept
 
 

@@ -106,8 +106,9 @@ def test_a_sender_that_lost_its_lease_neither_sends_nor_puts_the_message_back(
 def test_a_batch_that_stalls_longer_than_a_third_of_the_lease_asks_again_before_the_next_message(
         facade: Aftercare, clock: FakeClock, smtp: SmtpSink, ticket_id: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """A quick batch does not renew before each message (its lease is fresh); one that stalled after its first
-    message for longer than the lease finds the rest taken by another sender and leaves them to it."""
-    ids = queue(facade, ticket_id, 2)
+    message for longer than the lease finds the rest taken by another sender and leaves every one of them to it
+    (the renewal that found them lost does not make the next one look fresh)."""
+    ids = queue(facade, ticket_id, 3)
     other = another(facade, clock)
     taken: list[Any] = []
     recorded = facade.outbox_sent
@@ -121,11 +122,22 @@ def test_a_batch_that_stalls_longer_than_a_third_of_the_lease_asks_again_before_
     try:
         assert Mailer(facade).send_pending() == 1
         assert [e.id for e in taken] == ids[1:]
-        assert asyncio.run(Mailer(other)._send_all(taken)) == 1
+        assert asyncio.run(Mailer(other)._send_all(taken)) == 2
     finally:
         other.close()
-    assert len(smtp.messages) == 2  # each once
-    assert [row(facade, i).status for i in ids] == ["sent", "sent"]
+    assert len(smtp.messages) == 3  # each once
+    assert [row(facade, i).status for i in ids] == ["sent", "sent", "sent"]
+
+
+def test_messages_of_two_claims_are_each_renewed_with_their_own_token(
+        facade: Aftercare, clock: FakeClock, smtp: SmtpSink, ticket_id: int) -> None:
+    """A sender may hold a batch from two claims (two tokens); renewing it keeps both, so neither is given up."""
+    ids = queue(facade, ticket_id, 2)
+    first, second = facade.claim_outbox(limit=1), facade.claim_outbox(limit=1)
+    assert first[0].lease_token != second[0].lease_token
+    clock.advance(seconds=LEASE // 2)  # no longer fresh: each is renewed before it goes
+    assert asyncio.run(Mailer(facade)._send_all([*first, *second], clock.now() - timedelta(seconds=LEASE // 2))) == 2
+    assert len(smtp.messages) == 2 and [row(facade, i).status for i in ids] == ["sent", "sent"]
 
 
 def test_the_message_id_is_fixed_at_the_first_claim(facade: Aftercare, clock: FakeClock, smtp: SmtpSink,
@@ -262,3 +274,21 @@ def test_a_batch_goes_over_one_smtp_connection_and_a_refusal_does_not_hold_back_
     assert len(smtp.messages) == 3
     assert peers[0] == peers[1] != peers[2] == peers[3]  # one connection, a new one after the refusal
     assert [row(facade, i).status for i in ids] == ["sent", "pending", "sent", "sent"]
+
+
+def test_a_connection_the_server_closed_between_messages_is_opened_again(
+        facade: Aftercare, smtp: SmtpSink, ticket_id: int) -> None:
+    ids = queue(facade, ticket_id, 3)
+    peers: list[Any] = []
+    received = smtp.handle_DATA
+
+    async def hang_up_after_the_first(server: Any, session: Any, envelope: Any) -> str:
+        peers.append(session.peer)
+        answer = str(await received(server, session, envelope))
+        if len(peers) == 1:  # a server that takes one message per connection and closes it
+            asyncio.get_running_loop().call_soon(server.transport.close)
+        return answer
+    smtp.handle_DATA = hang_up_after_the_first  # type: ignore[method-assign]
+    assert Mailer(facade).send_pending() == 3
+    assert len(smtp.messages) == 3 and peers[0] != peers[1] == peers[2]
+    assert [row(facade, i).status for i in ids] == ["sent", "sent", "sent"]
