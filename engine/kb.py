@@ -255,14 +255,18 @@ def project_article(session: Session, ticket: Ticket, data: dict[str, Any], now:
 
 
 def _merge(session: Session, revision: KbArticle, now: datetime) -> None:
-    """An approved revision: its text becomes the revised article's, published again at the same address with its
-    figures, and the revision is kept as "merged" (who wrote and approved it, and when)."""
-    original = session.get(KbArticle, revision.revises_id)
+    """An approved revision: its text becomes the revised article's at the same address with its figures, and the
+    revision is kept as "merged" (who wrote and approved it, and when). The article is published: again, if it
+    was retired when the revision began; but one retired while the revision was written stays retired (whoever
+    retired it meant it), with the new text for when it is published again."""
+    original = session.get(KbArticle, revision.revises_id, with_for_update=True, populate_existing=True)
     if original is None:
         return
     original.title, original.body, original.module = revision.title, revision.body, revision.module
     original.tags = list(revision.tags or [])
-    original.status, original.reviewed_by, original.updated_at = "published", revision.reviewed_by, now
+    retired_meanwhile = original.status == "retired" and revision.revised_status == "published"
+    original.status = "retired" if retired_meanwhile else "published"
+    original.reviewed_by, original.updated_at = revision.reviewed_by, now
     original.published_at = original.published_at or now
     revision.status = "merged"
 

@@ -416,6 +416,7 @@ class KbArticle(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
     # a revision of a published (or retired) article: on approval its text replaces that article's, and it is "merged"
     revises_id: Mapped[int | None] = mapped_column(ForeignKey("kb_article.id"), index=True)
+    revised_status: Mapped[str | None] = mapped_column(String(16))  # the revised article's status when it began
     source_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), unique=True)  # its review case
     author: Mapped[str] = mapped_column(String(100))

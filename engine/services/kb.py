@@ -105,15 +105,19 @@ class KbService(Service):
                         "status": revision.status, "revises_id": original.id, "existing": True}
             fields = {"title": original.title, "body": original.body, "module": original.module,
                       "tags": list(original.tags or [])}
-            return {**self._start(session, fields, actor, source_ticket_id=original.source_ticket_id,
-                                  revises_id=original.id), "revises_id": original.id, "existing": False}
+            started = self._start(session, fields, actor, source_ticket_id=original.source_ticket_id,
+                                  revises=original)
+            return {**started, "revises_id": original.id, "existing": False}
 
     def _start(self, session: Session, fields: dict[str, Any], actor: Actor, *, source_ticket_id: int | None,
-               revises_id: int | None = None) -> dict[str, Any]:
-        """Add a draft and start its review case (ticket prefix KB) in the caller's unit of work."""
+               revises: KbArticle | None = None) -> dict[str, Any]:
+        """Add a draft (a revision of `revises`, if given) and start its review case (ticket prefix KB) in the
+        caller's unit of work."""
         now = self.clock.now()
+        revises_id = revises.id if revises is not None else None
         article = KbArticle(**fields, status="draft", source_ticket_id=source_ticket_id, author=actor.name[:100],
-                            revises_id=revises_id, views=0, deflections=0, created_at=now, updated_at=now)
+                            revises_id=revises_id, revised_status=revises.status if revises is not None else None,
+                            views=0, deflections=0, created_at=now, updated_at=now)
         session.add(article)
         session.flush()
         what = f"知识库文章 #{revises_id} 的修订 Revision of article #{revises_id}" if revises_id else \

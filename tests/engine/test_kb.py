@@ -257,3 +257,15 @@ def test_only_a_published_or_retired_article_is_revised_and_only_by_writers(faca
     facade.kb.submit_article(article_id=revision["id"], actor=EXPERT, title="打印机脱机", body="重新安装驱动。")
     desk.complete(revision["ticket_id"], "review_article", {"decision": "approve"})
     assert facade.kb.public_article(article_id=article_id)["html"].count("重新安装驱动") == 1
+
+
+def test_an_article_retired_while_its_revision_was_written_stays_retired(facade: Aftercare, desk: Desk) -> None:
+    article_id = _publish(facade, desk)
+    revision = facade.kb.revise_article(article_id=article_id, actor=ENGINEER)
+    facade.kb.submit_article(article_id=revision["id"], actor=ENGINEER, title="新标题", body="新的解决方法。")
+    facade.kb.retire_article(article_id=article_id, actor=EXPERT)  # taken back from customers meanwhile
+    desk.complete(revision["ticket_id"], "review_article", {"decision": "approve"})
+    article = facade.kb.get_article(article_id=article_id, actor=ENGINEER)
+    assert article["status"] == "retired" and article["title"] == "新标题"  # the new text, for when it comes back
+    with pytest.raises(NotFound):
+        facade.kb.public_article(article_id=article_id)
