@@ -5,8 +5,9 @@ step adds three to six of them with its mail; profiling a lifecycle put a tenth 
 unit needs these rows as objects, so a session that opted in (`enable`, done by engine/uow.py) collects their
 values and writes them with one multi-row INSERT per table:
 
-- before any statement the session executes at its outermost level, so every read in the unit sees them, except
-  inside `held` (a block whose reads do not depend on what it appends: saving a case, engine/projection.py);
+- before any statement the session executes at its outermost level, so every read in the unit sees them, and before
+  a flush there, so rows the ORM writes later get later ids; except inside `held` (a block whose reads do not
+  depend on what it appends: saving a case, engine/projection.py);
 - before the unit commits;
 - just before a savepoint begins, on the enclosing transaction's connection, so rolling back the savepoint
   cannot take rows that were added outside it.
@@ -70,6 +71,14 @@ def write(session: Session, connection: Connection | None = None) -> None:
 @event.listens_for(Session, "do_orm_execute")
 def _before_statement(state: ORMExecuteState) -> None:
     session = state.session
+    if _ROWS in session.info and not session.info.get(_HELD) and not session.in_nested_transaction():
+        write(session)
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _flush_context: object, _instances: object) -> None:
+    # an explicit flush writes ORM rows (a message, its own timeline event): what was appended before goes first,
+    # so ids keep the order things happened in
     if _ROWS in session.info and not session.info.get(_HELD) and not session.in_nested_transaction():
         write(session)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .. import repository
-from ..effects import Effects
 from ..errors import NotFound, ValidationFailed
 from ..migration import MigrationRefused, assess, migrate
 from ..models import Instance, ProcessVersion
@@ -58,7 +57,7 @@ class MigrationService(Service):
             assert target is not None
             self.runtime.library.ensure(target.spec_hash, lambda: repository.spec_json(session, target.spec_hash))
             spec, subs = self.runtime.library.get(target.spec_hash)
-            effects = Effects()
+            effects = self.kernel.effects_for(ticket)
             wf = self.kernel.load_case(session, instance, effects, for_update=not dry_run)
             verdict = assess(wf, spec, subs, version=versions[1])
             result.update(movable=verdict.movable, reason=verdict.reason, reason_zh=verdict.reason_zh)

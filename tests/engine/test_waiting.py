@@ -358,3 +358,18 @@ def test_no_progress_e_mail_while_the_customer_is_asked(desk: Desk, clock: FakeC
     desk.travel(hours=4)
     assert len(desk.events(tid, "progress_update")) == 2
     assert [m[0] for m in outbox(facade)].count("progress_update") == 2
+
+
+def test_the_question_posted_to_the_conversation_comes_after_the_step_that_asked_it(
+        desk: Desk, clock: FakeClock, facade: Aftercare) -> None:
+    from sqlalchemy import select
+
+    from engine.models import TimelineEvent
+
+    tid = fault_at_engineer(desk, clock, at(2026, 9, 29, 10, 0))
+    clock.set(at(2026, 9, 30, 15, 0))
+    ask(desk, tid)
+    kinds = facade.run_in_unit(lambda s: list(s.scalars(
+        select(TimelineEvent.kind).where(TimelineEvent.ticket_id == tid).order_by(TimelineEvent.at, TimelineEvent.id))))
+    asked = max(i for i, kind in enumerate(kinds) if kind == "task_completed")  # the step, all at one moment
+    assert kinds.index("message_posted") > asked and kinds[-1] == "message_posted", kinds
