@@ -17,6 +17,7 @@ import ast
 import builtins
 import difflib
 import functools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -270,6 +271,13 @@ def _task(scope: _Scope, ts: Any, file: str, doc: XmlDoc | None, forms: dict[str
         else:
             tables[str(table.id)] = table
             scope.sets |= {str(o.name) for o in table.outputs if o.name}
+    if "MultiInstance" in kind or "StandardLoop" in kind:
+        for attr, what in (("cardinality", ("the loop cardinality", "循环次数")),
+                           ("condition", ("the completion condition", "完成条件"))):
+            code = getattr(ts, attr, None)
+            if isinstance(code, str) and code.strip():
+                scope.reads.append(_Read(file, bpmn_id, (f"{what[0]} of step '{bpmn_id}'",
+                                                         f"步骤 '{bpmn_id}' 的{what[1]}"), code, "eval"))
     for attr in ("input_item", "output_item", "data_input", "data_output"):
         item_id = getattr(getattr(ts, attr, None), "bpmn_id", None)
         if item_id:
@@ -307,18 +315,51 @@ def _table_inputs(scope: _Scope, table: Any, docs: dict[str, XmlDoc]) -> None:
             scope.reads.append(_Read(doc.name, table_input.id, (
                 f"the input expression '{label}' of decision table '{decision}'",
                 f"决策表 '{decision}' 的输入表达式 '{label}'"), table_input.expression, "eval"))
+    for rule in table.rules:  # the input cells: a test may read the case's data too (outputs: engine/guard.py)
+        row = getattr(rule, "row_number", None) or rule.id
+        cells = [(entry.id, entry.input, text) for entry in rule.inputEntries for text in entry.lhs or []]
+        for cell_id, column, text in cells:
+            code = _cell_code(text)
+            if code is None:
+                continue
+            label = getattr(column, "label", None) or getattr(column, "name", None) or getattr(column, "id", "")
+            scope.reads.append(_Read(doc.name, cell_id or rule.id, (
+                f"row {row} of decision table '{decision}' (column '{label}')",
+                f"决策表 '{decision}' 第 {row} 行（列 '{label}'）"), code, "eval"))
+
+
+_DMN_INPUT = "dmninputexpr"  # SpiffWorkflow's name for the column's value in an input test (engine/checker_names.py)
+
+
+def _cell_code(text: str | None) -> str | None:
+    """An input cell as SpiffWorkflow evaluates it: an expression compared with the column's value, `<value> <test>`
+    when it starts with an operator (`> 2`), or with `?` standing for the value (`1 < ? < 5`). None for an empty cell
+    or one that does not parse (reported on its own)."""
+    text = (text or "").strip()
+    if not text or text == "-":
+        return None
+    text = re.sub(r"(\?)(?=(?:[^'\"]|['\"][^'\"]*['\"])*$)", _DMN_INPUT, text)  # as SpiffWorkflow does
+    for code in (text, f"{_DMN_INPUT} {text}"):
+        if _tree(code, "eval") is not None:
+            return code
+    return None
 
 
 # --- reporting ----------------------------------------------------------------------------------------------------
 
 def _report(bundle: Bundle, scope: _Scope, docs: dict[str, XmlDoc]) -> None:
-    known = scope.sets | sandbox_names() | start_variables()
+    known = scope.sets | sandbox_names() | start_variables() | {_DMN_INPUT}
     candidates = sorted(scope.sets | engine_functions() | start_variables() | _sandbox_words())
+    # a decision-table cell another check already refused (an SLA value without its quotes, say, with a message
+    # that says how to write it) is not refused again for the name it seems to read
+    refused = {(p["file"], p["element_id"]) for p in bundle.problems}
     for read in scope.reads:
+        doc = docs.get(read.file)
+        if doc is not None and doc.kind == "dmn" and (read.file, read.element_id) in refused:
+            continue
         tree = _tree(read.code, read.mode)
         if tree is None:
             continue
-        doc = docs.get(read.file)
         line = doc.line(read.element_id) if doc is not None else None
         for name in read_names(tree):
             if name in known or name.startswith("_"):  # RestrictedPython refuses _names itself

@@ -703,6 +703,46 @@ def test_a_decision_table_input_is_checked_against_the_procedures_that_call_it()
     assert problems_of({"sla.dmn": files["sla.dmn"]}) == []  # alone: no procedure calls it, nothing to check against
 
 
+@pytest.mark.parametrize(("old", "new", "cell", "words", "words_zh"), [
+    # a value typed without its quotes is read as a variable: every ticket reaching the table would fail
+    ('<inputEntry id="sla_rule_1_in_1"><text>&quot;complaint&quot;</text>',
+     '<inputEntry id="sla_rule_1_in_1"><text>complaint</text>', "sla_rule_1_in_1",
+     "row 1 of decision table 'sla' (column '类别 Category') reads 'complaint'",
+     "决策表 'sla' 第 1 行（列 '类别 Category'）"),
+    ('<inputEntry id="sla_rule_1_in_2"><text></text>', '<inputEntry id="sla_rule_1_in_2"><text>&gt; max_sevrity</text>',
+     "sla_rule_1_in_2", "reads 'max_sevrity'", "第 1 行"),
+])
+def test_a_decision_table_cell_reading_an_unknown_name_is_refused_at_the_cell(
+        old: str, new: str, cell: str, words: str, words_zh: str) -> None:
+    files = product_files()
+    assert old in files["sla.dmn"]
+    files["sla.dmn"] = files["sla.dmn"].replace(old, new, 1)
+    problem = only(problems_of(files, uploaded={"sla.dmn"}))
+    assert (problem["file"], problem["element_id"]) == ("sla.dmn", cell)
+    assert words in problem["message"] and words_zh in problem["message_zh"]
+    assert_located(files["sla.dmn"], problem)
+
+
+def test_decision_table_tests_on_the_column_value_are_not_names() -> None:
+    files = product_files()
+    files["sla.dmn"] = files["sla.dmn"].replace('<inputEntry id="sla_rule_1_in_2"><text></text>',
+                                                '<inputEntry id="sla_rule_1_in_2"><text>1 &lt;= ? &lt;= 3</text>', 1)
+    files["sla.dmn"] = files["sla.dmn"].replace('<inputEntry id="sla_rule_2_in_2"><text></text>',
+                                                '<inputEntry id="sla_rule_2_in_2"><text>&gt; 2</text>', 1)
+    assert problems_of(files, uploaded={"sla.dmn"}) == []
+
+
+def test_a_multi_instance_cardinality_reading_an_unknown_name_is_refused_at_its_step() -> None:
+    files = with_mini('<bpmn:outgoing>f3</bpmn:outgoing>\n      <bpmn:script>result = answer * 2</bpmn:script>',
+                      '<bpmn:outgoing>f3</bpmn:outgoing><bpmn:multiInstanceLoopCharacteristics isSequential="true">'
+                      '<bpmn:loopCardinality>answr</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>'
+                      '\n      <bpmn:script>result = answer * 2</bpmn:script>')
+    problem = only(problems_of(files))
+    assert (problem["file"], problem["element_id"]) == ("mini.bpmn", "done")
+    assert "the loop cardinality of step 'done' reads 'answr'" in problem["message"]
+    assert "(did you mean 'answer'?)" in problem["message"] and "步骤 'done' 的循环次数" in problem["message_zh"]
+
+
 def test_start_variables_come_from_the_code_that_starts_a_case() -> None:
     from engine.checker_names import START_EXTRAS, engine_functions, sandbox_names, start_variables
 
