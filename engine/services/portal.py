@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .. import contacts, idempotency, kb, links, repository, waiting
+from .. import appends, contacts, idempotency, kb, links, repository, waiting
 from ..errors import LinkError, NotFound, ValidationFailed
 from ..kernel import MAIN_PROCESS
 from ..models import Customer, Ticket, TimelineEvent
@@ -116,7 +116,9 @@ class PortalService(Service):
 
 def _mark_filed(session: Any, visit: str, ticket_id: int) -> None:
     """Tell the knowledge base that a visit which read articles still filed a request; counting must never cost
-    the customer their request, so a failure here is logged and the request stays."""
+    the customer their request, so a failure here is logged and the request stays. The request's own appended rows
+    are written first, outside the savepoint, so a failure of theirs is the request's, not swallowed here."""
+    appends.write(session)
     try:
         with session.begin_nested():
             kb.mark_filed(session, visit[:100], ticket_id)
