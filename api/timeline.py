@@ -13,7 +13,7 @@ from .i18n import current, gettext
 # Keys the template shows in its own way, or that only matter to the machine.
 SHOWN_ELSEWHERE = frozenset({"at", "kind", "actor", "title", "timer", "breach", "level", "reason", "data", "subject",
                              "to", "task", "role", "by", "template", "number", "channel", "roles", "ticket_id", "ref",
-                             "process_id"})
+                             "process_id", "digest"})
 
 # English msgids (translated in the .po catalogs) for the keys events carry beside a form's fields.
 LABELS = {

@@ -44,7 +44,8 @@ TEXT_FACETS = {
     "postScript": "post-script",
 }
 TIMERS = {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}
-PROPERTIES = {"formJsonSchemaFilename": "form", "formUiSchemaFilename": "ui form"}
+PROPERTIES = {"formJsonSchemaFilename": "form", "formUiSchemaFilename": "ui form", "due": "due",
+              "assignee": "assignee", "status": "status", "email_template": "e-mail template"}
 BULK = frozenset({"documentation", "script", "instructions", "pre-script", "post-script"})
 LABELS = {"@sourceRef": "from", "@targetRef": "to", "@attachedToRef": "attached to", "@default": "default flow",
           "@calledElement": "calls", "@processRef": "process"}

@@ -143,9 +143,12 @@ def mark_sent(session: Session, *, message_id: int, subject: str, now: datetime)
     message.status, message.sent_at, message.subject = "sent", now, subject
     message.attempts += 1
     message.lease_until = message.lease_token = None
+    logged: set[int | None] = set()  # a digest listing a ticket twice is one line on that ticket's timeline
     for carried in [message, *_carried(session, message)]:
         carried.sent_at = now
-        _on_timeline(session, carried, now, "email_sent", {"to": message.to_addr, "subject": subject}, message)
+        if carried.ticket_id not in logged:
+            logged.add(carried.ticket_id)
+            _on_timeline(session, carried, now, "email_sent", {"to": message.to_addr, "subject": subject}, message)
 
 
 def mark_failed(session: Session, *, message_id: int, error: str, now: datetime, permanent: bool = False,

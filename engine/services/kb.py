@@ -51,7 +51,9 @@ class KbService(Service):
             revision = _open_revision(session, article.id) if article.status in REVISABLE else None
             revised = session.get(KbArticle, article.revises_id) if article.revises_id else None
             return {**out, "reviews": kb.review_comments(session, article.ticket_id),
-                    "revises": {"id": revised.id, "title": revised.title} if revised else None,
+                    "revises": {"id": revised.id, "title": revised.title, "status": revised.status,
+                                "retired_meanwhile": revised.status == "retired"
+                                and article.revised_status == "published"} if revised else None,
                     "open_revision": revision.id if revision else None,
                     "can_revise": article.status in REVISABLE and actor.role in WRITERS,
                     "source_ticket": {"id": source.id, "number": source.number, "title": source.title}

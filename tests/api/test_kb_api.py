@@ -232,6 +232,7 @@ def test_a_published_article_is_revised_on_the_pages_and_through_the_api(client:
     assert "这是一篇文章的修订稿" in draft and f'href="/kb/{article}"' in draft
     original = client.get(f"/kb/{article}").text
     assert "本文的修订稿正在编写或审核中" in original and f'action="/kb/{article}/revise"' not in original
+    assert f"#{article} 的修订" in client.get("/kb").text  # told apart from the article in the list
     assert client.post(f"/kb/{article}/revise", data={"csrf": "forged"}).status_code == 403
     client.post(f"/kb/{revision}/edit", data={"csrf": csrf, "action": "submit", "title": "系统无法登录（新版）",
                                                "body": "升级客户端后重新登录。", "module": "统一认证", "tags": "登录"})
@@ -246,5 +247,7 @@ def test_a_published_article_is_revised_on_the_pages_and_through_the_api(client:
     public = client.get(f"/kb/articles/{article}.json").json()
     assert public["title"] == "系统无法登录（新版）" and "升级客户端" in public["html"]
     assert client.get(f"/api/kb/articles/{revision}", headers=expert).json()["status"] == "merged"
+    merged = client.get("/kb", params={"status": "merged"}).text
+    assert f'href="/kb/{revision}"' in merged and '<option value="merged" selected' in merged
     assert client.post(f"/api/kb/articles/{revision}/revise", headers=engineer).status_code == 409
     assert client.post(f"/api/kb/articles/{article}/revise", headers=login(client, "service_desk")).status_code == 403

@@ -171,12 +171,16 @@ def test_the_comparison_words_each_change_in_the_readers_language(client: TestCl
     csrf = _staff(client, "process_owner")
     bpmn = (ROOT / "processes" / "maintenance_request.bpmn").read_text(encoding="utf-8")
     changed = bpmn.replace('<bpmn:userTask id="triage" name="分类定级 Triage">',
-                           '<bpmn:userTask id="triage" name="分类定级与派单 Triage">', 1)
+                           '<bpmn:userTask id="triage" name="分类定级与派单 Triage">', 1).replace(
+        """<spiffworkflow:property name="due" value="add_working_hours(created_at, 0.25, '24x7')"/>""",
+        """<spiffworkflow:property name="due" value="add_working_hours(created_at, 0.5, '24x7')"/>""", 1)
     deployed = client.post("/workbench/deploy", data={"csrf": csrf, "note": "rename"},
                            files=_upload("maintenance_request.bpmn", changed))
     assert deployed.status_code == 201
     page = "/workbench/processes/maintenance_request/compare"
     chinese = client.get(page, params={"old": 1, "new": 2, "lang": "zh-CN"}).text
     assert "名称: &#39;分类定级 Triage&#39; → &#39;分类定级与派单 Triage&#39;" in chinese
+    assert "时限: add_working_hours(created_at, 0.25, &#39;24x7&#39;) → " in chinese and "property due" not in chinese
     english = client.get(page, params={"old": 1, "new": 2, "lang": "en"}).text
     assert "name: &#39;分类定级 Triage&#39; → &#39;分类定级与派单 Triage&#39;" in english
+    assert "due: add_working_hours(created_at, 0.25, &#39;24x7&#39;) → " in english

@@ -56,6 +56,10 @@ def test_a_manager_reads_a_decision_table_without_an_editor(page: Page, live_url
     expect(page.locator(".tjs-table td.rule-index").first).to_have_text("1")
     assert page.locator(".tjs-table [contenteditable=true]").count() == 0
     assert page.locator(".tjs-table td").filter(has_text='"PT30M"').count() >= 1
+    page.goto(f"{live_url}/workbench/sla?lang=en")  # the SLA table too: read, not edited
+    expect(page.locator(".tjs-table")).to_be_visible()
+    expect(page.get_by_text("Read only: only process owners deploy changes.")).to_be_visible()
+    assert page.locator(".tjs-table [contenteditable=true]").count() == 0
     assert errors == []
     login(page, live_url, "process_owner")
     page.goto(f"{live_url}/workbench/edit/sla.dmn")

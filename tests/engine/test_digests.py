@@ -273,10 +273,12 @@ def test_a_digest_lists_what_was_dealt_with_meanwhile_last_and_marked(
     send_all(facade)
     assert len(smtp.to(DESK)) == 1  # the first new task at once; the next two wait for the window
     desk.triage(done, severity=2)  # one of them is dealt with before the digest goes
+    facade.customer_message(token=facade.status_token(ticket_id=waiting), body="补充：三号机房的交换机也断了")
+    send_all(facade)  # the customer's message is held for the same digest
     clock.advance(minutes=10)
     send_all(facade)
     digest = smtp.to(DESK)[-1]
-    assert subject(smtp, digest) == "【Aftercare】2 条通知摘要"
+    assert subject(smtp, digest) == "【Aftercare】3 条通知摘要"  # the customer message on one of them too
     text = body(digest).replace("\r\n", "\n")
     assert "其中 1 条在汇总发出前已处理，列在最后" in text
     still, handled = text.index(desk.ticket(waiting)["number"]), text.index(desk.ticket(done)["number"])
@@ -284,3 +286,6 @@ def test_a_digest_lists_what_was_dealt_with_meanwhile_last_and_marked(
     line = next(line for line in text[handled:].splitlines() if "新任务" in line)
     assert line.strip().endswith("（已完成）")
     assert "已完成" not in text[:text.index("已处理：")]
+    # each ticket the digest listed says once on its timeline that it went out in a digest, twice listed or not
+    sent = [e for e in desk.events(waiting, "email_sent") if e.get("digest")]
+    assert len(sent) == 1 and sent[0]["to"] == DESK

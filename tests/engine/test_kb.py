@@ -222,7 +222,8 @@ def test_a_published_article_is_revised_through_its_own_review_and_keeps_its_add
     assert revision["number"].startswith("KB-") and desk.names(revision["ticket_id"]) == ["draft_article"]
     draft = facade.kb.get_article(article_id=revision["id"], actor=ENGINEER)
     assert draft["status"] == "draft" and draft["body"] == "清除浏览器缓存后重新登录。" and draft["can_edit"]
-    assert draft["revises"] == {"id": article_id, "title": "系统无法登录怎么办"}
+    assert draft["revises"] == {"id": article_id, "title": "系统无法登录怎么办", "status": "published",
+                                "retired_meanwhile": False}
     # asked again (another writer, a double click): the same revision, not a second one
     assert facade.kb.revise_article(article_id=article_id, actor=EXPERT)["id"] == revision["id"]
     original = facade.kb.get_article(article_id=article_id, actor=ENGINEER)
@@ -264,6 +265,7 @@ def test_an_article_retired_while_its_revision_was_written_stays_retired(facade:
     revision = facade.kb.revise_article(article_id=article_id, actor=ENGINEER)
     facade.kb.submit_article(article_id=revision["id"], actor=ENGINEER, title="新标题", body="新的解决方法。")
     facade.kb.retire_article(article_id=article_id, actor=EXPERT)  # taken back from customers meanwhile
+    assert facade.kb.get_article(article_id=revision["id"], actor=EXPERT)["revises"]["retired_meanwhile"]
     desk.complete(revision["ticket_id"], "review_article", {"decision": "approve"})
     article = facade.kb.get_article(article_id=article_id, actor=ENGINEER)
     assert article["status"] == "retired" and article["title"] == "新标题"  # the new text, for when it comes back
