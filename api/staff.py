@@ -202,7 +202,9 @@ def _ticket_page(request: Request, facade: Aftercare, actor: Actor, ticket_id: i
                 attachments=attachments, procedures=_procedures(facade, actor, "ticket"),
                 start_errors=start_errors or [], monthly_report=facade.monthly_report_for_ticket(ticket_id=ticket_id),
                 stream=timeline.stream(entries, ticket.get("messages", []), show), show=show,
-                reply=reply or {"values": {}, "errors": [], "notice": request.query_params.get("sent")})
+                reply=reply or {"values": {}, "errors": [], "notice": request.query_params.get("sent")},
+                status_url=f"{facade.settings.base_url.rstrip('/')}/s/{facade.status_token(ticket_id=ticket_id)}"
+                if ticket.get("contact_email") else None)
 
 
 @router.post("/tickets/{ticket_id}/procedures/{process_id}", response_model=None)

@@ -298,3 +298,12 @@ def test_closed_ticket_status_page_has_no_reply_form(client: TestClient, facade:
     customer = TestClient(client.app)
     page = customer.get(_status_url(facade, ticket_id)).text
     assert 'name="key"' not in page and "此工单已关闭" in page
+
+
+def test_the_ticket_page_gives_staff_the_customers_status_link(client: TestClient, facade: Aftercare,
+                                                                ticket_id: int) -> None:
+    staff_login(client, "service_desk")
+    page = client.get(f"/tickets/{ticket_id}").text
+    link = re.search(r'<code class="copyable">(http://testserver/s/[^<]+)</code>', page)
+    assert link and "客户状态页" in page
+    assert client.get(link.group(1).removeprefix("http://testserver")).status_code == 200  # the customer's page
