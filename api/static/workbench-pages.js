@@ -6,14 +6,15 @@
   'use strict';
   var zh = (document.documentElement.lang || 'zh-CN').indexOf('zh') === 0;
   var T = zh ? {
-    checking: '检查中…', ok: '没有问题，可以部署。', problems: '个问题', deploying: '部署中…',
+    checking: '检查中…', ok: '没有问题，可以部署。', problems: '{n} 个问题', problem: '{n} 个问题', deploying: '部署中…',
     deployed: '已部署：', unchanged: '没有变化，未生成新版本。', failed: '请求失败：', line: '行',
     replaying: '回放中…', movable: '可迁移', notMovable: '不可迁移', moved: '已迁移',
     dry: '试运行：{m} / {n} 个工单可迁移。', done: '已迁移 {m} 个工单。', progress: '迁移中 {i} / {n}',
     noLayout: '此流程图没有布局信息（BPMN DI），浏览器无法绘制；它可以运行。请在建模工具中打开并保存一次，再上传。',
     summary: '近 {days} 天共 {n} 张工单（{s} 张未分诊，不计）：实际超时 {a} 张，按此表将超时 {c} 张。'
   } : {
-    checking: 'Checking…', ok: 'No problems: ready to deploy.', problems: 'problem(s)', deploying: 'Deploying…',
+    checking: 'Checking…', ok: 'No problems: ready to deploy.', problems: '{n} problems', problem: '{n} problem',
+    deploying: 'Deploying…',
     deployed: 'Deployed: ', unchanged: 'Nothing changed; no new version.', failed: 'The request failed: ', line: 'line',
     replaying: 'Replaying…', movable: 'can move', notMovable: 'cannot move', moved: 'moved',
     dry: 'Dry run: {m} of {n} cases can move.', done: '{m} cases moved.', progress: 'Migrating {i} / {n}',
@@ -138,7 +139,8 @@
       var problems = Array.isArray(result.data) && result.status === 422 ? result.data : [];
       show(problems);
       if (result.status >= 400 && !problems.length) status.textContent = T.failed + message(result.data);
-      else status.textContent = problems.length ? problems.length + ' ' + T.problems : okText(result.data);
+      else status.textContent = problems.length ? fill(problems.length === 1 ? T.problem : T.problems,
+                                                       {n: problems.length}) : okText(result.data);
       status.className = 'wb-status ' + (result.status >= 400 ? 'bad' : 'ok');
       return result;
     }
