@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -258,18 +259,24 @@ def test_sent_rows_carry_no_lease(facade: Aftercare, smtp: SmtpSink, ticket_id: 
     assert len({m["Message-ID"] for m in smtp.messages}) == 2
 
 
-def test_a_batch_goes_over_one_smtp_connection_and_a_refusal_does_not_hold_back_the_rest(
-        facade: Aftercare, smtp: SmtpSink, ticket_id: int) -> None:
-    ids = queue(facade, ticket_id, 4)
+def serve_by_rule(smtp: SmtpSink, rule: Callable[[int, Any], str | None]) -> list[Any]:
+    """Make the SMTP sink call `rule(n, server)` on the n-th message: an answer it returns refuses the message, None
+    lets it be received. The peers (one per connection) of the messages, in order."""
     peers: list[Any] = []
     received = smtp.handle_DATA
 
-    async def refuse_the_second(server: Any, session: Any, envelope: Any) -> str:
+    async def handle(server: Any, session: Any, envelope: Any) -> str:
         peers.append(session.peer)
-        if len(peers) == 2:
-            return "451 try again later"
-        return str(await received(server, session, envelope))
-    smtp.handle_DATA = refuse_the_second  # type: ignore[method-assign]
+        refusal = rule(len(peers), server)
+        return refusal if refusal is not None else str(await received(server, session, envelope))
+    smtp.handle_DATA = handle  # type: ignore[method-assign]
+    return peers
+
+
+def test_a_batch_goes_over_one_smtp_connection_and_a_refusal_does_not_hold_back_the_rest(
+        facade: Aftercare, smtp: SmtpSink, ticket_id: int) -> None:
+    ids = queue(facade, ticket_id, 4)
+    peers = serve_by_rule(smtp, lambda n, _server: "451 try again later" if n == 2 else None)  # refuse the second
     assert Mailer(facade).send_pending() == 3
     assert len(smtp.messages) == 3
     assert peers[0] == peers[1] != peers[2] == peers[3]  # one connection, a new one after the refusal
@@ -279,16 +286,11 @@ def test_a_batch_goes_over_one_smtp_connection_and_a_refusal_does_not_hold_back_
 def test_a_connection_the_server_closed_between_messages_is_opened_again(
         facade: Aftercare, smtp: SmtpSink, ticket_id: int) -> None:
     ids = queue(facade, ticket_id, 3)
-    peers: list[Any] = []
-    received = smtp.handle_DATA
 
-    async def hang_up_after_the_first(server: Any, session: Any, envelope: Any) -> str:
-        peers.append(session.peer)
-        answer = str(await received(server, session, envelope))
-        if len(peers) == 1:  # a server that takes one message per connection and closes it
+    def hang_up_after_the_first(n: int, server: Any) -> None:  # one message per connection, then it closes
+        if n == 1:
             asyncio.get_running_loop().call_soon(server.transport.close)
-        return answer
-    smtp.handle_DATA = hang_up_after_the_first  # type: ignore[method-assign]
+    peers = serve_by_rule(smtp, hang_up_after_the_first)
     assert Mailer(facade).send_pending() == 3
     assert len(smtp.messages) == 3 and peers[0] != peers[1] == peers[2]
     assert [row(facade, i).status for i in ids] == ["sent", "sent", "sent"]
