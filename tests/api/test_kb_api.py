@@ -228,6 +228,7 @@ def test_a_published_article_is_revised_on_the_pages_and_through_the_api(client:
     assert started.status_code == 303
     revision = int(started.headers["location"].split("/")[2])
     assert started.headers["location"] == f"/kb/{revision}/edit" and revision != article
+    assert f"<h1>编辑 #{article} 的修订稿</h1>" in client.get(f"/kb/{revision}/edit").text
     draft = client.get(f"/kb/{revision}").text
     assert "这是一篇文章的修订稿" in draft and f'href="/kb/{article}"' in draft
     original = client.get(f"/kb/{article}").text
