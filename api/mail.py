@@ -199,7 +199,14 @@ class Mailer:
             if done:
                 sending.result()
                 return
-            if held[0].id not in await lease.renew(held):
+            try:
+                kept = await lease.renew(held)
+            except BaseException:  # the database could not be asked: stop the send rather than leave it running
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await sending
+                raise
+            if held[0].id not in kept:
                 sending.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sending
@@ -219,30 +226,27 @@ class _Relay:
         self.last_used = 0.0
 
     async def send(self, message: EmailMessage) -> None:
-        """Send one message on the batch's connection, opening one when there is none to reuse. A kept connection the
-        server closed meanwhile (an idle timeout, a cap of messages per connection) is found before the message
-        starts: then one new connection is opened and the message sent on it."""
+        """Send one message on the batch's connection, opening one when there is none to reuse. A kept connection is
+        asked first (NOOP) whether the server still holds it (it may have closed it after a cap of messages or an idle
+        timeout): if not, a new one is opened. The message itself is sent once; a failure while sending it is the
+        message's (it goes back to the queue), never retried here, so nothing the server may have taken goes twice."""
         if self.client is not None and (not self.client.is_connected
                                         or time.monotonic() - self.last_used > self.REUSE_SECONDS):
             await self.close()
-        reused = self.client is not None
-        try:
-            await self._send(message)
-        except aiosmtplib.SMTPServerDisconnected:
-            if not reused:
-                raise
-            await self._send(message)  # the kept connection was gone before MAIL FROM: once more, afresh
-        self.last_used = time.monotonic()
-
-    async def _send(self, message: EmailMessage) -> None:
+        if self.client is not None:
+            try:
+                await self.client.noop()
+            except (aiosmtplib.SMTPException, OSError):
+                self._drop()
         try:
             if self.client is None:
                 self.client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=10)
                 await self.client.connect()
             await self.client.send_message(message)
-        except BaseException:  # a refusal, a broken connection, a send cancelled mid-DATA: start afresh
+        except BaseException:  # a refusal, a broken connection, a send cancelled mid-DATA or while connecting
             self._drop()
             raise
+        self.last_used = time.monotonic()
 
     async def close(self) -> None:
         """End the connection (QUIT), if one is open."""

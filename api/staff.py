@@ -143,7 +143,7 @@ def _task_page(request: Request, facade: Facade, actor: Actor, task_id: str, val
     article = facade.kb.article_for_case(ticket_id=task["ticket_id"]) if task["ticket_id"] else None
     return page(request, "task", actor, status=status, task=task, ticket=ticket, values=values, errors=errors,
                 notice=notice, attachments=attachments, variables=variables, monthly_report=report,
-                rework=rework_of(ticket), kb_article=article)
+                rework=rework_of(ticket), kb_article=article, status_url=_status_url(facade, ticket))
 
 
 _ANSWERED = {"customer_acceptance", "complaint_confirmation", "callback"}  # a later answer settles a rejection
@@ -203,8 +203,14 @@ def _ticket_page(request: Request, facade: Aftercare, actor: Actor, ticket_id: i
                 start_errors=start_errors or [], monthly_report=facade.monthly_report_for_ticket(ticket_id=ticket_id),
                 stream=timeline.stream(entries, ticket.get("messages", []), show), show=show,
                 reply=reply or {"values": {}, "errors": [], "notice": request.query_params.get("sent")},
-                status_url=f"{facade.settings.base_url.rstrip('/')}/s/{facade.status_token(ticket_id=ticket_id)}"
-                if ticket.get("contact_email") else None)
+                status_url=_status_url(facade, ticket))
+
+
+def _status_url(facade: Aftercare, ticket: dict[str, Any] | None) -> str | None:
+    """The customer's status page of a ticket with a contact to give it to (the link every e-mail carries)."""
+    if not ticket or not ticket.get("contact_email"):
+        return None
+    return f"{facade.settings.base_url.rstrip('/')}/s/{facade.status_token(ticket_id=ticket['id'])}"
 
 
 @router.post("/tickets/{ticket_id}/procedures/{process_id}", response_model=None)

@@ -307,3 +307,5 @@ def test_the_ticket_page_gives_staff_the_customers_status_link(client: TestClien
     link = re.search(r'<code class="copyable">(http://testserver/s/[^<]+)</code>', page)
     assert link and "客户状态页" in page
     assert client.get(link.group(1).removeprefix("http://testserver")).status_code == 200  # the customer's page
+    task = facade.list_tasks(actor=facade.actor(username="admin"), ticket_id=ticket_id)[0]["id"]
+    assert link.group(0) in client.get(f"/tasks/{task}").text  # the task page shows the same facts
