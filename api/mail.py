@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -200,39 +199,29 @@ class Mailer:
                 sending.result()
                 return
             try:
-                kept = await lease.renew(held)
-            except BaseException:  # the database could not be asked: stop the send rather than leave it running
+                if held[0].id not in await lease.renew(held):
+                    raise LeaseLost(held[0].id)
+            except BaseException:  # taken over, or the database could not be asked: stop the send, never leave it
                 sending.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await sending
                 raise
-            if held[0].id not in kept:
-                sending.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sending
-                raise LeaseLost(held[0].id)
 
 
 class _Relay:
     """The SMTP connection of one batch: opened for its first message and kept for the next ones (one connection and
-    greeting per batch, not per message), dropped after any error or cancelled send, and not reused after
-    `REUSE_SECONDS` idle (a server may have closed it meanwhile); closed politely (QUIT) at the end."""
-
-    REUSE_SECONDS = 5.0
+    greeting per batch, not per message), dropped after any error or cancelled send; closed politely (QUIT) at the
+    end."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.client: aiosmtplib.SMTP | None = None
-        self.last_used = 0.0
 
     async def send(self, message: EmailMessage) -> None:
         """Send one message on the batch's connection, opening one when there is none to reuse. A kept connection is
         asked first (NOOP) whether the server still holds it (it may have closed it after a cap of messages or an idle
         timeout): if not, a new one is opened. The message itself is sent once; a failure while sending it is the
         message's (it goes back to the queue), never retried here, so nothing the server may have taken goes twice."""
-        if self.client is not None and (not self.client.is_connected
-                                        or time.monotonic() - self.last_used > self.REUSE_SECONDS):
-            await self.close()
         if self.client is not None:
             try:
                 await self.client.noop()
@@ -246,7 +235,6 @@ class _Relay:
         except BaseException:  # a refusal, a broken connection, a send cancelled mid-DATA or while connecting
             self._drop()
             raise
-        self.last_used = time.monotonic()
 
     async def close(self) -> None:
         """End the connection (QUIT), if one is open."""

@@ -68,8 +68,7 @@ class Aftercare:
         self.ticket_for_mail, self.worklist = reads.ticket_for_mail, reads.worklist
 
         self.links = links = CustomerLinkService(kernel)
-        self.open_link, self.complete_by_link, self.link_token = links.open_link, links.complete_by_link, \
-            links.link_token
+        self.open_link, self.complete_by_link = links.open_link, links.complete_by_link
 
         self.portal = portal = PortalService(kernel)
         self.submit_from_portal, self.status_token = portal.submit_from_portal, portal.status_token

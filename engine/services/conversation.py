@@ -11,7 +11,7 @@ from sqlalchemy import select
 from .. import conversation, links
 from ..errors import Forbidden, LinkError, NotFound
 from ..language import ticket_language
-from ..models import Message, OutboxMessage, Ticket
+from ..models import Message, Ticket
 from ..queries import ticket_brief
 from ..users import Actor
 from .base import Service
@@ -103,14 +103,6 @@ class ConversationService(Service):
             if row is None:
                 raise NotFound("no such file")
             return {"filename": row.filename, "content_type": row.content_type, "data": row.data}
-
-    def thread_headers(self, *, outbox_id: int) -> dict[str, str]:
-        """Message-ID, In-Reply-To and References of an outbox e-mail (the mail sender asks)."""
-        with self.uow(write=False) as session:
-            row = session.get(OutboxMessage, outbox_id)
-            if row is None:
-                return {"Message-ID": conversation.outbox_message_id(self.settings, outbox_id)}
-            return conversation.thread_headers(session, self.settings, row)
 
     def _one(self, session: Any, message: Message) -> dict[str, Any]:
         return conversation.message_with_files(session, message)

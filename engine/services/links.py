@@ -68,13 +68,6 @@ class CustomerLinkService(Service):
                 waiting.answered_by_link(self.kernel, session, ticket, data)
             return result
 
-    def link_token(self, *, link_id: str) -> str | None:
-        """The token of a link, for rendering an e-mail (needs the secret, so the outbox holds only the id)."""
-        with self.uow(write=False) as session:
-            link = session.get(links.CustomerLink, link_id)
-            return links.token_for(self.settings.secret_key, link) if link else None
-
-
 # What the customer's acceptance and confirmation pages show of the work; a complaint's findings and corrective
 # action stay the service manager's internal record (the customer reads the answer written for them).
 _WORK_FIELDS = {"answer": "答复 Answer", "assessment_answer": "评估答复 Our assessment",
