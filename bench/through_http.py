@@ -54,7 +54,8 @@ class Server:
     own: read from /proc, user + system, of the whole process. With `worker` (as in production) timers and the mail
     sender run in it too, sending to `smtp_port`; bench/http_overhead.py runs it without."""
 
-    def __init__(self, directory: Path, smtp_port: int | None = None, *, worker: bool = True) -> None:
+    def __init__(self, directory: Path, smtp_port: int | None = None, *, worker: bool = True,
+                 workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database = directory / "aftercare.db"
@@ -67,7 +68,8 @@ class Server:
         code = "import sys; from api.cli import main; sys.exit(main(sys.argv[1:]))"
         self.log = directory / "serve.log"  # a file, not a pipe: a full pipe nobody reads would stall the server
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-c", code, "serve", "--port", str(self.port)],
+            self.process = subprocess.Popen([sys.executable, "-c", code, "serve", "--port", str(self.port),
+                                             "--workers", str(workers)],
                                             env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
@@ -82,9 +84,9 @@ class Server:
             time.sleep(0.1)
 
     def cpu(self) -> float:
-        """CPU seconds the server process has used so far (user + system, all its threads)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds the server has used so far (user + system, all threads of its process and of the HTTP
+        processes it started with `workers` > 1)."""
+        return sum(_cpu_seconds(pid) for pid in _process_tree(self.process.pid))
 
     def mail_left(self) -> int:
         """E-mails the server's outbox has yet to send (read from its database file, beside the server)."""
@@ -114,6 +116,28 @@ class Server:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and every process below it that is still running."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        try:
+            for task in Path(f"/proc/{pids[i]}/task").iterdir():
+                pids.extend(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            pass  # ended meanwhile
+        i += 1
+    return pids
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` (all its threads), 0 if it has ended."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class ThroughHttp:

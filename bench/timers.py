@@ -8,7 +8,7 @@ its escalation event and the e-mail to the task's assignees), save state and pro
 
 Reported per database and thread count: firings per second against the goal (500/s), against one thread in the
 same run (the baseline) and against a ceiling measured first on the same database (write units that only update one
-row and commit), CPU per firing, and the check that every case fired exactly once. On PostgreSQL a last round drains
+row and commit), CPU per firing, and the check that every case fired exactly once. A last round per database drains
 the burst with `--processes` worker processes of `--threads` threads each. SQLite always; PostgreSQL when
 `--postgres URL` or AFTERCARE_TEST_POSTGRES_URL is given (a scratch database is created and dropped per round).
 """
@@ -186,12 +186,21 @@ def run(label: str, database: Any, cases: int, thread_counts: list[int]) -> None
               f"{rate / ceiling:.2f}x the ceiling; goal >= {GOAL:.0f}/s -> {verdict}")
 
 
+def processes_round(label: str, database: Any, cases: int, processes: int, threads: int) -> None:
+    """The burst drained by `processes` worker processes at once on a fresh database (on SQLite they take turns at
+    the file's one write lock through the writers' queue, engine/writers.py)."""
+    with database() as url:
+        rate = burst_processes(url, cases, processes, threads)
+    print(f"  {label} {processes} worker processes: {rate:6.0f}/s; "
+          f"goal >= {GOAL:.0f}/s -> {'MET' if rate >= GOAL else 'NOT MET'}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the burst on SQLite and, when given, PostgreSQL."""
     parser = argparse.ArgumentParser(prog="python -m bench.timers", description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=1000, help="timers falling due together (default 1000)")
     parser.add_argument("--threads", type=int, default=4, help="firing threads of the parallel round (default 4)")
-    parser.add_argument("--processes", type=int, default=2, help="worker processes of the PostgreSQL round "
+    parser.add_argument("--processes", type=int, default=2, help="worker processes of the multi-process rounds "
                         "(default 2)")
     parser.add_argument("--postgres", default=os.environ.get("AFTERCARE_TEST_POSTGRES_URL", ""),
                         help="a PostgreSQL server URL (default: $AFTERCARE_TEST_POSTGRES_URL)")
@@ -201,12 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Aftercare timer burst: {os.cpu_count()} CPU(s); each round on a fresh database")
     started = time.perf_counter()
     run("SQLite", sqlite_database, args.cases, [1, args.threads])
+    processes_round("SQLite", sqlite_database, args.cases, args.processes, args.threads)
     if args.postgres:
         run("PostgreSQL", lambda: scratch_database(args.postgres), args.cases, [1, args.threads])
-        with scratch_database(args.postgres) as url:
-            rate = burst_processes(url, args.cases, args.processes, args.threads)
-        print(f"  PostgreSQL {args.processes} worker processes: {rate:6.0f}/s; "
-              f"goal >= {GOAL:.0f}/s -> {'MET' if rate >= GOAL else 'NOT MET'}")
+        processes_round("PostgreSQL", lambda: scratch_database(args.postgres), args.cases, args.processes,
+                        args.threads)
     else:
         print("\n(PostgreSQL skipped: pass --postgres URL or set AFTERCARE_TEST_POSTGRES_URL)")
     print(f"\ntotal {time.perf_counter() - started:.1f} s")

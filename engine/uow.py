@@ -1,9 +1,9 @@
 """The unit of work: the only place in Aftercare that commits."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError
@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import appends
 from .errors import Conflict, ValidationFailed
+from .writers import Writers, writers_for
 
 
 class UnitOfWork:
@@ -21,11 +22,13 @@ class UnitOfWork:
         self.engine = engine
         self._write = engine.execution_options(aftercare_write=True)
         self._read = engine.execution_options(aftercare_write=False)
-        # SQLite takes one writer at a time (BEGIN IMMEDIATE). Threads of this process queue for it here, where the
-        # next one runs the moment the last commits, instead of in SQLite's busy handler, which polls with sleeps
-        # of up to 100 ms: with several timer threads and requests that wait cost more than the writes themselves.
-        # Re-entrant, so a write unit opened inside another in the same thread behaves as it did before.
-        self._writer = threading.RLock() if engine.dialect.name == "sqlite" else None
+        # SQLite takes one writer at a time (BEGIN IMMEDIATE). Threads and processes queue for it here instead of in
+        # SQLite's busy handler, which polls with sleeps of up to 100 ms (engine/writers.py). Re-entrant, so a write
+        # unit opened inside another in the same thread behaves as it did before.
+        self._writer: Writers | None = None
+        if engine.dialect.name == "sqlite":
+            database = engine.url.database
+            self._writer = writers_for(Path(database) if database and database != ":memory:" else None)
 
     def _writing(self, write: bool) -> AbstractContextManager[object]:
         return self._writer if write and self._writer is not None else nullcontext()
