@@ -112,9 +112,9 @@ def child(url: str, now: str, threads: int) -> None:
     facade.fire_due_timers(limit=0)  # connect and warm up before the start
     print("ready", flush=True)
     sys.stdin.readline()
-    cpu = time.process_time()
+    cpu, loads = time.process_time(), facade.runtime.loads
     worker.fire_timers()
-    print(f"done {time.process_time() - cpu}", flush=True)
+    print(f"done {time.process_time() - cpu} {facade.runtime.loads - loads}", flush=True)
     facade.close()
 
 
@@ -136,8 +136,9 @@ def burst_processes(url: str, cases: int, processes: int, threads: int) -> float
             assert worker.stdin is not None
             worker.stdin.write("go\n")
             worker.stdin.flush()
-        cpu = sum(float(w.stdout.readline().split()[1]) for w in workers if w.stdout is not None)
+        reports = [w.stdout.readline().split() for w in workers if w.stdout is not None]
         seconds = time.perf_counter() - started
+        cpu, loads = sum(float(r[1]) for r in reports), sum(int(r[2]) for r in reports)
         for worker in workers:
             worker.wait(timeout=60)
         counts = fired_per_ticket(facade, ids)
@@ -145,7 +146,7 @@ def burst_processes(url: str, cases: int, processes: int, threads: int) -> float
         assert once == cases and len(counts) == cases, f"{len(counts)} of {cases} cases fired, {once} exactly once"
         print(f"  {processes} processes x {threads} thread(s): {cases} timers drained in {seconds:.2f} s = "
               f"{cases / seconds:6.0f}/s; CPU {cpu / cases * 1000:.1f} ms per firing, {cpu / seconds:.2f} cores busy "
-              f"(each case fired once: {once}/{cases})", flush=True)
+              f"(each case fired once: {once}/{cases}; deserialized {loads})", flush=True)
         return cases / seconds
     finally:
         facade.close()
