@@ -48,6 +48,15 @@ def test_the_page_offers_each_kind_but_never_none_for_deadlines(client: TestClie
     assert "Deadlines and escalations" in english and "In a digest" in english and "within 10 minutes" in english
 
 
+def test_a_one_minute_digest_window_reads_as_one_minute(client: TestClient, facade: Aftercare) -> None:
+    facade.settings.digest_minutes = 1  # AFTERCARE_DIGEST_MINUTES=1
+    staff_login(client, "manager")
+    english = client.get(PAGE, params={"lang": "en"}).text
+    assert "within one minute" in english and "when the minute is over" in english
+    assert "1 minutes" not in english
+    assert "1 分钟内" in client.get(PAGE, params={"lang": "zh-CN"}).text
+
+
 def test_saving_the_form_keeps_the_choice(client: TestClient) -> None:
     csrf = staff_login(client, "engineer")
     response = client.post(PAGE, data={"csrf": csrf, "mode_task": "digest", "mode_deadline": "digest",
