@@ -218,7 +218,10 @@ class Runtime:
 
     def ready_tasks(self, wf: BpmnWorkflow) -> list[ReadyTask]:
         """All READY manual tasks, including those inside called processes."""
-        return [self._describe(wf, t) for t in wf.get_tasks(state=TaskState.READY, manual=True)]
+        ready = [t for t in _all_tasks(wf) if t.state == TaskState.READY and t.task_spec.manual]
+        if len(ready) > 1:  # several at once (parallel branches): in the tree's order, as SpiffWorkflow walks it
+            ready = wf.get_tasks(state=TaskState.READY, manual=True)
+        return [self._describe(wf, t) for t in ready]
 
     def _describe(self, wf: BpmnWorkflow, task: Task) -> ReadyTask:
         spec = task.task_spec
@@ -377,9 +380,10 @@ def _guard(step: Callable[[], Any]) -> None:
 
 
 def _raise_on_error(wf: BpmnWorkflow) -> None:
-    failed = wf.get_tasks(state=TaskState.ERROR)
-    if failed:
-        spec = failed[0].task_spec
+    # a flat pass over the task dicts: SpiffWorkflow's tree iterator costs several times more on every step
+    failed = next((t for t in _all_tasks(wf) if t.state == TaskState.ERROR), None)
+    if failed is not None:
+        spec = failed.task_spec
         raise CaseError(f"step '{spec.bpmn_name or spec.bpmn_id}' ({spec.bpmn_id}) failed")
 
 
