@@ -27,8 +27,9 @@ class UnitOfWork:
         # unit opened inside another in the same thread behaves as it did before.
         self._writer: Writers | None = None
         if engine.dialect.name == "sqlite":
-            database = engine.url.database
-            self._writer = writers_for(Path(database) if database and database != ":memory:" else None)
+            database = engine.url.database  # in memory or a URI filename ("file:..."): threads queue, not processes
+            plain = database not in (None, "", ":memory:") and not str(database).startswith("file:")
+            self._writer = writers_for(Path(str(database)) if plain else None)
 
     def _writing(self, write: bool) -> AbstractContextManager[object]:
         return self._writer if write and self._writer is not None else nullcontext()
