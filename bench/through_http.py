@@ -56,7 +56,7 @@ class Server:
 
     def __init__(self, directory: Path, smtp_port: int | None = None, *, worker: bool = True,
                  workers: int = 1) -> None:
-        self.port = free_port()
+        self.port, self.workers = free_port(), workers
         self.url = f"http://127.0.0.1:{self.port}"
         self.database = directory / "aftercare.db"
         smtp = {"AFTERCARE_SMTP_HOST": "127.0.0.1", "AFTERCARE_SMTP_PORT": str(smtp_port)} if smtp_port else {}
@@ -86,7 +86,10 @@ class Server:
     def cpu(self) -> float:
         """CPU seconds the server has used so far (user + system, all threads of its process and of the HTTP
         processes it started with `workers` > 1)."""
-        return sum(_cpu_seconds(pid) for pid in _process_tree(self.process.pid))
+        tree = _process_tree(self.process.pid)
+        if self.workers > 1 and len(tree) == 1:  # /proc/<pid>/task/*/children missing: say so, do not under-count
+            raise RuntimeError("cannot find the HTTP processes of `aftercare serve --workers` in /proc")
+        return sum(_cpu_seconds(pid) for pid in tree)
 
     def mail_left(self) -> int:
         """E-mails the server's outbox has yet to send (read from its database file, beside the server)."""

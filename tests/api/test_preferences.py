@@ -54,7 +54,7 @@ def test_a_one_minute_digest_window_reads_as_one_minute(client: TestClient, faca
     english = client.get(PAGE, params={"lang": "en"}).text
     assert "within one minute" in english and "when the minute is over" in english
     assert "1 minutes" not in english
-    assert "1 分钟内" in client.get(PAGE, params={"lang": "zh-CN"}).text
+    assert "在这 1 分钟结束时" in client.get(PAGE, params={"lang": "zh-CN"}).text
 
 
 def test_saving_the_form_keeps_the_choice(client: TestClient) -> None:
