@@ -84,7 +84,8 @@ class Writers:
             self._threads.release()
 
     def _open(self) -> None:
-        """Open (and if need be make) the lock file, readable and writable as the database file is."""
+        """Open (and if need be make) the lock file, with the database file's permissions: a flock needs only a
+        descriptor open for reading, so any account that may read the database may queue."""
         if self.path is None or fcntl is None:
             return
         lock_file = f"{self.path}-writers"
