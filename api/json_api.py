@@ -93,13 +93,17 @@ def create_ticket(body: TicketCreate, facade: Facade, actor: ApiActor, response:
     created = facade.create_ticket(**body.model_dump(), actor=actor, idempotency_key=idempotency_key)
     if created.get("replayed"):
         response.headers["Idempotent-Replayed"] = "true"
-    return facade.get_ticket(ticket_id=created["id"], actor=actor)
+    return shown_ticket(facade.get_ticket(ticket_id=created["id"], actor=actor))
 
 
 @router.get("/tickets/{ticket_id}")
 def get_ticket(ticket_id: DbId, facade: Facade, actor: ApiActor) -> dict[str, Any]:
     """A ticket with its SLA clocks, timeline and open tasks (listed as `GET /api/tasks` lists them)."""
-    ticket = facade.get_ticket(ticket_id=ticket_id, actor=actor)
+    return shown_ticket(facade.get_ticket(ticket_id=ticket_id, actor=actor))
+
+
+def shown_ticket(ticket: dict[str, Any]) -> dict[str, Any]:
+    """A ticket as every JSON answer shows it: its open tasks listed as `GET /api/tasks` lists them."""
     return {**ticket, "tasks": [_listed(task) for task in ticket.get("tasks", [])]}
 
 

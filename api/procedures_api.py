@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from .deps import ApiActor, Facade, api_actor
+from .json_api import shown_ticket
 
 router = APIRouter(prefix="/api/procedures", dependencies=[Depends(api_actor)])
 
@@ -33,4 +34,4 @@ def startable(facade: Facade, actor: ApiActor, where: str = "intake") -> list[di
 def start(process_id: str, body: ProcedureStart, facade: Facade, actor: ApiActor) -> dict[str, Any]:
     """Start the newest version of a procedure as a new ticket; the ticket as `GET /api/tickets/{id}` shows it."""
     created = facade.start_procedure(process_id=process_id, actor=actor, **body.model_dump())
-    return facade.get_ticket(ticket_id=created["id"], actor=actor)
+    return shown_ticket(facade.get_ticket(ticket_id=created["id"], actor=actor))

@@ -42,6 +42,8 @@ def test_create_ticket_201_and_read_it(client: TestClient) -> None:
     assert created["number"].startswith("AC-") and created["status"] == "triage"
     ticket = client.get(f"/api/tickets/{created['id']}", headers=desk).json()
     assert ticket["id"] == created["id"]
+    assert created["tasks"] == ticket["tasks"]  # the answer to the POST is the ticket as GET shows it
+    assert created["tasks"][0]["has_instructions"] is True and "instructions" not in created["tasks"][0]
     assert ticket["sla"]["breaches"] == [] and ticket["sla"]["resolve_due"] is None
     assert [e["kind"] for e in ticket["timeline"]][:1] == ["ticket_created"]
     assert all("+00:00" in e["at"] for e in ticket["timeline"])

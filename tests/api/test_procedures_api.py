@@ -49,6 +49,7 @@ def test_the_json_api_starts_a_procedure_from_intake_and_from_a_ticket(client: T
     ticket = started.json()
     assert ticket["status"] == "planning" and ticket["process"] == {"process_id": STANDBY, "version": 1}
     assert [t["name"] for t in ticket["tasks"]] == ["plan_standby"] and ticket["tasks"][0]["role"] == "manager"
+    assert "instructions" not in ticket["tasks"][0] and "has_instructions" in ticket["tasks"][0]  # as GET shows it
     assert [e["actor"] for e in ticket["timeline"] if e["kind"] == "procedure_started"] == ["manager"]
 
     origin = client.post("/api/tickets", headers=manager, json={**CONTACT, "channel": "phone", "title": "上线咨询",
