@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError
@@ -25,11 +24,7 @@ class UnitOfWork:
         # SQLite takes one writer at a time (BEGIN IMMEDIATE). Threads and processes queue for it here instead of in
         # SQLite's busy handler, which polls with sleeps of up to 100 ms (engine/writers.py). Re-entrant, so a write
         # unit opened inside another in the same thread behaves as it did before.
-        self._writer: Writers | None = None
-        if engine.dialect.name == "sqlite":
-            database = engine.url.database  # in memory or a URI filename ("file:..."): threads queue, not processes
-            plain = database not in (None, "", ":memory:") and not str(database).startswith("file:")
-            self._writer = writers_for(Path(str(database)) if plain else None)
+        self._writer: Writers | None = writers_for(engine.url.database) if engine.dialect.name == "sqlite" else None
 
     def _writing(self, write: bool) -> AbstractContextManager[object]:
         return self._writer if write and self._writer is not None else nullcontext()

@@ -35,13 +35,15 @@ FIRST_WAIT, LONGEST_WAIT = 0.0001, 0.002  # seconds between tries of the file lo
 log = logging.getLogger("aftercare.engine")
 
 
-def writers_for(path: Path | None) -> Writers:
-    """The queue of the SQLite file at `path`, one per file and process (two facades on one file in one process share
-    it: two descriptors of one file would lock each other out); None: an in-memory database, threads only."""
-    if path is None:
+def writers_for(database: str | os.PathLike[str] | None) -> Writers:
+    """The queue of the SQLite database `database` (a SQLAlchemy URL's database part), one per file and process: two
+    facades on one file in one process share it, as two descriptors of one file would lock each other out. In memory
+    (None, "", ":memory:") or a URI filename ("file:..."): threads only."""
+    name = os.fspath(database) if database is not None else ""
+    if name in ("", ":memory:") or name.startswith("file:"):
         return Writers(None)
-    key = os.path.realpath(path)
-    with _registry[0]:
+    key = os.path.realpath(name)
+    with _registry:
         found = _queues.get(key)
         if found is None:
             found = _queues[key] = Writers(Path(key))
@@ -141,13 +143,14 @@ class Writers:
         self._open()
 
 
-_registry = [threading.Lock()]
+_registry = threading.Lock()
 _queues: weakref.WeakValueDictionary[str, Writers] = weakref.WeakValueDictionary()
 _all: weakref.WeakSet[Writers] = weakref.WeakSet()
 
 
 def _reset_after_fork() -> None:
-    _registry[0] = threading.Lock()
+    global _registry
+    _registry = threading.Lock()
     for queue in list(_all):
         queue._after_fork()
 
