@@ -8,7 +8,7 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy.orm import Session
 
-from . import appends, links, notifications, outbox, repository, waiting
+from . import appends, links, notifications, outbox, repository, rows, waiting
 from .effects import CUSTOMER_LANE, Effects
 from .language import ticket_language
 from .models import HumanTask, Instance, Ticket, TicketSearch, TimelineEvent
@@ -52,12 +52,10 @@ def save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: Ti
 def _save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None,
                wf: BpmnWorkflow, effects: Effects, fired: list[str]) -> None:
     waiting.apply_clock(wf, effects)  # before the dump and the timer index: held and moved timers are state
-    instance.state = ctx.runtime.dump(wf)
-    instance.serializer_version = ctx.runtime.version
-    instance.next_timer_at = ctx.runtime.next_timer_at(wf)
-    instance.status = "completed" if wf.is_completed() else "running"
-    instance.error = None
-    instance.updated_at = ctx.now
+    rows.update_versioned(session, instance, {
+        "state": ctx.runtime.dump(wf), "serializer_version": ctx.runtime.version,
+        "next_timer_at": ctx.runtime.next_timer_at(wf), "status": "completed" if wf.is_completed() else "running",
+        "error": None, "updated_at": ctx.now})
     for name in fired:
         _event(session, ticket, instance, ctx.now, "timer_fired", "system", {"timer": name})
     ready = ctx.runtime.ready_tasks(wf)
@@ -80,7 +78,8 @@ def _index(session: Session, ctx: SaveContext, ticket: Ticket) -> None:
     if ctx.completed_task_id is None and ctx.indexed:
         return  # a timer firing or a claim adds no text
     if not ctx.indexed:  # opened in this unit: no document yet, and no form or message to read
-        session.add(TicketSearch(ticket_id=ticket.id, document=document(own_texts(session, ticket))))
+        rows.insert_row(session, TicketSearch, {"ticket_id": ticket.id,
+                                                "document": document(own_texts(session, ticket))})
         return
     row = session.get(TicketSearch, ticket.id)
     if row is None or ctx.new_texts is None:
@@ -92,7 +91,7 @@ def _index(session: Session, ctx: SaveContext, ticket: Ticket) -> None:
     seen = set(known)
     added = [t for t in dict.fromkeys(document(ctx.new_texts).split(" ")) if t and t not in seen]
     if added:
-        row.document = " ".join([*known, *added])
+        rows.update(session, row, {"document": " ".join([*known, *added])})
 
 
 def _freeze(session: Session, ticket: Ticket, now: datetime) -> None:
@@ -108,18 +107,15 @@ def _freeze(session: Session, ticket: Ticket, now: datetime) -> None:
 def _project_ticket(session: Session, ctx: SaveContext, ticket: Ticket, wf: BpmnWorkflow,
                     effects: Effects, ready: list[ReadyTask]) -> None:
     data = ctx.runtime.case_data(wf)
-    for name in _TIME_FIELDS:
-        if name in data:
-            setattr(ticket, name, to_datetime(data[name]))
-    for name in _PLAIN_FIELDS:
-        if name in data:
-            setattr(ticket, name, data[name])
+    values: dict[str, Any] = {name: to_datetime(data[name]) for name in _TIME_FIELDS if name in data}
+    values.update({name: data[name] for name in _PLAIN_FIELDS if name in data})
     if "score" in data:
-        ticket.survey_score = data["score"]
-    ticket.status = _status(ticket, wf, effects, ready)
-    if ticket.status == "archived" and ticket.closed_at is None:
-        ticket.closed_at = ctx.now  # archived while a survey may still be open beside it: closed now
-    ticket.updated_at = ctx.now
+        values["survey_score"] = data["score"]
+    values["status"] = status = _status(ticket, wf, effects, ready)
+    if status == "archived" and ticket.closed_at is None:
+        values["closed_at"] = ctx.now  # archived while a survey may still be open beside it: closed now
+    values["updated_at"] = ctx.now
+    rows.update(session, ticket, values)
 
 
 def _status(ticket: Ticket, wf: BpmnWorkflow, effects: Effects, ready: list[ReadyTask]) -> str:
@@ -227,32 +223,31 @@ def _open_link_id(session: Session, ticket: Ticket) -> str | None:
 
 def _project_tasks(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None,
                    ready: list[ReadyTask]) -> None:
-    rows = {row.id: row for row in ctx.open_rows or []}
+    open_rows = {row.id: row for row in ctx.open_rows or []}
     ready_ids = {task.id for task in ready}
-    for task_id, row in rows.items():
+    for task_id, row in open_rows.items():
         if task_id not in ready_ids:
             done = task_id == ctx.completed_task_id
-            row.state, row.completed_at = ("done" if done else "closed"), ctx.now
-            row.completed_by = ctx.actor.name if done else None
+            rows.update(session, row, {"state": "done" if done else "closed", "completed_at": ctx.now,
+                                       "completed_by": ctx.actor.name if done else None})
     for task in ready:
-        existing = rows.get(task.id)
+        existing = open_rows.get(task.id)
         if existing is not None:  # the same step; after a migration, as the new version draws it
-            existing.due_at, existing.title, existing.form_key = task.due_at, task.title, task.form_key
-            existing.instructions, existing.role = task.instructions, task.lane or existing.role
-            for name, value in ticket_columns(ticket).items():  # the task list filters on these copies
-                if getattr(existing, name) != value:
-                    setattr(existing, name, value)
+            rows.update(session, existing, {  # with the ticket's columns the task list filters on
+                "due_at": task.due_at, "title": task.title, "form_key": task.form_key,
+                "instructions": task.instructions, "role": task.lane or existing.role, **ticket_columns(ticket)})
             continue
         _open_task(session, ctx, instance, ticket, task)
 
 
 def _open_task(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None,
                task: ReadyTask) -> None:
-    session.add(HumanTask(id=task.id, instance_id=instance.id, ticket_id=ticket.id if ticket else None,
-                          bpmn_id=task.bpmn_id, title=task.title, role=task.lane or "", form_key=task.form_key,
-                          instructions=task.instructions, ticket_status=task.status, state="open",
-                          assignee=_valid_assignee(session, task), due_at=task.due_at, created_at=ctx.now,
-                          **ticket_columns(ticket)))
+    rows.insert_row(session, HumanTask, {
+        "id": task.id, "instance_id": instance.id, "ticket_id": ticket.id if ticket else None,
+        "bpmn_id": task.bpmn_id, "title": task.title, "role": task.lane or "", "form_key": task.form_key,
+        "instructions": task.instructions, "ticket_status": task.status, "state": "open",
+        "assignee": _valid_assignee(session, task), "due_at": task.due_at, "created_at": ctx.now,
+        "completed_at": None, "completed_by": None, **ticket_columns(ticket)})
     _event(session, ticket, instance, ctx.now, "task_opened", "system",
            {"task": task.bpmn_id, "title": task.title, "role": task.lane,
             "due_at": task.due_at.isoformat() if task.due_at else None})
@@ -260,12 +255,10 @@ def _open_task(session: Session, ctx: SaveContext, instance: Instance, ticket: T
         notify(session, ctx.now, ticket, task.lane or "", "task_arrived",
                {"task": task.title, "due_at": task.due_at.isoformat() if task.due_at else None, "task_id": task.id})
     if task.lane == CUSTOMER_LANE:
-        session.flush()
         link = links.create(session, secret=ctx.secret, instance_id=instance.id,
                             ticket_id=ticket.id if ticket else None, task_id=task.id, task_bpmn_id=task.bpmn_id,
                             now=ctx.now, valid_days=ctx.link_valid_days, task_due=task.due_at)
         if task.email_template and ticket is not None:
-            session.flush()
             notify(session, ctx.now, ticket, CUSTOMER_LANE, task.email_template,
                    {"link_id": link.id, "task": task.bpmn_id})
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,27 +15,19 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
-from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock
+from . import clock, task_walk
 from .due_failures import DueFailures
 from .errors import CaseError, Conflict
 
 SpecLoader = Callable[[str], str]
 
-_orig_iterator = BpmnBaseWorkflow.get_tasks_iterator
-
-
-def _deep_iterator(self: Any, first_task: Any = None, **kwargs: Any) -> Any:
-    # Spiff stops walking the task tree at depth 1000, silently stalling long-lived loops (rework).
-    return _orig_iterator(self, first_task, **{"max_depth": sys.maxsize, **kwargs})
-
-
-BpmnBaseWorkflow.get_tasks_iterator = _deep_iterator
+# Spiff stops walking the task tree at depth 1000, silently stalling long-lived loops (rework), and walks it slowly.
+task_walk.install()
 
 
 class SpecLibrary:

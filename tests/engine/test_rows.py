@@ -1,0 +1,82 @@
+"""The save path's plain-statement writes (engine/rows.py): the row holds the values at once, the object reads as the
+row does, changes made through the ORM in the same unit still reach the row, and the instance's optimistic version
+check still refuses a save over someone else's."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from engine import rows
+from engine.clock import FakeClock
+from engine.commands import Aftercare
+from engine.errors import Conflict
+from engine.models import HumanTask, Instance, Ticket
+from tests.support import Desk
+
+
+def ticket_row(facade: Aftercare, ticket_id: int) -> Ticket:
+    return facade.run_in_unit(lambda s: s.get(Ticket, ticket_id))
+
+
+def test_an_update_is_in_the_row_at_once_and_leaves_nothing_for_the_flush(facade: Aftercare, clock: FakeClock) -> None:
+    tid = Desk(facade, clock).create()
+    with facade.kernel.uow() as session:
+        ticket = session.get(Ticket, tid)
+        rows.update(session, ticket, {"status": "in_progress", "severity": 1, "title": ticket.title})
+        seen = session.connection().execute(select(Ticket.status, Ticket.severity).where(Ticket.id == tid)).one()
+        assert tuple(seen) == ("in_progress", 1)  # written now, not at the flush
+        assert (ticket.status, ticket.severity) == ("in_progress", 1) and not session.dirty
+    stored = ticket_row(facade, tid)
+    assert (stored.status, stored.severity) == ("in_progress", 1)
+
+
+def test_an_orm_change_to_the_same_object_is_still_written(facade: Aftercare, clock: FakeClock) -> None:
+    tid = Desk(facade, clock).create()
+    with facade.kernel.uow() as session:
+        ticket = session.get(Ticket, tid)
+        ticket.status = "set through the orm"  # pending, then overtaken by the plain write below
+        ticket.contact_name = "王工"  # pending, and only through the ORM
+        rows.update(session, ticket, {"status": "closed"})
+    stored = ticket_row(facade, tid)
+    assert (stored.status, stored.contact_name) == ("closed", "王工")
+
+
+def test_a_new_task_row_is_there_for_the_next_read(facade: Aftercare, clock: FakeClock) -> None:
+    tid = Desk(facade, clock).create()
+    now = clock.now()
+    with facade.kernel.uow() as session:
+        ticket = session.get(Ticket, tid)
+        rows.insert_row(session, HumanTask, {
+            "id": "00000000-0000-4000-8000-000000000001", "instance_id": ticket.instance_id, "ticket_id": tid,
+            "bpmn_id": "extra", "title": "补充步骤", "role": "engineer", "form_key": None, "instructions": None,
+            "ticket_status": None, "state": "open", "assignee": None, "due_at": now + timedelta(hours=2),
+            "created_at": now})
+        found = session.get(HumanTask, "00000000-0000-4000-8000-000000000001")
+        assert found is not None and found.due_at == now + timedelta(hours=2) and found.title == "补充步骤"
+
+
+def test_a_save_over_a_row_someone_else_saved_is_refused(facade: Aftercare, clock: FakeClock) -> None:
+    tid = Desk(facade, clock).create()
+    instance_id = ticket_row(facade, tid).instance_id
+    with pytest.raises(Conflict), facade.kernel.uow() as session:
+        instance = session.get(Instance, instance_id)
+        read_at = instance.lock_version
+        session.connection().execute(update(Instance.__table__).where(Instance.id == instance_id)  # another writer,
+                                     .values(lock_version=read_at + 1, error="theirs"))  # behind the ORM's back
+        rows.update_versioned(session, instance, {"error": "ours"})
+    stored = facade.run_in_unit(lambda s: s.get(Instance, instance_id))
+    assert stored.error is None  # the unit rolled back: neither write is there
+
+
+def test_a_versioned_update_moves_the_version_once(facade: Aftercare, clock: FakeClock) -> None:
+    tid = Desk(facade, clock).create()
+    instance_id = ticket_row(facade, tid).instance_id
+    with facade.kernel.uow() as session:
+        instance = session.get(Instance, instance_id)
+        read_at = instance.lock_version
+        rows.update_versioned(session, instance, {"error": "ours"})
+        instance.incident_element = "Task_1"  # and an ORM change on top: checked against the new version
+    stored = facade.run_in_unit(lambda s: s.get(Instance, instance_id))
+    assert (stored.error, stored.incident_element, stored.lock_version) == ("ours", "Task_1", read_at + 2)
