@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .errors import LinkError
-from .models import CustomerLink
+from .models import CustomerLink, HumanTask
 
 
 def _sign(secret: str, link: CustomerLink) -> str:
@@ -44,6 +44,15 @@ def create(session: Session, *, secret: str, instance_id: int, ticket_id: int | 
 def for_task(session: Session, task_id: str) -> CustomerLink | None:
     """The link issued for a task, if any."""
     return session.scalar(select(CustomerLink).where(CustomerLink.task_id == task_id))
+
+
+def unused_of_ticket(session: Session, ticket_id: int, role: str) -> str | None:
+    """The id of the unused link of the ticket's oldest open task in `role` (the customer's lane) that has one."""
+    query = (select(CustomerLink.id).join(HumanTask, HumanTask.id == CustomerLink.task_id)
+             .where(HumanTask.ticket_id == ticket_id, HumanTask.state == "open", HumanTask.role == role,
+                    CustomerLink.used_at.is_(None))
+             .order_by(HumanTask.created_at, HumanTask.id).limit(1))
+    return session.scalar(query)
 
 
 def resolve(session: Session, *, secret: str, token: str, now: datetime) -> CustomerLink:

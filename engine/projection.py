@@ -185,7 +185,8 @@ def notify(session: Session, now: datetime, ticket: Ticket | None, target: str, 
     if target == CUSTOMER_LANE:
         if ticket is None or not ticket.contact_email:
             return 0
-        open_link = context.get("link_id") or _open_link_id(session, ticket)  # a new task's link is given
+        # a new task's link is given; other mail to the customer carries the link of a customer task still open
+        open_link = context.get("link_id") or links.unused_of_ticket(session, ticket.id, CUSTOMER_LANE)
         if open_link:
             context["link_id"] = open_link
         outbox.enqueue(session, to_addr=ticket.contact_email, template=template,
@@ -211,14 +212,6 @@ def _notify_assignees(session: Session, ctx: SaveContext, ticket: Ticket, templa
                            context={**data, "ticket_id": ticket.id, "recipient": user.username, "task": task.title},
                            ticket_id=ticket.id, now=ctx.now, recipient=user.username,
                            kind=notifications.kind_of(template))
-
-
-def _open_link_id(session: Session, ticket: Ticket) -> str | None:
-    for task in repository.open_tasks(session, roles=[CUSTOMER_LANE], ticket_id=ticket.id):
-        link = links.for_task(session, task.id)
-        if link is not None and link.used_at is None:
-            return link.id
-    return None
 
 
 def _project_tasks(session: Session, ctx: SaveContext, instance: Instance, ticket: Ticket | None,
