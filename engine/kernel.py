@@ -145,7 +145,9 @@ class Kernel:
                         contact_name=contact_name, contact_email=contact_email, channel=channel, title=title,
                         description=description, status="new", tier=facts["tier"], breaches=[],
                         escalation_level=0, created_at=now, updated_at=now)
-        attach_contact(session, ticket, contact_phone)
+        # held until the case is saved: the session keeps objects only while they are referenced, and the notices
+        # of the first step read the contact's language again
+        _contact = attach_contact(session, ticket, contact_phone)
         session.add(ticket)
         session.flush()
         ticket.number = f"{prefix}-{today:%Y}-{ticket.id:06d}"

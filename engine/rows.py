@@ -7,9 +7,9 @@ unit of work's time in a profile of the lifecycle, against a tenth for the state
 is one prepared UPDATE or INSERT run at once on the unit's connection, and the object is told the new values as
 committed, so the flush finds nothing to do and the object still reads as the row now is.
 
-What the ORM still does: objects that are not yet rows (pending), and every change made elsewhere. A change made
-here and one through the ORM to the same object go out in the order they were made: the ORM's attribute history is
-cancelled for the columns written here (`set_committed_value`). The instance's optimistic version check is kept: an
+What the ORM still does: objects that are not yet rows (pending), and every change made elsewhere. Changes made
+through the ORM to an object written here, and not flushed yet, go out in the same statement, so the row is written
+once and the flush has nothing left of it. The instance's optimistic version check is kept: an
 UPDATE that finds the row at another version raises the ORM's own StaleDataError (a Conflict to the caller,
 engine/uow.py).
 """
@@ -55,6 +55,8 @@ def update(session: Session, obj: Base, values: dict[str, Any]) -> None:
         for name, value in changed.items():
             setattr(obj, name, value)
         return
+    for name in list(state.committed_state):  # changed through the ORM and not flushed yet: in the same statement
+        changed.setdefault(name, getattr(obj, name))
     table: Table = obj.__table__  # type: ignore[assignment]
     (key,) = table.primary_key.columns
     session.connection().execute(_update_of(table, False), {**changed, _KEY: getattr(obj, key.key)})
