@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, select, update
 from sqlalchemy.orm import Session
 
-from . import appends
+from . import appends, rows
 from .models import OutboxMessage, TimelineEvent
 from .notifications import DIGEST_MINUTES, DIGEST_TEMPLATE, Dispatcher
 
@@ -140,12 +140,11 @@ def mark_sent(session: Session, *, message_id: int, subject: str, now: datetime)
     message = session.get(OutboxMessage, message_id)
     if message is None or message.status == "sent":
         return
-    message.status, message.sent_at, message.subject = "sent", now, subject
-    message.attempts += 1
-    message.lease_until = message.lease_token = None
+    rows.update(session, message, {"status": "sent", "sent_at": now, "subject": subject,
+                                   "attempts": message.attempts + 1, "lease_until": None, "lease_token": None})
     logged: set[int | None] = set()  # a digest listing a ticket twice is one line on that ticket's timeline
     for carried in [message, *_carried(session, message)]:
-        carried.sent_at = now
+        rows.update(session, carried, {"sent_at": now})
         if carried.ticket_id not in logged:
             logged.add(carried.ticket_id)
             _on_timeline(session, carried, now, "email_sent", {"to": message.to_addr, "subject": subject}, message)
@@ -186,8 +185,8 @@ def _on_timeline(session: Session, carried: OutboxMessage, now: datetime, kind: 
     if carried.ticket_id is None:
         return
     extra = {"digest": sent.id} if carried is not sent else {}
-    session.add(TimelineEvent(ticket_id=carried.ticket_id, at=now, kind=kind, actor="system",
-                              data={**data, "template": carried.template, **extra}))
+    appends.add(session, TimelineEvent, ticket_id=carried.ticket_id, at=now, kind=kind, actor="system",
+                data={**data, "template": carried.template, **extra})
 
 
 def discard_unsent(session: Session, *, before: datetime) -> int:

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from .. import repository
@@ -38,6 +38,11 @@ from ..users import (
 from .base import Service
 
 TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is at most this stale: idleness is measured to the minute
+# Every staff request reads its session: the statement is built once (building it took a fifth of the check).
+_LIVE_SESSION = (select(StaffSession.id, StaffSession.last_seen_at, StaffSession.expires_at, StaffSession.revoked_at,
+                        User.username, User.role, User.active)
+                 .join(User, User.id == StaffSession.user_id)
+                 .where(StaffSession.token_hash == bindparam("digest")))
 KEEP_ENDED = timedelta(days=30)  # ended sessions stay this long (who logged in from where), then go
 KINDS = ("web", "api")
 MIX_FRESH = timedelta(minutes=5)  # how long a process trusts its count of the stored hashes' argon2 parameters
@@ -117,11 +122,7 @@ class SessionService(Service):
         if not 0 < len(token) <= 200:
             raise Unauthorized("the session has ended; log in again")
         with self.uow(write=False) as session:
-            row = session.execute(
-                select(StaffSession.id, StaffSession.last_seen_at, StaffSession.expires_at, StaffSession.revoked_at,
-                       User.username, User.role, User.active)
-                .join(User, User.id == StaffSession.user_id)
-                .where(StaffSession.token_hash == token_digest(token))).first()
+            row = session.execute(_LIVE_SESSION, {"digest": token_digest(token)}).first()
         idle = timedelta(minutes=self.settings.session_idle_minutes)
         if row is None or row.revoked_at is not None or not row.active or now >= row.expires_at \
                 or now - row.last_seen_at >= idle:
