@@ -23,7 +23,7 @@ from datetime import datetime
 from email.utils import parseaddr
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, defer
 
 from . import contacts, incidents, outbox, repository, waiting
@@ -350,18 +350,21 @@ def thread_headers(session: Session, settings: Any, mail: MailRow) -> dict[str, 
     return headers
 
 
+# read for every e-mail to a customer: built once
+_EARLIER_MAILS = select(OutboxMessage.id, OutboxMessage.created_at).where(
+    OutboxMessage.ticket_id == bindparam("ticket_id"), OutboxMessage.recipient.is_(None),
+    OutboxMessage.id < bindparam("before"), OutboxMessage.template != REPLY_TEMPLATE,
+    OutboxMessage.status.in_(("pending", "sending", "sent")))
+_EARLIER_MESSAGES = select(Message.id, Message.at, Message.email_message_id).where(
+    Message.ticket_id == bindparam("ticket_id"), Message.internal.is_(False), Message.email_message_id.is_not(None),
+    Message.at <= bindparam("until"))
+
+
 def _thread(session: Session, settings: Any, row: MailRow) -> list[str]:
     """The ids of the ticket's customer mails and public messages before `row`, oldest first."""
-    mails = session.execute(
-        select(OutboxMessage.id, OutboxMessage.created_at).where(
-            OutboxMessage.ticket_id == row.ticket_id, OutboxMessage.recipient.is_(None),
-            OutboxMessage.id < row.id, OutboxMessage.template != REPLY_TEMPLATE,
-            OutboxMessage.status.in_(("pending", "sending", "sent")))).all()
+    mails = session.execute(_EARLIER_MAILS, {"ticket_id": row.ticket_id, "before": row.id}).all()
     own_message = (row.context or {}).get("message_id")
-    said = session.execute(
-        select(Message.id, Message.at, Message.email_message_id).where(
-            Message.ticket_id == row.ticket_id, Message.internal.is_(False), Message.email_message_id.is_not(None),
-            Message.at <= row.created_at)).all()
+    said = session.execute(_EARLIER_MESSAGES, {"ticket_id": row.ticket_id, "until": row.created_at}).all()
     items = [(at, 0, mail_id, outbox_message_id(settings, mail_id)) for mail_id, at in mails]
     items += [(at, 1, msg_id, str(ref)) for msg_id, at, ref in said if msg_id != own_message
               and (own_message is None or msg_id < int(own_message))]

@@ -7,7 +7,7 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .errors import LinkError
@@ -46,13 +46,15 @@ def for_task(session: Session, task_id: str) -> CustomerLink | None:
     return session.scalar(select(CustomerLink).where(CustomerLink.task_id == task_id))
 
 
+_UNUSED_OF_TICKET = (select(CustomerLink.id).join(HumanTask, HumanTask.id == CustomerLink.task_id)
+                     .where(HumanTask.ticket_id == bindparam("ticket_id"), HumanTask.state == "open",
+                            HumanTask.role == bindparam("role"), CustomerLink.used_at.is_(None))
+                     .order_by(HumanTask.created_at, HumanTask.id).limit(1))  # built once: a notice's every step
+
+
 def unused_of_ticket(session: Session, ticket_id: int, role: str) -> str | None:
     """The id of the unused link of the ticket's oldest open task in `role` (the customer's lane) that has one."""
-    query = (select(CustomerLink.id).join(HumanTask, HumanTask.id == CustomerLink.task_id)
-             .where(HumanTask.ticket_id == ticket_id, HumanTask.state == "open", HumanTask.role == role,
-                    CustomerLink.used_at.is_(None))
-             .order_by(HumanTask.created_at, HumanTask.id).limit(1))
-    return session.scalar(query)
+    return session.scalar(_UNUSED_OF_TICKET, {"ticket_id": ticket_id, "role": role})
 
 
 def resolve(session: Session, *, secret: str, token: str, now: datetime) -> CustomerLink:
