@@ -7,7 +7,9 @@ unit of work's time in a profile of the lifecycle, against a tenth for the state
 is one prepared UPDATE or INSERT run at once on the unit's connection, and the object is told the new values as
 committed, so the flush finds nothing to do and the object still reads as the row now is.
 
-What the ORM still does: objects that are not yet rows (pending), and every change made elsewhere. Changes made
+What the ORM still does: objects that are not yet rows (pending), writes inside a savepoint (the ORM expires what a
+savepoint rolled back; an object told a value here as committed would keep it after its row lost it), and every
+change made elsewhere. Changes made
 through the ORM to an object written here, and not flushed yet, go out in the same statement, so the row is written
 once and the flush has nothing left of it. The instance's optimistic version check is kept: an
 UPDATE that finds the row at another version raises the ORM's own StaleDataError (a Conflict to the caller,
@@ -46,12 +48,13 @@ def _update_of(table: Table, versioned: bool) -> Update:
 
 def update(session: Session, obj: Base, values: dict[str, Any]) -> None:
     """Write the columns of `values` that differ from `obj`'s into its row now, `obj` showing them as committed.
-    An object that is not a row yet takes them as plain attributes (its INSERT at the flush carries them)."""
+    An object that is not a row yet, or one changed inside a savepoint, takes them as plain attributes (the flush
+    writes them)."""
     changed = {name: value for name, value in values.items() if getattr(obj, name) != value}
     if not changed:
         return
     state = sa_inspect(obj)
-    if not state.persistent:
+    if not state.persistent or session.in_nested_transaction():
         for name, value in changed.items():
             setattr(obj, name, value)
         return
@@ -68,7 +71,7 @@ def update_versioned(session: Session, obj: Base, values: dict[str, Any]) -> Non
     """`update` for a row under optimistic locking (`lock_version`): the row is written only at the version `obj`
     was read at, and moves to the next; found at another version, StaleDataError (someone else saved it)."""
     state = sa_inspect(obj)
-    if not state.persistent:
+    if not state.persistent or session.in_nested_transaction():
         for name, value in values.items():
             setattr(obj, name, value)
         return
@@ -85,7 +88,11 @@ def update_versioned(session: Session, obj: Base, values: dict[str, Any]) -> Non
 
 
 def insert_row(session: Session, model: type[Base], values: dict[str, Any]) -> None:
-    """Insert one row of `model` now, with every column it needs given (no defaults are applied here)."""
+    """Insert one row of `model` now, with every column it needs given (no defaults are applied here); inside a
+    savepoint, an ORM object the flush inserts."""
+    if session.in_nested_transaction():
+        session.add(model(**values))
+        return
     table: Table = model.__table__  # type: ignore[assignment]
     statement = _inserts.get(table)
     if statement is None:

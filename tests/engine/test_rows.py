@@ -80,3 +80,22 @@ def test_a_versioned_update_moves_the_version_once(facade: Aftercare, clock: Fak
         instance.incident_element = "Task_1"  # and an ORM change on top: checked against the new version
     stored = facade.run_in_unit(lambda s: s.get(Instance, instance_id))
     assert (stored.error, stored.incident_element, stored.lock_version) == ("ours", "Task_1", read_at + 2)
+
+
+def test_a_change_inside_a_savepoint_that_rolls_back_leaves_the_object_as_the_row_is(
+        facade: Aftercare, clock: FakeClock) -> None:
+    """A step run inside a savepoint (a customer's e-mailed answer) that fails after saving: the row keeps its old
+    values, and so must the object the rest of the unit reads."""
+    tid = Desk(facade, clock).create()
+    with facade.kernel.uow() as session:
+        ticket = session.get(Ticket, tid)
+        instance = session.get(Instance, ticket.instance_id)
+        before = (ticket.status, instance.lock_version)
+        with pytest.raises(RuntimeError), session.begin_nested():
+            rows.update(session, ticket, {"status": "resolved"})
+            rows.update_versioned(session, instance, {"error": "half-way"})
+            session.flush()
+            raise RuntimeError("the step failed after saving")
+        assert (ticket.status, instance.lock_version) == before and instance.error is None
+    stored = ticket_row(facade, tid)
+    assert stored.status == before[0]
