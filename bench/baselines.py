@@ -7,8 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +17,6 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
-from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
@@ -34,16 +32,10 @@ from engine.scripting import calendar_functions, make_script_engine
 from engine.users import Actor
 
 
-@contextmanager
-def plain_spiffworkflow() -> Iterator[None]:
-    """SpiffWorkflow's own task-tree iterator for the baselines: the engine replaces it in every workflow of the
+def plain_spiffworkflow() -> AbstractContextManager[None]:
+    """SpiffWorkflow's own task-tree walks for the baselines: the engine replaces them in every workflow of the
     process (engine/task_walk.py), and (a) and (p) measure SpiffWorkflow as released."""
-    ours = BpmnBaseWorkflow.get_tasks_iterator
-    BpmnBaseWorkflow.get_tasks_iterator = task_walk.spiffworkflow_own()
-    try:
-        yield
-    finally:
-        BpmnBaseWorkflow.get_tasks_iterator = ours
+    return task_walk.spiffworkflow_as_released()
 
 
 # -- (a) in memory ------------------------------------------------------------------------------------------

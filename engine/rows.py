@@ -62,7 +62,10 @@ def update(session: Session, obj: Base, values: dict[str, Any]) -> None:
         changed.setdefault(name, getattr(obj, name))
     table: Table = obj.__table__  # type: ignore[assignment]
     (key,) = table.primary_key.columns
-    session.connection().execute(_update_of(table, False), {**changed, _KEY: getattr(obj, key.key)})
+    ident = getattr(obj, key.key)
+    result = session.connection().execute(_update_of(table, False), {**changed, _KEY: ident})
+    if result.rowcount != 1:  # as the ORM's flush: a row deleted behind the object's back is not written silently
+        raise StaleDataError(f"{table.name} {ident} is no longer there")
     for name, value in changed.items():
         set_committed_value(obj, name, value)
 

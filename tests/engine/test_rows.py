@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from engine import rows
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.errors import Conflict
-from engine.models import HumanTask, Instance, Ticket
+from engine.models import HumanTask, Instance, Ticket, TicketSearch
 from tests.support import Desk
 
 
@@ -99,3 +99,12 @@ def test_a_change_inside_a_savepoint_that_rolls_back_leaves_the_object_as_the_ro
         assert (ticket.status, instance.lock_version) == before and instance.error is None
     stored = ticket_row(facade, tid)
     assert stored.status == before[0]
+
+
+def test_an_update_of_a_row_deleted_behind_the_objects_back_is_refused(facade: Aftercare, clock: FakeClock) -> None:
+    tid = Desk(facade, clock).create()
+    with pytest.raises(Conflict), facade.kernel.uow() as session:
+        search = session.get(TicketSearch, tid)
+        session.connection().execute(delete(TicketSearch.__table__).where(TicketSearch.ticket_id == tid))
+        rows.update(session, search, {"document": "新 文档"})
+    assert facade.run_in_unit(lambda s: s.get(TicketSearch, tid)) is not None  # the unit rolled back

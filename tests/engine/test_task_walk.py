@@ -6,9 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
@@ -111,12 +109,48 @@ def test_a_loop_that_goes_round_600_times_runs_to_its_end() -> None:
     assert max(task.depth for task in workflow.tasks.values()) > 1000
 
 
-def test_spiffworkflows_own_walk_cuts_the_same_loop_short(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spiffworkflows_own_walk_cuts_the_same_loop_short() -> None:
     """The reason for the walk's missing depth limit: with SpiffWorkflow's own iterator (it stops at depth 1000)
     the tasks below that depth are invisible, and the loop ends as if done after some 500 passes, without an
     error and without the data of the passes that did not run."""
-    monkeypatch.setattr(BpmnBaseWorkflow, "get_tasks_iterator", task_walk.spiffworkflow_own())
-    workflow = loop_workflow()
-    workflow.do_engine_steps()
+    with task_walk.spiffworkflow_as_released():
+        workflow = loop_workflow()
+        workflow.do_engine_steps()
     passes = max((t.data.get("passes", 0) for t in workflow.tasks.values()), default=0)
     assert 400 < passes < 600 and workflow.data.get("passes") != 600
+
+
+def loop_then_review() -> BpmnWorkflow:
+    """The loop, then a user task below depth 1000 of the task tree."""
+    xml = LOOP.replace('<bpmn:sequenceFlow id="done" sourceRef="check" targetRef="end"/>', """
+    <bpmn:sequenceFlow id="done" sourceRef="check" targetRef="review"/>
+    <bpmn:userTask id="review"><bpmn:incoming>done</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="end"/>""")
+    xml = xml.replace('<bpmn:incoming>done</bpmn:incoming></bpmn:endEvent>',
+                      '<bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>')
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_str(xml.encode())
+    workflow = BpmnWorkflow(parser.get_spec("rework"), script_engine=make_script_engine({}))
+    workflow.get_next_task(state=TaskState.READY).data["passes"] = 0
+    return workflow
+
+
+def test_a_case_waiting_below_depth_1000_is_not_completed() -> None:
+    workflow = loop_then_review()
+    workflow.do_engine_steps()
+    (review,) = workflow.get_tasks(state=TaskState.READY, manual=True)
+    assert review.task_spec.name == "review" and review.depth > 1000
+    assert not workflow.is_completed()  # SpiffWorkflow's own check stops at depth 1000 (test below)
+    review.run()
+    workflow.do_engine_steps()
+    assert workflow.is_completed() and workflow.data["passes"] == 600
+
+
+def test_spiffworkflow_as_released_calls_that_case_completed() -> None:
+    """Why SpiffWorkflow's own iterators lose their depth limit too: as released, `is_completed` walks only 1000
+    levels deep, and a case with a step still to run below them counts as completed (its ticket would close)."""
+    with task_walk.spiffworkflow_as_released():
+        workflow = loop_then_review()
+        workflow.do_engine_steps()
+        assert [t for t in workflow.tasks.values() if t.state == TaskState.READY]  # a step is still to run
+        assert workflow.is_completed()
