@@ -368,6 +368,9 @@ def _guard(step: Callable[[], Any]) -> None:
         step()
     except WorkflowException as exc:
         raise CaseError(_describe_error(exc)) from exc
+    except RecursionError as exc:  # SpiffWorkflow walks some links of the task tree recursively (a join's branches)
+        raise CaseError("the case's task tree is too deep for SpiffWorkflow (a loop has gone round some 500 times "
+                        "before a join)") from exc
 
 
 def _raise_on_error(wf: BpmnWorkflow) -> None:

@@ -6,15 +6,18 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
-from engine import task_walk
+from engine import incidents, task_walk
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.effects import Effects
+from engine.errors import CaseError
 from engine.models import Instance, Ticket
+from engine.runtime import Runtime
 from engine.scripting import make_script_engine
 from tests.support import Desk, complete_as_customer
 
@@ -154,3 +157,26 @@ def test_spiffworkflow_as_released_calls_that_case_completed() -> None:
         workflow.do_engine_steps()
         assert [t for t in workflow.tasks.values() if t.state == TaskState.READY]  # a step is still to run
         assert workflow.is_completed()
+
+
+def test_a_join_too_deep_for_spiffworkflow_is_the_cases_error_not_the_servers() -> None:
+    """SpiffWorkflow checks a parallel join's branches recursively: more than about 1,000 levels deep that is
+    Python's recursion limit, a failure of this case (it parks as an incident), not of the server."""
+    xml = LOOP.replace('<bpmn:sequenceFlow id="done" sourceRef="check" targetRef="end"/>', """
+    <bpmn:sequenceFlow id="done" sourceRef="check" targetRef="split"/>
+    <bpmn:parallelGateway id="split"><bpmn:incoming>done</bpmn:incoming>
+      <bpmn:outgoing>a1</bpmn:outgoing><bpmn:outgoing>b1</bpmn:outgoing></bpmn:parallelGateway>
+    <bpmn:parallelGateway id="join"><bpmn:incoming>a1</bpmn:incoming><bpmn:incoming>b1</bpmn:incoming>
+      <bpmn:outgoing>f4</bpmn:outgoing></bpmn:parallelGateway>
+    <bpmn:sequenceFlow id="a1" sourceRef="split" targetRef="join"/>
+    <bpmn:sequenceFlow id="b1" sourceRef="split" targetRef="join"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="join" targetRef="end"/>""")
+    xml = xml.replace('<bpmn:incoming>done</bpmn:incoming></bpmn:endEvent>',
+                      '<bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>')
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_str(xml.encode())
+    workflow = BpmnWorkflow(parser.get_spec("rework"), script_engine=make_script_engine({}))
+    workflow.get_next_task(state=TaskState.READY).data["passes"] = 0
+    with pytest.raises(CaseError, match="too deep"):
+        Runtime().advance(workflow)
+    assert incidents.is_diagram_failure(CaseError("too deep"))
