@@ -96,11 +96,16 @@ LOOP = """<?xml version="1.0" encoding="UTF-8"?>
 </bpmn:definitions>"""
 
 
-def loop_workflow() -> BpmnWorkflow:
+def loop_workflow(after_the_loop: str = "") -> BpmnWorkflow:
+    """The loop, going on to `after_the_loop` (elements ending in a flow to `end` named "last"), else to its end."""
+    xml = LOOP
+    if after_the_loop:
+        xml = xml.replace('<bpmn:sequenceFlow id="done" sourceRef="check" targetRef="end"/>', after_the_loop)
+        xml = xml.replace('<bpmn:incoming>done</bpmn:incoming></bpmn:endEvent>',
+                          '<bpmn:incoming>last</bpmn:incoming></bpmn:endEvent>')
     parser = SpiffBpmnParser()
-    parser.add_bpmn_str(LOOP.encode())
+    parser.add_bpmn_str(xml.encode())
     workflow = BpmnWorkflow(parser.get_spec("rework"), script_engine=make_script_engine({}))
-    workflow.task_tree.data["passes"] = 0
     workflow.get_next_task(state=TaskState.READY).data["passes"] = 0
     return workflow
 
@@ -125,17 +130,10 @@ def test_spiffworkflows_own_walk_cuts_the_same_loop_short() -> None:
 
 def loop_then_review() -> BpmnWorkflow:
     """The loop, then a user task below depth 1000 of the task tree."""
-    xml = LOOP.replace('<bpmn:sequenceFlow id="done" sourceRef="check" targetRef="end"/>', """
+    return loop_workflow("""
     <bpmn:sequenceFlow id="done" sourceRef="check" targetRef="review"/>
-    <bpmn:userTask id="review"><bpmn:incoming>done</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
-    <bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="end"/>""")
-    xml = xml.replace('<bpmn:incoming>done</bpmn:incoming></bpmn:endEvent>',
-                      '<bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>')
-    parser = SpiffBpmnParser()
-    parser.add_bpmn_str(xml.encode())
-    workflow = BpmnWorkflow(parser.get_spec("rework"), script_engine=make_script_engine({}))
-    workflow.get_next_task(state=TaskState.READY).data["passes"] = 0
-    return workflow
+    <bpmn:userTask id="review"><bpmn:incoming>done</bpmn:incoming><bpmn:outgoing>last</bpmn:outgoing></bpmn:userTask>
+    <bpmn:sequenceFlow id="last" sourceRef="review" targetRef="end"/>""")
 
 
 def test_a_case_waiting_below_depth_1000_is_not_completed() -> None:
@@ -162,21 +160,15 @@ def test_spiffworkflow_as_released_calls_that_case_completed() -> None:
 def test_a_join_too_deep_for_spiffworkflow_is_the_cases_error_not_the_servers() -> None:
     """SpiffWorkflow checks a parallel join's branches recursively: more than about 1,000 levels deep that is
     Python's recursion limit, a failure of this case (it parks as an incident), not of the server."""
-    xml = LOOP.replace('<bpmn:sequenceFlow id="done" sourceRef="check" targetRef="end"/>', """
+    workflow = loop_workflow("""
     <bpmn:sequenceFlow id="done" sourceRef="check" targetRef="split"/>
     <bpmn:parallelGateway id="split"><bpmn:incoming>done</bpmn:incoming>
       <bpmn:outgoing>a1</bpmn:outgoing><bpmn:outgoing>b1</bpmn:outgoing></bpmn:parallelGateway>
     <bpmn:parallelGateway id="join"><bpmn:incoming>a1</bpmn:incoming><bpmn:incoming>b1</bpmn:incoming>
-      <bpmn:outgoing>f4</bpmn:outgoing></bpmn:parallelGateway>
+      <bpmn:outgoing>last</bpmn:outgoing></bpmn:parallelGateway>
     <bpmn:sequenceFlow id="a1" sourceRef="split" targetRef="join"/>
     <bpmn:sequenceFlow id="b1" sourceRef="split" targetRef="join"/>
-    <bpmn:sequenceFlow id="f4" sourceRef="join" targetRef="end"/>""")
-    xml = xml.replace('<bpmn:incoming>done</bpmn:incoming></bpmn:endEvent>',
-                      '<bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>')
-    parser = SpiffBpmnParser()
-    parser.add_bpmn_str(xml.encode())
-    workflow = BpmnWorkflow(parser.get_spec("rework"), script_engine=make_script_engine({}))
-    workflow.get_next_task(state=TaskState.READY).data["passes"] = 0
+    <bpmn:sequenceFlow id="last" sourceRef="join" targetRef="end"/>""")
     with pytest.raises(CaseError, match="too deep"):
         Runtime().advance(workflow)
     assert incidents.is_diagram_failure(CaseError("too deep"))
