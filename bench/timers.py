@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 
-from api.app import prepare
+from api.app import prepare, settle_memory
 from api.demo import load_demo
 from api.worker import Worker
 from bench.processes import scratch_database
@@ -85,6 +85,7 @@ def burst(url: str, cases: int, threads: int) -> tuple[float, float]:
         ids = [int(facade.create_ticket(**TICKET, actor=DESK)["id"]) for _ in range(cases)]
         created = time.perf_counter() - started
         facade.kernel._cases = CaseCache()  # cold: every firing deserializes its case, as after a restart
+        settle_memory()  # as `aftercare worker` and `serve` do once started
         loads = facade.runtime.loads
         clock.advance(minutes=15, seconds=1)
         worker = Worker(facade, 1, timer_threads=threads)
@@ -110,6 +111,7 @@ def child(url: str, now: str, threads: int) -> None:
                                 var_dir=Path(tempfile.gettempdir()), secret_key=SECRET), clock)
     worker = Worker(facade, 1, timer_threads=threads)
     facade.fire_due_timers(limit=0)  # connect and warm up before the start
+    settle_memory()  # as `aftercare worker` does once started
     print("ready", flush=True)
     sys.stdin.readline()
     cpu, loads = time.process_time(), facade.runtime.loads
