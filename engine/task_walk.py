@@ -7,8 +7,8 @@ by walking back up to an ancestor at each leaf, and stops at depth 1000, which s
 loop has gone round 500 times (docs: shared/reference, pitfall 11). The walk here visits the same tasks in the same
 order (depth first, a called process's tasks before the calling task's children, into a task's children only when
 the filter's states could be below it) with a stack and no depth limit; the filter is SpiffWorkflow's own.
-`tests/engine/test_task_walk.py` checks the order equals SpiffWorkflow's for every filter on cases of every
-procedure at every step.
+`tests/engine/test_task_walk.py` checks the order equals SpiffWorkflow's for 19 filters at every step of a
+maintenance request with a rework.
 
 Walks with options this module does not replace (`end_at_spec`, a `max_depth`, breadth first) go to
 SpiffWorkflow's iterator, without its depth limit unless one is asked for. SpiffWorkflow's own code also builds its
