@@ -58,14 +58,17 @@ def _lock_case(skip_locked: bool) -> Select[Instance, Ticket]:
             .execution_options(populate_existing=True))
 
 
+OPEN_TASKS_LIMIT = 500
+
+
 @cache
-def _open_tasks(by_role: bool, by_ticket: bool, limit: int) -> Select[HumanTask]:
+def _open_tasks(by_role: bool, by_ticket: bool) -> Select[HumanTask]:
     query = select(HumanTask).where(HumanTask.state == "open")
     if by_role:
         query = query.where(HumanTask.role.in_(bindparam("roles", expanding=True)))
     if by_ticket:
         query = query.where(HumanTask.ticket_id == bindparam("ticket_id"))
-    return query.order_by(HumanTask.created_at, HumanTask.id).limit(limit)
+    return query.order_by(HumanTask.created_at, HumanTask.id).limit(OPEN_TASKS_LIMIT)
 
 
 def customer_by_name(session: Session, name: str) -> Customer | None:
@@ -169,15 +172,14 @@ def open_tasks_of_instance(session: Session, instance_id: int, *, fresh: bool = 
                            execution_options={"populate_existing": fresh}).all()
 
 
-def open_tasks(session: Session, *, roles: Sequence[str] | None, ticket_id: int | None,
-               limit: int = 500) -> Sequence[HumanTask]:
-    """Open tasks, optionally for some roles or one ticket, oldest first."""
+def open_tasks(session: Session, *, roles: Sequence[str] | None, ticket_id: int | None) -> Sequence[HumanTask]:
+    """Open tasks, optionally for some roles or one ticket, oldest first; at most OPEN_TASKS_LIMIT."""
     params: dict[str, Any] = {}
     if roles is not None:
         params["roles"] = list(roles)
     if ticket_id is not None:
         params["ticket_id"] = ticket_id
-    return session.scalars(_open_tasks(roles is not None, ticket_id is not None, limit), params).all()
+    return session.scalars(_open_tasks(roles is not None, ticket_id is not None), params).all()
 
 
 def timeline(session: Session, ticket_id: int) -> Sequence[TimelineEvent]:

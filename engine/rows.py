@@ -50,42 +50,36 @@ def update(session: Session, obj: Base, values: dict[str, Any]) -> None:
     An object that is not a row yet, or one changed inside a savepoint, takes them as plain attributes (the flush
     writes them)."""
     changed = {name: value for name, value in values.items() if getattr(obj, name) != value}
-    if not changed:
-        return
-    state = sa_inspect(obj)
-    if not state.persistent or session.in_nested_transaction():
-        for name, value in changed.items():
-            setattr(obj, name, value)
-        return
-    for name in list(state.committed_state):  # changed through the ORM and not flushed yet: in the same statement
-        changed.setdefault(name, getattr(obj, name))
-    table: Table = obj.__table__  # type: ignore[assignment]
-    (key,) = table.primary_key.columns
-    ident = getattr(obj, key.key)
-    result = session.connection().execute(_update_of(table, False), {**changed, _KEY: ident})
-    if result.rowcount != 1:  # as the ORM's flush: a row deleted behind the object's back is not written silently
-        raise StaleDataError(f"{table.name} {ident} is no longer there")
-    for name, value in changed.items():
-        set_committed_value(obj, name, value)
+    if changed:
+        _write(session, obj, changed, versioned=False)
 
 
 def update_versioned(session: Session, obj: Base, values: dict[str, Any]) -> None:
     """`update` for a row under optimistic locking (`lock_version`): the row is written only at the version `obj`
     was read at, and moves to the next; found at another version, StaleDataError (someone else saved it)."""
+    _write(session, obj, dict(values), versioned=True)
+
+
+def _write(session: Session, obj: Base, values: dict[str, Any], *, versioned: bool) -> None:
     state = sa_inspect(obj)
     if not state.persistent or session.in_nested_transaction():
         for name, value in values.items():
             setattr(obj, name, value)
         return
-    version: int = obj.lock_version  # type: ignore[attr-defined]
+    for name in list(state.committed_state):  # changed through the ORM and not flushed yet: in the same statement
+        values.setdefault(name, getattr(obj, name))
     table: Table = obj.__table__  # type: ignore[assignment]
     (key,) = table.primary_key.columns
     ident = getattr(obj, key.key)
-    result = session.connection().execute(_update_of(table, True),
-                                          {**values, "lock_version": version + 1, _KEY: ident, _VERSION: version})
-    if result.rowcount != 1:
-        raise StaleDataError(f"{table.name} {ident} was not at version {version}")
-    for name, value in {**values, "lock_version": version + 1}.items():
+    params = {_KEY: ident}
+    if versioned:
+        version: int = obj.lock_version  # type: ignore[attr-defined]
+        values["lock_version"] = version + 1
+        params[_VERSION] = version
+    result = session.connection().execute(_update_of(table, versioned), {**values, **params})
+    if result.rowcount != 1:  # as the ORM's flush: a row saved or deleted behind the object's back is not overwritten
+        raise StaleDataError(f"{table.name} {ident} was changed or removed by someone else")
+    for name, value in values.items():
         set_committed_value(obj, name, value)
 
 
