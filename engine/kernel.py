@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from . import calendar as calendar_mod
 from . import clock as clock_mod
-from . import forms, incident_notices, incidents, repository, waiting
+from . import forms, incident_notices, incidents, repository, rows, waiting
 from .calendar import SHANGHAI
 from .contacts import attach_contact
 from .contracts import active_contract, case_facts
@@ -150,8 +150,9 @@ class Kernel:
         _contact = attach_contact(session, ticket, contact_phone)
         session.add(ticket)
         session.flush()
-        ticket.number = f"{prefix}-{today:%Y}-{ticket.id:06d}"
-        data = case_start_data(ticket_id=ticket.id, number=ticket.number, customer=customer.name, facts=facts,
+        number = f"{prefix}-{today:%Y}-{ticket.id:06d}"
+        rows.update(session, ticket, {"number": number})
+        data = case_start_data(ticket_id=ticket.id, number=number, customer=customer.name, facts=facts,
                                channel=channel, title=title, description=description, contact_name=contact_name,
                                contact_email=contact_email, now=now, origin=origin.number if origin else None,
                                extra=extra)
@@ -173,7 +174,7 @@ class Kernel:
                             serializer_version=self.runtime.version, created_at=now, updated_at=now)
         session.add(instance)
         session.flush()
-        ticket.instance_id = instance.id
+        rows.update(session, ticket, {"instance_id": instance.id})
         session.info.setdefault(_STARTING, set()).add(instance.id)
         created: dict[str, Any] = {"channel": channel, "number": ticket.number, "title": title}
         if origin is not None:

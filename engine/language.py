@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from . import rows
 from .models import Contact, Customer, Ticket
 
 LANGUAGES = ("zh-CN", "en")
@@ -14,8 +15,7 @@ def ticket_language(session: Session, ticket: Ticket | None) -> str:
     else the customer's, else Chinese."""
     if ticket is None:
         return DEFAULT
-    person: Contact | Customer | None = session.get(Contact, ticket.contact_id) if ticket.contact_id else None
-    if person is None:
-        person = session.get(Customer, ticket.customer_id)
-    language = person.language if person is not None else DEFAULT
+    language = rows.value(session, Contact.language, ticket.contact_id) if ticket.contact_id else None
+    if language is None:
+        language = rows.value(session, Customer.language, ticket.customer_id)
     return language if language in LANGUAGES else DEFAULT

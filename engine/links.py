@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from . import rows
 from .errors import LinkError
 from .models import CustomerLink, HumanTask
 
@@ -31,13 +32,15 @@ def _hash(token: str) -> str:
 
 def create(session: Session, *, secret: str, instance_id: int, ticket_id: int | None, task_id: str,
            task_bpmn_id: str, now: datetime, valid_days: int, task_due: datetime | None = None) -> CustomerLink:
-    """A new link for one READY customer task; it outlives the task's own deadline (holidays stretch it)."""
+    """A new link for one READY customer task; it outlives the task's own deadline (holidays stretch it). Its row is
+    written at once (engine/rows.py); the object returned is not in the session."""
     expires = max(now + timedelta(days=valid_days), (task_due or now) + timedelta(days=1))
-    link = CustomerLink(id=secrets.token_hex(8), salt=secrets.token_hex(8), instance_id=instance_id,
-                        ticket_id=ticket_id, task_id=task_id, task_bpmn_id=task_bpmn_id,
-                        expires_at=expires.replace(microsecond=0), created_at=now, token_hash="")
-    link.token_hash = _hash(token_for(secret, link))
-    session.add(link)
+    values = {"id": secrets.token_hex(8), "salt": secrets.token_hex(8), "instance_id": instance_id,
+              "ticket_id": ticket_id, "task_id": task_id, "task_bpmn_id": task_bpmn_id,
+              "expires_at": expires.replace(microsecond=0), "used_at": None, "created_at": now}
+    link = CustomerLink(**values, token_hash="")
+    values["token_hash"] = link.token_hash = _hash(token_for(secret, link))
+    rows.insert_row(session, CustomerLink, values)
     return link
 
 

@@ -81,27 +81,27 @@ def _index(session: Session, ctx: SaveContext, ticket: Ticket) -> None:
         rows.insert_row(session, TicketSearch, {"ticket_id": ticket.id,
                                                 "document": document(own_texts(session, ticket))})
         return
-    row = session.get(TicketSearch, ticket.id)
-    if row is None or ctx.new_texts is None:
+    stored = rows.value(session, TicketSearch.document, ticket.id)  # the column alone: no object to load
+    if stored is None or ctx.new_texts is None:
         appends.write(session)
         session.flush()  # the full path reads the timeline, this unit's events included
         index_ticket(session, ticket)
         return
-    known = row.document.split(" ") if row.document else []
+    known = stored.split(" ") if stored else []
     seen = set(known)
     added = [t for t in dict.fromkeys(document(ctx.new_texts).split(" ")) if t and t not in seen]
     if added:
-        rows.update(session, row, {"document": " ".join([*known, *added])})
+        rows.update_key(session, TicketSearch, ticket.id, {"document": " ".join([*known, *added])})
 
 
 def _freeze(session: Session, ticket: Ticket, now: datetime) -> None:
     """The archived record (故障处理单): every step, who, when, SLA figures and sign-off, frozen."""
     from .queries import ticket_detail
 
-    ticket.closed_at = ticket.closed_at or now
+    rows.update(session, ticket, {"closed_at": ticket.closed_at or now})
     appends.write(session)
-    session.flush()
-    ticket.archive = {**ticket_detail(session, ticket), "frozen_at": now.isoformat()}
+    session.flush()  # the record reads the timeline and whatever else the unit changed
+    rows.update(session, ticket, {"archive": {**ticket_detail(session, ticket), "frozen_at": now.isoformat()}})
 
 
 def _project_ticket(session: Session, ctx: SaveContext, ticket: Ticket, wf: BpmnWorkflow,

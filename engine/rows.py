@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert
+from sqlalchemy import Select, Table, bindparam, insert, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -30,6 +30,7 @@ from .models_base import Base
 _KEY, _VERSION = "rows_key", "rows_version"  # bind names that cannot clash with a column's
 _updates: dict[tuple[Table, bool], Update] = {}
 _inserts: dict[Table, Insert] = {}
+_selects: dict[Any, Select[Any]] = {}
 
 
 def _update_of(table: Table, versioned: bool) -> Update:
@@ -81,6 +82,39 @@ def _write(session: Session, obj: Base, values: dict[str, Any], *, versioned: bo
         raise StaleDataError(f"{table.name} {ident} was changed or removed by someone else")
     for name, value in values.items():
         set_committed_value(obj, name, value)
+
+
+def value(session: Session, column: Any, key: Any) -> Any:
+    """`column` of the row with primary key `key` (None when there is no such row): from the object the session
+    holds for it, which shows the unit's own changes, else read with one plain SELECT instead of loading an object.
+    Inside a savepoint, through the ORM."""
+    model = column.class_
+    held = _held(session, model, key)
+    if held is not None or session.in_nested_transaction():
+        row = held if held is not None else session.get(model, key)
+        return getattr(row, column.key) if row is not None else None
+    statement = _selects.get(column)
+    if statement is None:
+        (primary,) = model.__table__.primary_key.columns
+        statement = _selects[column] = select(column).where(primary == bindparam(_KEY))
+    return session.connection().execute(statement, {_KEY: key}).scalar()
+
+
+def update_key(session: Session, model: type[Base], key: Any, values: dict[str, Any]) -> None:
+    """`update` for the row of `model` with primary key `key`, whether or not the session holds it as an object."""
+    held = _held(session, model, key)
+    if held is not None or session.in_nested_transaction():
+        row = held if held is not None else session.get(model, key)
+        if row is not None:
+            update(session, row, values)
+        return
+    table: Table = model.__table__  # type: ignore[assignment]
+    session.connection().execute(_update_of(table, False), {**values, _KEY: key})
+
+
+def _held(session: Session, model: type[Base], key: Any) -> Base | None:
+    found: Base | None = session.identity_map.get(sa_inspect(model).identity_key_from_primary_key((key,)))
+    return found
 
 
 def insert_row(session: Session, model: type[Base], values: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock, task_walk
+from . import clock, state_json, task_walk
 from .due_failures import DueFailures
 from .errors import CaseError, Conflict
 
@@ -138,6 +138,7 @@ class Runtime:
 
     def __init__(self) -> None:
         self.serializer, self.library = _make_serializer()
+        self._encoder = self.serializer._encoder_cls()  # its `default` converts what JSON has no type for
         self.loads = 0  # workflows deserialized by this process: the scheduler's cost, measured
         self.due_failures = DueFailures()  # due expressions that failed: evaluated once per task
 
@@ -160,7 +161,9 @@ class Runtime:
 
         A state normally names its spec by hash. One written with the spec inside (plain SpiffWorkflow's format)
         loads too, and takes `spec_hash` (its process version's) to be saved by reference from then on."""
-        wf = self.serializer.deserialize_json(state)
+        dct = state_json.loads(state)  # as serializer.deserialize_json, parsed faster
+        self.serializer.migrate(dct)
+        wf = self.serializer.from_dict(dct)
         if getattr(wf, "spec_hash", None) is None:
             wf.spec_hash = spec_hash
         wf.script_engine = engine
@@ -171,7 +174,14 @@ class Runtime:
         """Serialize a workflow (without its spec)."""
         if getattr(wf, "spec_hash", None) is None:
             raise ValueError("a workflow is saved with a reference to its stored spec, and this one has none")
-        return str(self.serializer.serialize_json(wf))
+        serializer = self.serializer  # as serializer.serialize_json, written faster
+        serializer.registry._encoder_mode = True
+        try:
+            dct = serializer.to_dict(wf)
+            dct[serializer.VERSION_KEY] = serializer.VERSION
+            return state_json.dumps(dct, self._encoder.default)
+        finally:
+            serializer.registry._encoder_mode = False
 
     def advance(self, wf: BpmnWorkflow) -> list[str]:
         """Fire due timers and run engine steps until nothing moves; names of the timers that fired."""

@@ -108,3 +108,38 @@ def test_an_update_of_a_row_deleted_behind_the_objects_back_is_refused(facade: A
         session.connection().execute(delete(TicketSearch.__table__).where(TicketSearch.ticket_id == tid))
         rows.update(session, search, {"document": "新 文档"})
     assert facade.run_in_unit(lambda s: s.get(TicketSearch, tid)) is not None  # the unit rolled back
+
+
+def test_a_column_is_read_from_the_object_the_session_holds_else_from_the_row(
+        facade: Aftercare, clock: FakeClock) -> None:
+    tid = Desk(facade, clock).create(title="打印机卡纸")
+    with facade.kernel.uow() as session:
+        assert rows.value(session, Ticket.title, tid) == "打印机卡纸"  # no object held: read from the row
+        assert rows.value(session, Ticket.title, 10**9) is None  # no such row
+        ticket = session.get(Ticket, tid)
+        ticket.title = "扫描仪卡纸"  # an unflushed change of the object the session holds
+        assert rows.value(session, Ticket.title, tid) == "扫描仪卡纸"
+
+
+def test_an_update_by_key_reaches_the_row_and_the_object_held_for_it(facade: Aftercare, clock: FakeClock) -> None:
+    first, second = Desk(facade, clock).create(), Desk(facade, clock).create()
+    with facade.kernel.uow() as session:
+        rows.update_key(session, TicketSearch, first, {"document": "甲 乙"})  # no object held
+        held = session.get(TicketSearch, second)
+        rows.update_key(session, TicketSearch, second, {"document": "丙 丁"})
+        assert held.document == "丙 丁" and not session.dirty  # the object reads as the row now is
+    documents = facade.run_in_unit(lambda s: [s.get(TicketSearch, t).document for t in (first, second)])
+    assert documents == ["甲 乙", "丙 丁"]
+
+
+def test_an_update_by_key_inside_a_savepoint_that_rolls_back_leaves_the_row(
+        facade: Aftercare, clock: FakeClock) -> None:
+    tid = Desk(facade, clock).create()
+    before = facade.run_in_unit(lambda s: s.get(TicketSearch, tid).document)
+    with facade.kernel.uow() as session:
+        with pytest.raises(RuntimeError), session.begin_nested():
+            rows.update_key(session, TicketSearch, tid, {"document": "回滚"})
+            assert rows.value(session, TicketSearch.document, tid) == "回滚"
+            raise RuntimeError("the step failed")
+        assert rows.value(session, TicketSearch.document, tid) == before
+    assert facade.run_in_unit(lambda s: s.get(TicketSearch, tid).document) == before
