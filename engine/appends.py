@@ -23,7 +23,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, event, insert
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.sql.dml import Insert
 
+from . import plain_sql
 from .models_base import Base
 
 _ROWS = "aftercare_appends"
@@ -56,16 +58,27 @@ def held(session: Session) -> Iterator[None]:
 
 
 def write(session: Session, connection: Connection | None = None) -> None:
-    """Insert what the session collected, one statement per run of rows of the same table, in the order added."""
+    """Insert what the session collected, one statement per run of rows of the same table and columns, in the order
+    added."""
     rows: list[tuple[Table, dict[str, Any]]] | None = session.info.pop(_ROWS, None)
     if not rows:
         return
     conn = connection if connection is not None else session.connection()
     start = 0
     for end in range(1, len(rows) + 1):
-        if end == len(rows) or rows[end][0] is not rows[start][0]:
-            conn.execute(insert(rows[start][0]), [values for _, values in rows[start:end]])
+        if end == len(rows) or rows[end][0] is not rows[start][0] or rows[end][1].keys() != rows[start][1].keys():
+            plain_sql.execute(conn, _insert_of(rows[start][0]), [values for _, values in rows[start:end]])
             start = end
+
+
+_inserts: dict[Table, Insert] = {}
+
+
+def _insert_of(table: Table) -> Insert:
+    statement = _inserts.get(table)
+    if statement is None:
+        statement = _inserts[table] = insert(table)
+    return statement
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -22,7 +22,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def task_dict(row: HumanTask) -> dict[str, Any]:
-    """A task as the API shows it."""
+    """A task as the API shows it; `row` may also be a row of repository.TASK_COLUMNS."""
     return {"id": row.id, "ticket_id": row.ticket_id, "name": row.bpmn_id, "title": row.title, "role": row.role,
             "form_key": row.form_key, "due_at": iso(row.due_at), "created_at": iso(row.created_at),
             "state": row.state, "instructions": row.instructions, "assignee": row.assignee}

@@ -61,9 +61,14 @@ def _lock_case(skip_locked: bool) -> Select[Instance, Ticket]:
 OPEN_TASKS_LIMIT = 500
 
 
+TASK_COLUMNS = (HumanTask.id, HumanTask.ticket_id, HumanTask.bpmn_id, HumanTask.title, HumanTask.role,
+                HumanTask.form_key, HumanTask.due_at, HumanTask.created_at, HumanTask.state, HumanTask.instructions,
+                HumanTask.assignee)  # what a task shows (queries.task_dict): read as columns, no object loaded
+
+
 @cache
-def _open_tasks(by_role: bool, by_ticket: bool) -> Select[HumanTask]:
-    query = select(HumanTask).where(HumanTask.state == "open")
+def _open_tasks(by_role: bool, by_ticket: bool) -> Select[Any]:
+    query: Select[Any] = select(*TASK_COLUMNS).where(HumanTask.state == "open")  # type: ignore[assignment]
     if by_role:
         query = query.where(HumanTask.role.in_(bindparam("roles", expanding=True)))
     if by_ticket:
@@ -172,14 +177,15 @@ def open_tasks_of_instance(session: Session, instance_id: int, *, fresh: bool = 
                            execution_options={"populate_existing": fresh}).all()
 
 
-def open_tasks(session: Session, *, roles: Sequence[str] | None, ticket_id: int | None) -> Sequence[HumanTask]:
-    """Open tasks, optionally for some roles or one ticket, oldest first; at most OPEN_TASKS_LIMIT."""
+def open_tasks(session: Session, *, roles: Sequence[str] | None, ticket_id: int | None) -> Sequence[Any]:
+    """Open tasks, optionally for some roles or one ticket, oldest first; at most OPEN_TASKS_LIMIT. Each is a row of
+    TASK_COLUMNS, read by attribute as a HumanTask is."""
     params: dict[str, Any] = {}
     if roles is not None:
         params["roles"] = list(roles)
     if ticket_id is not None:
         params["ticket_id"] = ticket_id
-    return session.scalars(_open_tasks(roles is not None, ticket_id is not None), params).all()
+    return session.execute(_open_tasks(roles is not None, ticket_id is not None), params).all()
 
 
 def timeline(session: Session, ticket_id: int) -> Sequence[TimelineEvent]:

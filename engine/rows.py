@@ -25,6 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.dml import Insert, Update
 
+from . import plain_sql
 from .models_base import Base
 
 _KEY, _VERSION = "rows_key", "rows_version"  # bind names that cannot clash with a column's
@@ -77,8 +78,8 @@ def _write(session: Session, obj: Base, values: dict[str, Any], *, versioned: bo
         version: int = obj.lock_version  # type: ignore[attr-defined]
         values["lock_version"] = version + 1
         params[_VERSION] = version
-    result = session.connection().execute(_update_of(table, versioned), {**values, **params})
-    if result.rowcount != 1:  # as the ORM's flush: a row saved or deleted behind the object's back is not overwritten
+    matched = plain_sql.execute(session.connection(), _update_of(table, versioned), {**values, **params})
+    if matched != 1:  # as the ORM's flush: a row saved or deleted behind the object's back is not overwritten
         raise StaleDataError(f"{table.name} {ident} was changed or removed by someone else")
     for name, value in values.items():
         set_committed_value(obj, name, value)
@@ -109,7 +110,7 @@ def update_key(session: Session, model: type[Base], key: Any, values: dict[str, 
             update(session, row, values)
         return
     table: Table = model.__table__  # type: ignore[assignment]
-    session.connection().execute(_update_of(table, False), {**values, _KEY: key})
+    plain_sql.execute(session.connection(), _update_of(table, False), {**values, _KEY: key})
 
 
 def _held(session: Session, model: type[Base], key: Any) -> Base | None:
@@ -127,4 +128,4 @@ def insert_row(session: Session, model: type[Base], values: dict[str, Any]) -> N
     statement = _inserts.get(table)
     if statement is None:
         statement = _inserts[table] = insert(table)
-    session.connection().execute(statement, values)
+    plain_sql.execute(session.connection(), statement, values)

@@ -1,0 +1,84 @@
+"""The save path's writes on the driver's cursor (engine/plain_sql.py): values stored as SQLAlchemy would store them,
+driver errors raised as SQLAlchemy's, listeners on statements still served, defaults still applied."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from engine import plain_sql, rows
+from engine.clock import FakeClock
+from engine.commands import Aftercare
+from engine.models import OutboxMessage, Ticket, TimelineEvent
+from tests.support import Desk
+
+
+def test_json_and_times_are_stored_as_sqlalchemy_stores_them(facade: Aftercare, clock: FakeClock) -> None:
+    tid = Desk(facade, clock).create()
+    later = clock.now() + timedelta(hours=3, microseconds=250)
+    archive = {"title": "系统无法登录", "steps": [{"at": later.isoformat(), "ok": True}], "score": 4.5}
+    with facade.kernel.uow() as session:
+        rows.update(session, session.get(Ticket, tid), {"archive": archive, "resolved_at": later})
+    stored = facade.run_in_unit(lambda s: s.execute(select(Ticket.archive, Ticket.resolved_at)
+                                                     .where(Ticket.id == tid)).one())
+    assert stored.archive == archive and stored.resolved_at == later
+
+
+def test_a_driver_error_is_sqlalchemys_and_the_unit_keeps_nothing(facade: Aftercare, clock: FakeClock) -> None:
+    tid = Desk(facade, clock).create()
+    task = Desk(facade, clock).task(tid, "triage")
+    with pytest.raises(IntegrityError, match="human_task"), facade.kernel.uow() as session:
+        rows.update(session, session.get(Ticket, tid), {"title": "changed before the error"})
+        from engine.models import HumanTask
+        rows.insert_row(session, HumanTask, {  # the same id again
+            "id": task["id"], "instance_id": session.get(Ticket, tid).instance_id, "ticket_id": tid,
+            "bpmn_id": "triage", "title": "x", "role": "service_desk", "form_key": None, "instructions": None,
+            "ticket_status": None, "state": "open", "assignee": None, "due_at": None, "created_at": clock.now(),
+            "completed_at": None, "completed_by": None})
+    assert facade.get_ticket(ticket_id=tid, actor=Desk(facade, clock).actor("admin"))["title"] == "系统无法登录"
+
+
+def test_a_listener_on_statements_still_sees_the_writes(facade: Aftercare, clock: FakeClock) -> None:
+    tid = Desk(facade, clock).create()
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement.split()[0] + " " + statement.split()[1])
+
+    event.listen(facade.kernel.db, "before_cursor_execute", record)
+    try:
+        with facade.kernel.uow() as session:
+            rows.update(session, session.get(Ticket, tid), {"title": "监听"})
+    finally:
+        event.remove(facade.kernel.db, "before_cursor_execute", record)
+    assert "UPDATE ticket" in seen
+    assert facade.run_in_unit(lambda s: s.get(Ticket, tid).title) == "监听"
+
+
+def test_columns_left_out_get_their_defaults(facade: Aftercare, clock: FakeClock) -> None:
+    statement = insert(OutboxMessage.__table__)
+    with facade.kernel.uow() as session:
+        plain_sql.execute(session.connection(), statement, [  # language, context, status, attempts left out
+            {"to_addr": f"a{i}@example.com", "template": "ticket_received", "next_attempt_at": clock.now(),
+             "created_at": clock.now()} for i in range(2)])
+    stored = facade.run_in_unit(lambda s: s.execute(
+        select(OutboxMessage.language, OutboxMessage.context, OutboxMessage.status, OutboxMessage.attempts)
+        .where(OutboxMessage.to_addr.in_(["a0@example.com", "a1@example.com"]))).all())
+    assert [tuple(r) for r in stored] == [("zh-CN", {}, "pending", 0)] * 2
+
+
+def test_rows_appended_with_different_columns_are_all_written(facade: Aftercare, clock: FakeClock) -> None:
+    from engine import appends
+    tid = Desk(facade, clock).create()
+    with facade.kernel.uow() as session:
+        instance_id = session.get(Ticket, tid).instance_id
+        appends.add(session, TimelineEvent, ticket_id=tid, instance_id=instance_id, at=clock.now(), kind="note",
+                    actor="admin", data={"n": 1})
+        appends.add(session, TimelineEvent, ticket_id=tid, instance_id=instance_id, at=clock.now(), kind="note",
+                    actor="admin")  # no data: the column's default
+    kinds = facade.run_in_unit(lambda s: s.execute(select(TimelineEvent.data).where(
+        TimelineEvent.ticket_id == tid, TimelineEvent.kind == "note").order_by(TimelineEvent.id)).scalars().all())
+    assert len(kinds) == 2 and kinds[0] == {"n": 1}
