@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from . import calendar as calendar_mod
 from . import clock as clock_mod
-from . import forms, incident_notices, incidents, repository, rows, waiting
+from . import forms, incident_notices, incidents, repository, rows, uow, waiting
 from .calendar import SHANGHAI
 from .contacts import attach_contact
 from .contracts import active_contract, case_facts
@@ -112,11 +111,11 @@ class Kernel:
             return
         state = instance.state
 
-        def committed(_session: Session) -> None:
+        def committed() -> None:
             loaded = sa_inspect(instance).unloaded.isdisjoint({"state", "lock_version"})  # expired by a rollback?
             if loaded and instance.state == state:
                 self._cases.put(instance.id, instance.lock_version, instance.state, wf)
-        sa_event.listen(session, "after_commit", committed, once=True)
+        uow.after_commit(session, committed)
 
     @staticmethod
     def effects_for(ticket: Ticket | None) -> Effects:

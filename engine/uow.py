@@ -1,7 +1,7 @@
 """The unit of work: the only place in Aftercare that commits."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from sqlalchemy import Engine
@@ -12,6 +12,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from . import appends
 from .errors import Conflict, ValidationFailed
 from .writers import Writers, writers_for
+
+_AFTER_COMMIT = "aftercare_after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Call `callback` once the unit of work `session` belongs to has committed (never if it rolls back). Cheaper
+    than a listener on the session's "after_commit" event, which SQLAlchemy registers and removes per session."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 class UnitOfWork:
@@ -41,6 +49,8 @@ class UnitOfWork:
         try:
             yield session
             session.commit()
+            for callback in session.info.pop(_AFTER_COMMIT, ()):
+                callback()
         except StaleDataError as exc:
             session.rollback()
             raise Conflict("the case was changed by someone else; reload and try again") from exc
