@@ -15,6 +15,7 @@ through SQLAlchemy, so they see it.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -74,14 +75,25 @@ def _compile(statement: UpdateBase, connection: Connection, names: tuple[str, ..
 def _run(connection: Connection, compiled: _Compiled, values: Any, many: bool) -> int:
     dialect = connection.dialect
     driver_error = dialect.loaded_dbapi.Error
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    driver_connection = connection.connection.dbapi_connection
+    cursor = None
     try:
+        cursor = driver_connection.cursor()  # type: ignore[union-attr]
         if many:
             cursor.executemany(compiled.sql, [compiled.arguments(v) for v in values])
         else:
             cursor.execute(compiled.sql, compiled.arguments(values))
         return int(cursor.rowcount)
     except driver_error as exc:
-        raise DBAPIError.instance(compiled.sql, values, exc, driver_error, dialect=dialect) from exc
+        # as SQLAlchemy does: a lost connection is invalidated, so rolling the unit back does not fail again and the
+        # pool does not hand it out; the error says so (connection_invalidated)
+        lost = dialect.is_disconnect(exc, driver_connection, cursor)
+        error = DBAPIError.instance(compiled.sql, values, exc, driver_error, connection_invalidated=lost,
+                                    dialect=dialect)
+        if lost:
+            connection.invalidate(exc)
+        raise error from exc
     finally:
-        cursor.close()
+        if cursor is not None:
+            with contextlib.suppress(driver_error):
+                cursor.close()

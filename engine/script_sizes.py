@@ -14,10 +14,31 @@ import collections
 import itertools
 import math
 import re
+import reprlib
 from collections.abc import Callable
 from typing import Any
 
 from .script_budget import BUDGET, ScriptBudgetExceeded
+
+
+class UnstorableValue(ScriptBudgetExceeded):
+    """Diagram code left a value the case data cannot hold (a dict key JSON has no form for): the case fails at
+    that element, as over a budget, instead of at the save."""
+
+    def __init__(self, what: str) -> None:
+        Exception.__init__(self, what)
+        self.what = what
+
+
+_KEY_TYPES = frozenset({str, int, float, bool, type(None)})  # what JSON writes as an object's key
+
+
+def _check_keys(value: dict[Any, Any], what: str) -> None:
+    for key in value:
+        if key is not None and not isinstance(key, str | int | float):
+            raise UnstorableValue(
+                f"{what} has a dict key of type {type(key).__name__} ({reprlib.repr(key)}); the case data is "
+                "stored as JSON, whose keys are text: use a text (or a number) as the key")
 
 
 def check_state(data: Any, what: str = "the case data", limit: int | None = None) -> None:
@@ -25,7 +46,8 @@ def check_state(data: Any, what: str = "the case data", limit: int | None = None
     count their length, ints their bytes, every reference in a list, tuple, set or dict 8 bytes, and an object
     shared by many references is counted at each of them (as serializing it would). The walk stops as soon as
     the sum is over the limit, so it visits at most `state_bytes / 8` references however the data is built.
-    Also the size of a value's text (`str([s] * 300)` repeats s): `limit` then is the size limit of a result."""
+    A dict key JSON cannot write (a tuple, a date ...) is refused too (UnstorableValue). Also the size of a value's
+    text (`str([s] * 300)` repeats s): `limit` then is the size limit of a result."""
     limit = BUDGET.state_bytes if limit is None else limit
     total = 0
     pending = [data]
@@ -37,6 +59,8 @@ def check_state(data: Any, what: str = "the case data", limit: int | None = None
             total += len(value)
         elif kind is dict:
             total += 16 * len(value)
+            if not _KEY_TYPES.issuperset(map(type, value)):
+                _check_keys(value, what)
             extend(value.keys())
             extend(value.values())
         elif kind is list or kind is tuple or kind is set or kind is frozenset:
@@ -46,6 +70,8 @@ def check_state(data: Any, what: str = "the case data", limit: int | None = None
             total += value.bit_length() >> 3
         elif isinstance(value, dict):  # a subclass (Spiff's DotDict...)
             total += 16 * len(value)
+            if not _KEY_TYPES.issuperset(map(type, value)):
+                _check_keys(value, what)
             extend(value.keys())
             extend(value.values())
         elif isinstance(value, list | tuple | set | frozenset):

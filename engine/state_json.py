@@ -10,8 +10,11 @@ smaller); control characters are still escaped. Read back, both give equal data,
 Where ujson refuses a value (a structure nested too deep or circular, a type neither it nor the serializer's
 `default` knows) or writes text that is not valid UTF-8 (a lone surrogate, which json escapes), the standard library
 does the whole document,
-so whatever json did with it before, error included, it still does. One difference is left: ujson writes a
-Decimal as a number where json refused it; nothing in SpiffWorkflow or a restricted script makes a Decimal.
+so whatever json did with it before, error included, it still does. Two differences are left, for values the case
+data never holds: ujson writes a Decimal as a number, and a dict key of another type than text, number, true/false
+or None as its str(), where json refused both. Nothing in SpiffWorkflow or a restricted script makes a Decimal, and
+a script that leaves such a key in the case data fails at its element (engine/script_sizes.py check_state), as it
+would have failed at the save, but with the reason and the element named.
 """
 from __future__ import annotations
 

@@ -82,3 +82,21 @@ def test_rows_appended_with_different_columns_are_all_written(facade: Aftercare,
     kinds = facade.run_in_unit(lambda s: s.execute(select(TimelineEvent.data).where(
         TimelineEvent.ticket_id == tid, TimelineEvent.kind == "note").order_by(TimelineEvent.id)).scalars().all())
     assert len(kinds) == 2 and kinds[0] == {"n": 1}
+
+
+def test_a_lost_connection_is_invalidated_and_the_next_unit_works(facade: Aftercare, clock: FakeClock) -> None:
+    """The database connection goes away under a write (a failover, a restart): the error says the connection was
+    invalidated, the unit rolls back without a second error, and the next unit gets a working connection."""
+    from sqlalchemy.exc import DBAPIError
+
+    tid = Desk(facade, clock).create()
+    with pytest.raises(DBAPIError) as raised, facade.kernel.uow() as session:
+        ticket = session.get(Ticket, tid)
+        session.connection().connection.dbapi_connection.close()  # type: ignore[union-attr]
+        rows.update(session, ticket, {"title": "never stored"})
+    assert raised.value.connection_invalidated  # the write's own error, not a failed rollback's
+    assert str(raised.value.statement).startswith("UPDATE ticket")
+    assert facade.run_in_unit(lambda s: s.get(Ticket, tid).title) == "系统无法登录"
+    with facade.kernel.uow() as session:
+        rows.update(session, session.get(Ticket, tid), {"title": "stored after the loss"})
+    assert facade.run_in_unit(lambda s: s.get(Ticket, tid).title) == "stored after the loss"

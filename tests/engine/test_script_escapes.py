@@ -151,3 +151,22 @@ def test_deploy_still_refuses_a_constant_modular_pow(facade: Aftercare) -> None:
         facade.deploy(files=limited(script="x = pow(3, 2**20000 - 1, 2**20000 - 1)"), actor=OWNER)
     [problem] = refused.value.problems
     assert problem["element_id"] == "calc" and "'pow'" in problem["message"]
+
+
+def test_a_dict_key_json_cannot_write_is_refused_where_the_script_leaves_it() -> None:
+    with pytest.raises(ScriptBudgetExceeded, match=r"dict key of type tuple \(\(1, 2\)\).*stored as JSON"):
+        run("d = {'ok': [{(1, 2): 'x'}]}")
+    assert run("d = {7: 'a', 2.5: 'b', True: 'c', None: 'd', 'e': {(1, 2): 'x'}}\nd.pop('e')")["d"][7] == "a"
+    assert run("seen = len({(1, 2): 'x'})")["seen"] == 1  # a local the case does not keep
+
+
+def test_a_script_leaving_a_tuple_key_fails_at_its_element_not_at_the_save(facade: Aftercare) -> None:
+    """It was a server error when the case was saved (json refused the key); now it is the diagram's failure at
+    the script, told to the overseers with the reason, as any other."""
+    from engine.incidents import StartFailed
+
+    facade.deploy(files=limited(script="d = {(1, 2): 'x'}", first="script"), actor=OWNER)
+    with pytest.raises(StartFailed):
+        start(facade)  # the script runs before the first wait: nothing is created
+    [notice] = [i for i in facade.list_incidents(actor=OWNER) if i["kind"] == "start_failed"]
+    assert notice["element_id"] == "calc" and "dict key of type tuple" in notice["error"]
