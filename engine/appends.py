@@ -21,9 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Table, event, insert
+from sqlalchemy import Connection, Table, event
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
-from sqlalchemy.sql.dml import Insert
 
 from . import plain_sql
 from .models_base import Base
@@ -67,18 +66,8 @@ def write(session: Session, connection: Connection | None = None) -> None:
     start = 0
     for end in range(1, len(rows) + 1):
         if end == len(rows) or rows[end][0] is not rows[start][0] or rows[end][1].keys() != rows[start][1].keys():
-            plain_sql.execute(conn, _insert_of(rows[start][0]), [values for _, values in rows[start:end]])
+            plain_sql.execute(conn, plain_sql.insert_of(rows[start][0]), [values for _, values in rows[start:end]])
             start = end
-
-
-_inserts: dict[Table, Insert] = {}
-
-
-def _insert_of(table: Table) -> Insert:
-    statement = _inserts.get(table)
-    if statement is None:
-        statement = _inserts[table] = insert(table)
-    return statement
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -19,9 +19,9 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Insert, UpdateBase
 
 Processor = Callable[[Any], Any] | None
 
@@ -33,7 +33,8 @@ class _Compiled:
 
     def __init__(self, statement: UpdateBase, connection: Connection, names: tuple[str, ...]) -> None:
         dialect = connection.dialect
-        compiled = statement.compile(dialect=dialect, column_keys=list(names))
+        # compiled as for executemany: no RETURNING of the new key, which nothing here reads (PostgreSQL added one)
+        compiled = statement.compile(dialect=dialect, column_keys=list(names), for_executemany=True)
         self.sql = compiled.string
         self.positional = compiled.positional
         binds = compiled.binds
@@ -48,6 +49,15 @@ class _Compiled:
 
 
 _compiled: dict[tuple[UpdateBase, tuple[str, ...], str], _Compiled | None] = {}
+_inserts: dict[Table, Insert] = {}
+
+
+def insert_of(table: Table) -> Insert:
+    """The one INSERT statement of `table` (its columns are those each execution gives)."""
+    statement = _inserts.get(table)
+    if statement is None:
+        statement = _inserts[table] = insert(table)
+    return statement
 
 
 def execute(connection: Connection, statement: UpdateBase, values: dict[str, Any] | Sequence[dict[str, Any]]) -> int:

@@ -18,19 +18,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, insert, select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
-from sqlalchemy.sql.dml import Insert, Update
+from sqlalchemy.sql.dml import Update
 
 from . import plain_sql
 from .models_base import Base
 
 _KEY, _VERSION = "rows_key", "rows_version"  # bind names that cannot clash with a column's
 _updates: dict[tuple[Table, bool], Update] = {}
-_inserts: dict[Table, Insert] = {}
 _selects: dict[Any, Select[Any]] = {}
 
 
@@ -90,9 +89,8 @@ def value(session: Session, column: Any, key: Any) -> Any:
     holds for it, which shows the unit's own changes, else read with one plain SELECT instead of loading an object.
     Inside a savepoint, through the ORM."""
     model = column.class_
-    held = _held(session, model, key)
-    if held is not None or session.in_nested_transaction():
-        row = held if held is not None else session.get(model, key)
+    orm, row = _through_orm(session, model, key)
+    if orm:
         return getattr(row, column.key) if row is not None else None
     statement = _selects.get(column)
     if statement is None:
@@ -103,9 +101,8 @@ def value(session: Session, column: Any, key: Any) -> Any:
 
 def update_key(session: Session, model: type[Base], key: Any, values: dict[str, Any]) -> None:
     """`update` for the row of `model` with primary key `key`, whether or not the session holds it as an object."""
-    held = _held(session, model, key)
-    if held is not None or session.in_nested_transaction():
-        row = held if held is not None else session.get(model, key)
+    orm, row = _through_orm(session, model, key)
+    if orm:
         if row is not None:
             update(session, row, values)
         return
@@ -113,19 +110,22 @@ def update_key(session: Session, model: type[Base], key: Any, values: dict[str, 
     plain_sql.execute(session.connection(), _update_of(table, False), {**values, _KEY: key})
 
 
-def _held(session: Session, model: type[Base], key: Any) -> Base | None:
-    found: Base | None = session.identity_map.get(sa_inspect(model).identity_key_from_primary_key((key,)))
-    return found
+def _through_orm(session: Session, model: type[Base], key: Any) -> tuple[bool, Base | None]:
+    """(True, the object or None) when the row is to be read and written through the ORM: the session holds it
+    as an object (which shows the unit's own changes), or the unit is inside a savepoint; else (False, None)."""
+    held: Base | None = session.identity_map.get(sa_inspect(model).identity_key_from_primary_key((key,)))
+    if held is not None:
+        return True, held
+    if session.in_nested_transaction():
+        return True, session.get(model, key)
+    return False, None
 
 
 def insert_row(session: Session, model: type[Base], values: dict[str, Any]) -> None:
-    """Insert one row of `model` now, with every column it needs given (no defaults are applied here); inside a
-    savepoint, an ORM object the flush inserts."""
+    """Insert one row of `model` now (columns left out get their defaults); inside a savepoint, an ORM object the
+    flush inserts."""
     if session.in_nested_transaction():
         session.add(model(**values))
         return
     table: Table = model.__table__  # type: ignore[assignment]
-    statement = _inserts.get(table)
-    if statement is None:
-        statement = _inserts[table] = insert(table)
-    plain_sql.execute(session.connection(), statement, values)
+    plain_sql.execute(session.connection(), plain_sql.insert_of(table), values)
