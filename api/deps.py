@@ -1,8 +1,10 @@
 """Authentication dependencies shared by the routers."""
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from functools import lru_cache
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, HTTPException, Path, Request
@@ -46,13 +48,33 @@ def api_actor(facade: Facade, token: Annotated[str | None, Depends(oauth2)]) -> 
     if not token:
         raise HTTPException(401, "not authenticated", headers={"WWW-Authenticate": "Bearer"})
     try:
-        claims = jwt.decode(token, facade.settings.secret_key, algorithms=["HS256"])
+        claims = token_claims(token, facade.settings.secret_key)
         actor = facade.sessions.actor_for(token=str(claims["sid"]))
     except (jwt.PyJWTError, KeyError, Unauthorized):
         raise HTTPException(401, "invalid or expired token", headers={"WWW-Authenticate": "Bearer"}) from None
     if actor.name != claims.get("sub"):
         raise HTTPException(401, "invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
     return actor
+
+
+def token_claims(token: str, key: str) -> dict[str, Any]:
+    """The claims of a bearer token signed with `key` that has not expired; jwt.PyJWTError otherwise. A client sends
+    the same token with every request: its signature is checked once per process (a bounded cache of tokens that
+    verified), its expiry every time. The session it names is still looked up on each request (api_actor)."""
+    claims = _verified(token, key)
+    if claims["exp"] <= time.time():
+        raise jwt.ExpiredSignatureError("Signature has expired")
+    return dict(claims)
+
+
+@lru_cache(maxsize=4096)
+def _verified(token: str, key: str) -> dict[str, Any]:
+    """The token's claims if `key` signed it (a refused token raises and is not cached); `exp` required, a number."""
+    claims: dict[str, Any] = jwt.decode(token, key, algorithms=["HS256"],
+                                        options={"verify_exp": False, "require": ["exp"]})
+    if not isinstance(claims["exp"], int | float) or isinstance(claims["exp"], bool):
+        raise jwt.InvalidTokenError("exp is not a number")
+    return claims
 
 
 ApiActor = Annotated[Actor, Depends(api_actor)]

@@ -18,7 +18,7 @@ from engine.errors import AftercareError, InvalidProcess
 from engine.worklist import TaskListQuery
 
 from . import templating
-from .deps import MAX_DB_ID, ApiActor, DbId, Facade, TaskId, api_actor, issue_token, oauth2
+from .deps import MAX_DB_ID, ApiActor, DbId, Facade, TaskId, api_actor, issue_token, oauth2, token_claims
 from .security import client_address
 from .validation import Email, Line, Text, excerpt
 
@@ -77,7 +77,7 @@ def revoke_token(facade: Facade, token: Annotated[str | None, Depends(oauth2)]) 
     on (logging out in the browser ends them all)."""
     # the router's api_actor has checked the token and its live session before this runs; it may expire in between
     try:
-        session = str(jwt.decode(str(token), facade.settings.secret_key, algorithms=["HS256"])["sid"])
+        session = str(token_claims(str(token), facade.settings.secret_key)["sid"])
     except (jwt.PyJWTError, KeyError):
         raise HTTPException(401, "invalid or expired token", headers={"WWW-Authenticate": "Bearer"}) from None
     facade.sessions.end_session(token=session)

@@ -1,8 +1,10 @@
 """The JSON API contract of DESIGN.md §4, status by status."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import jwt
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import login
@@ -34,6 +36,26 @@ def test_token_and_401(client: TestClient) -> None:
     assert client.get("/api/tasks", headers={"Authorization": "Bearer forged"}).status_code == 401
     body = client.post("/api/token", data={"username": "engineer", "password": "demo"}).json()
     assert body["token_type"] == "bearer" and body["access_token"]
+
+
+def test_a_token_stops_working_when_it_expires_though_its_signature_was_checked_before(client: TestClient) -> None:
+    """The server checks a token's signature once and remembers it; the expiry it checks on every request."""
+    login(client, "engineer")
+    issued = jwt.decode(login(client, "engineer")["Authorization"].split()[1], options={"verify_signature": False})
+    key = client.app.state.facade.settings.secret_key  # type: ignore[attr-defined]
+
+    def bearer(key: str = key, **claims: object) -> dict[str, str]:
+        return {"Authorization": f"Bearer {jwt.encode({**issued, **claims}, key, algorithm='HS256')}"}
+    soon = bearer(exp=time.time() + 1.5)
+    assert client.get("/api/tasks", headers=soon).status_code == 200
+    assert client.get("/api/tasks", headers=soon).status_code == 200  # the remembered signature
+    time.sleep(1.6)
+    assert client.get("/api/tasks", headers=soon).status_code == 401
+    assert client.get("/api/tasks", headers=bearer(exp=time.time() - 1)).status_code == 401
+    assert client.get("/api/tasks", headers=bearer(exp="9999999999")).status_code == 401  # not a number
+    assert client.get("/api/tasks", headers=bearer(exp=None)).status_code == 401
+    assert client.get("/api/tasks", headers=bearer(key="another key of 32 bytes or more....")).status_code == 401
+    assert client.get("/api/tasks", headers=bearer(exp=time.time() + 60)).status_code == 200
 
 
 def test_create_ticket_201_and_read_it(client: TestClient) -> None:

@@ -107,6 +107,27 @@ def test_the_json_list_keeps_its_filters(client: TestClient, seeded: list[dict[s
                                         headers=manager).json()] == [one["id"]]
 
 
+def test_one_tickets_tasks_page_in_due_order_and_keep_the_role_filter(
+        client: TestClient, facade: Aftercare, seeded: list[dict[str, Any]]) -> None:
+    """The `ticket_id` filter reads the ticket's few tasks in one statement and orders them itself: the same order,
+    paging and lanes as the index walk (due time, none last, then id)."""
+    ticket_id = seeded[0]["ticket_id"]
+    facade.run_in_unit(lambda s: s.execute(update(HumanTask).values(ticket_id=ticket_id)), write=True)
+    manager, engineer = login(client, "manager"), login(client, "engineer")
+
+    def ids(headers: dict[str, str], **params: Any) -> list[str]:
+        answer = client.get("/api/tasks", params={"ticket_id": ticket_id, **params}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return [t["id"] for t in answer.json()]
+    everything = in_order(seeded)
+    assert ids(manager, limit=1000) == everything
+    assert ids(manager) == everything[:100]
+    assert ids(manager, limit=9, offset=221) == everything[221:230]  # across the tasks without a due time
+    assert ids(manager, offset=250) == []
+    assert ids(engineer, limit=1000) == in_order([t for t in seeded if t["role"] == "engineer"])
+    assert ids(manager, role="expert", limit=1000) == in_order([t for t in seeded if t["role"] == "expert"])
+
+
 @pytest.mark.parametrize(("name", "value"), [
     ("limit", "0"), ("limit", "-5"), ("limit", "1001"), ("limit", "ten"), ("limit", "1.5"),
     ("offset", "-1"), ("offset", "x"), ("offset", str(2**31)), ("ticket_id", "0"), ("ticket_id", str(2**40)),
