@@ -45,6 +45,11 @@ def add(session: Session, model: type[Base], **values: Any) -> None:
     session.info.setdefault(_ROWS, []).append((model.__table__, values))
 
 
+def pending(session: Session) -> bool:
+    """Whether the session holds collected rows not written yet."""
+    return bool(session.info.get(_ROWS))
+
+
 @contextmanager
 def held(session: Session) -> Iterator[None]:
     """A block whose reads need none of the rows it appends: they are written after it, together."""

@@ -23,10 +23,10 @@ from datetime import datetime
 from email.utils import parseaddr
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, defer
 
-from . import contacts, incidents, outbox, repository, waiting
+from . import contacts, incidents, outbox, repository, rows, waiting
 from .attachments import check_size, clean_content_type, clean_filename
 from .errors import AftercareError, Conflict, ValidationFailed
 from .language import ticket_language
@@ -354,7 +354,7 @@ def thread_headers(session: Session, settings: Any, mail: MailRow) -> dict[str, 
 _EARLIER_MAILS = select(OutboxMessage.id, OutboxMessage.created_at).where(
     OutboxMessage.ticket_id == bindparam("ticket_id"), OutboxMessage.recipient.is_(None),
     OutboxMessage.id < bindparam("before"), OutboxMessage.template != REPLY_TEMPLATE,
-    OutboxMessage.status.in_(("pending", "sending", "sent")))
+    or_(*(OutboxMessage.status == status for status in ("pending", "sending", "sent"))))  # OR: see mail_context
 _EARLIER_MESSAGES = select(Message.id, Message.at, Message.email_message_id).where(
     Message.ticket_id == bindparam("ticket_id"), Message.internal.is_(False), Message.email_message_id.is_not(None),
     Message.at <= bindparam("until"))
@@ -362,9 +362,9 @@ _EARLIER_MESSAGES = select(Message.id, Message.at, Message.email_message_id).whe
 
 def _thread(session: Session, settings: Any, row: MailRow) -> list[str]:
     """The ids of the ticket's customer mails and public messages before `row`, oldest first."""
-    mails = session.execute(_EARLIER_MAILS, {"ticket_id": row.ticket_id, "before": row.id}).all()
+    mails = rows.read(session, _EARLIER_MAILS, {"ticket_id": row.ticket_id, "before": row.id})
     own_message = (row.context or {}).get("message_id")
-    said = session.execute(_EARLIER_MESSAGES, {"ticket_id": row.ticket_id, "until": row.created_at}).all()
+    said = rows.read(session, _EARLIER_MESSAGES, {"ticket_id": row.ticket_id, "until": row.created_at})
     items = [(at, 0, mail_id, outbox_message_id(settings, mail_id)) for mail_id, at in mails]
     items += [(at, 1, msg_id, str(ref)) for msg_id, at, ref in said if msg_id != own_message
               and (own_message is None or msg_id < int(own_message))]

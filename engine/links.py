@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -19,6 +20,17 @@ def _sign(secret: str, link: CustomerLink) -> str:
     message = f"{link.id}|{link.task_id}|{link.expires_at.timestamp():.0f}|{link.salt}".encode()
     digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
+
+
+# what a link's token is made of, read for each e-mail that carries one
+_SIGNING = select(CustomerLink.id, CustomerLink.task_id, CustomerLink.expires_at, CustomerLink.salt).where(
+    CustomerLink.id == bindparam("link_id"))
+
+
+def signing_facts(session: Session, link_id: int) -> Any:
+    """The columns of link `link_id` its token is made of (as `token_for` takes them), None when it is gone."""
+    found = rows.read(session, _SIGNING, {"link_id": link_id})
+    return found[0] if found else None
 
 
 def token_for(secret: str, link: CustomerLink) -> str:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from . import rows
 from .models import Customer, Ticket, TimelineEvent
 from .queries import iso
 
@@ -24,17 +25,18 @@ _FACTS = (select(Ticket.id, Ticket.number, Ticket.status, Ticket.category, Ticke
                  _ORIGIN.title.label("origin_title"))
           .outerjoin(Customer, Customer.id == Ticket.customer_id)
           .outerjoin(_ORIGIN, _ORIGIN.id == Ticket.origin_ticket_id).where(Ticket.id == bindparam("ticket_id")))
-_QUOTED = (select(TimelineEvent.kind, TimelineEvent.data)
-           .where(TimelineEvent.ticket_id == bindparam("ticket_id"), TimelineEvent.kind.in_(QUOTED))
+_QUOTED = (select(TimelineEvent.kind, TimelineEvent.data)  # OR, not IN: a list SQLAlchemy would expand per run
+           .where(TimelineEvent.ticket_id == bindparam("ticket_id"), or_(*(TimelineEvent.kind == k for k in QUOTED)))
            .order_by(TimelineEvent.at, TimelineEvent.id))
 
 
 def ticket_facts(session: Session, ticket_id: int) -> dict[str, Any]:
     """The ticket fields e-mail templates use (no timeline, no internal notes); empty when there is no ticket."""
-    row = session.execute(_FACTS, {"ticket_id": ticket_id}).one_or_none()
-    if row is None:
+    found = rows.read(session, _FACTS, {"ticket_id": ticket_id})
+    if not found:
         return {}
-    quoted = {kind: dict(data or {}) for kind, data in session.execute(_QUOTED, {"ticket_id": ticket_id})}
+    row = found[0]
+    quoted = {kind: dict(data or {}) for kind, data in rows.read(session, _QUOTED, {"ticket_id": ticket_id})}
     question = quoted.get("customer_question", {}).get("question")
     return {
         "id": row.id, "number": row.number, "status": row.status, "category": row.category,

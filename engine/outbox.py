@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from . import appends, rows
@@ -135,16 +135,24 @@ def _envelope(message: OutboxMessage) -> Envelope:
                     message.recipient, message.created_at)
 
 
+# what recording a message as sent reads of it (a row, not an object: one per e-mail)
+_SENDING = select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.attempts, OutboxMessage.template,
+                  OutboxMessage.ticket_id, OutboxMessage.to_addr).where(OutboxMessage.id == bindparam("message_id"))
+
+
 def mark_sent(session: Session, *, message_id: int, subject: str, now: datetime) -> None:
     """Record delivery, and put it on the timeline of its ticket (of every ticket a digest listed)."""
-    message = session.get(OutboxMessage, message_id)
-    if message is None or message.status == "sent":
+    found = rows.read(session, _SENDING, {"message_id": message_id})
+    if not found or found[0].status == "sent":
         return
-    rows.update(session, message, {"status": "sent", "sent_at": now, "subject": subject,
-                                   "attempts": message.attempts + 1, "lease_until": None, "lease_token": None})
+    message = found[0]
+    rows.update_key(session, OutboxMessage, message_id, {
+        "status": "sent", "sent_at": now, "subject": subject, "attempts": message.attempts + 1, "lease_until": None,
+        "lease_token": None})
     logged: set[int | None] = set()  # a digest listing a ticket twice is one line on that ticket's timeline
     for carried in [message, *_carried(session, message)]:
-        rows.update(session, carried, {"sent_at": now})
+        if carried is not message:
+            rows.update(session, carried, {"sent_at": now})
         if carried.ticket_id not in logged:
             logged.add(carried.ticket_id)
             _on_timeline(session, carried, now, "email_sent", {"to": message.to_addr, "subject": subject}, message)

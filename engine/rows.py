@@ -25,7 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.dml import Update
 
-from . import plain_sql
+from . import appends, plain_sql
 from .models_base import Base
 
 _KEY, _VERSION = "rows_key", "rows_version"  # bind names that cannot clash with a column's
@@ -97,6 +97,16 @@ def value(session: Session, column: Any, key: Any) -> Any:
         (primary,) = model.__table__.primary_key.columns
         statement = _selects[column] = select(column).where(primary == bindparam(_KEY))
     return session.connection().execute(statement, {_KEY: key}).scalar()
+
+
+def read(session: Session, statement: plain_sql.Query, params: dict[str, Any]) -> list[Any]:
+    """The rows of a prebuilt SELECT of columns, read below SQLAlchemy's result machinery (plain_sql.read) when the
+    unit has nothing waiting to be written; otherwise through the session, which writes it first (autoflush, appended
+    rows) so the read sees the unit's own changes."""
+    if session.new or session.dirty or session.deleted or appends.pending(session) or \
+            session.in_nested_transaction():
+        return list(session.execute(statement, params))
+    return plain_sql.read(session.connection(), statement, params)
 
 
 def update_key(session: Session, model: type[Base], key: Any, values: dict[str, Any]) -> None:

@@ -40,7 +40,7 @@ class OutboxService(Service):
         internal notes), the customer link's token, and the thread headers (Message-ID, In-Reply-To, References)."""
         ticket_id, link_id = envelope.context.get("ticket_id"), envelope.context.get("link_id")
         with self.uow(write=False) as session:
-            link = session.get(links.CustomerLink, link_id) if link_id else None
+            link = links.signing_facts(session, link_id) if link_id else None
             return {"ticket": mail_context.ticket_facts(session, ticket_id) if ticket_id else {},
                     "link_token": links.token_for(self.settings.secret_key, link) if link else None,
                     "headers": conversation.thread_headers(session, self.settings, envelope)}

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from .. import repository
+from .. import repository, rows
 from ..clock import Clock
 from ..errors import Conflict, Unauthorized
 from ..kernel import Kernel
@@ -122,7 +122,8 @@ class SessionService(Service):
         if not 0 < len(token) <= 200:
             raise Unauthorized("the session has ended; log in again")
         with self.uow(write=False) as session:
-            row = session.execute(_LIVE_SESSION, {"digest": token_digest(token)}).first()
+            found = rows.read(session, _LIVE_SESSION, {"digest": token_digest(token)})
+        row = found[0] if found else None
         idle = timedelta(minutes=self.settings.session_idle_minutes)
         if row is None or row.revoked_at is not None or not row.active or now >= row.expires_at \
                 or now - row.last_seen_at >= idle:

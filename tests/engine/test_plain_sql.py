@@ -100,3 +100,58 @@ def test_a_lost_connection_is_invalidated_and_the_next_unit_works(facade: Afterc
     with facade.kernel.uow() as session:
         rows.update(session, session.get(Ticket, tid), {"title": "stored after the loss"})
     assert facade.run_in_unit(lambda s: s.get(Ticket, tid).title) == "stored after the loss"
+
+
+# -- reads -----------------------------------------------------------------------------------------------------------
+
+def test_a_read_gives_what_sqlalchemy_gives(facade: Aftercare, clock: FakeClock) -> None:
+    """Times (UTC-aware), JSON, booleans, NULLs, labels, a join and a value written into the statement come back as
+    SQLAlchemy's own result gives them."""
+    from sqlalchemy import bindparam
+
+    from engine.models import Customer
+    tid = Desk(facade, clock).create()
+    with facade.kernel.uow() as session:
+        rows.update(session, session.get(Ticket, tid), {"archive": {"分数": 4.5, "ok": True}, "onsite": True,
+                                                        "resolved_at": clock.now() + timedelta(microseconds=7)})
+    statement = (select(Ticket.id, Ticket.archive, Ticket.onsite, Ticket.resolved_at, Ticket.closed_at,
+                        Customer.name.label("customer"))
+                 .outerjoin(Customer, Customer.id == Ticket.customer_id)
+                 .where(Ticket.id == bindparam("ticket_id"), Ticket.title != "no such title"))
+    with facade.kernel.uow(write=False) as session:
+        plain = plain_sql.read(session.connection(), statement, {"ticket_id": tid})
+        expected = session.execute(statement, {"ticket_id": tid}).all()
+        assert plain_sql.read(session.connection(), statement, {"ticket_id": tid + 1000}) == []
+        with pytest.raises(KeyError, match="ticket_id"):
+            plain_sql.read(session.connection(), statement, {})
+    assert [tuple(row) for row in plain] == [tuple(row) for row in expected]
+    (row,) = plain
+    assert row.resolved_at.tzinfo is not None and row.archive == {"分数": 4.5, "ok": True} and row.onsite is True
+    assert row.customer == expected[0].customer and row.closed_at is None
+
+
+def test_statements_it_cannot_run_itself_go_through_sqlalchemy(facade: Aftercare, clock: FakeClock) -> None:
+    tid = Desk(facade, clock).create()
+    with facade.kernel.uow(write=False) as session:
+        (ticket,) = plain_sql.read(session.connection(), select(Ticket).where(Ticket.id == tid), {})
+        listed = plain_sql.read(session.connection(), select(Ticket.id).where(Ticket.id.in_([tid, tid + 1])), {})
+    assert ticket.id == tid and [tuple(r) for r in listed] == [(tid,)]
+
+
+def test_rows_read_sees_what_the_unit_has_not_written_yet(facade: Aftercare, clock: FakeClock) -> None:
+    from sqlalchemy import bindparam
+
+    from engine import appends
+    tid = Desk(facade, clock).create()
+    kinds = select(TimelineEvent.kind).where(TimelineEvent.ticket_id == bindparam("ticket_id"),
+                                             TimelineEvent.kind == bindparam("kind"))
+    titles = select(Ticket.title).where(Ticket.id == bindparam("ticket_id"))
+    with facade.kernel.uow() as session:
+        appends.add(session, TimelineEvent, ticket_id=tid, kind="plain_read_probe", at=clock.now(), data={},
+                    actor="admin")
+        assert [r.kind for r in rows.read(session, kinds, {"ticket_id": tid, "kind": "plain_read_probe"})] \
+            == ["plain_read_probe"]
+        session.get(Ticket, tid).title = "改过还没写"
+        assert [r.title for r in rows.read(session, titles, {"ticket_id": tid})] == ["改过还没写"]
+        session.flush()
+        assert [r.title for r in rows.read(session, titles, {"ticket_id": tid})] == ["改过还没写"]
