@@ -46,8 +46,8 @@ def add(session: Session, model: type[Base], **values: Any) -> None:
 
 
 def pending(session: Session) -> bool:
-    """Whether the session holds collected rows not written yet."""
-    return bool(session.info.get(_ROWS))
+    """Whether the session holds collected rows that a read through it now would write first (not inside `held`)."""
+    return bool(session.info.get(_ROWS)) and not session.info.get(_HELD)
 
 
 @contextmanager

@@ -143,3 +143,76 @@ def test_an_update_by_key_inside_a_savepoint_that_rolls_back_leaves_the_row(
             raise RuntimeError("the step failed")
         assert rows.value(session, TicketSearch.document, tid) == before
     assert facade.run_in_unit(lambda s: s.get(TicketSearch, tid).document) == before
+
+
+# -- objects built from plain rows (rows.load: a case's lock, its open tasks) --------------------------------------
+
+def _orm_view(obj: object) -> dict[str, object]:
+    from sqlalchemy import inspect as sa_inspect
+    return {attr.key: getattr(obj, attr.key) for attr in sa_inspect(type(obj)).column_attrs}
+
+
+@pytest.mark.parametrize("way", ["as the ORM loads", "through session.add"])
+def test_a_locked_case_is_the_objects_the_orm_would_load(facade: Aftercare, clock: FakeClock, way: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import inspect as sa_inspect
+
+    from engine import repository
+    if way == "through session.add":  # a SQLAlchemy without the identity map's private method
+        with facade.kernel.uow(write=False) as session:
+            kind = type(session.identity_map)
+        monkeypatch.delattr(next(c for c in kind.__mro__ if "_add_unpresent" in vars(c)), "_add_unpresent")
+    tid = Desk(facade, clock).create()
+    instance_id = facade.run_in_unit(lambda s: s.get(Ticket, tid).instance_id)
+    with facade.kernel.uow() as session:
+        instance, ticket = repository.lock_case(session, instance_id)
+        tasks = repository.open_tasks_of_instance(session, instance_id, fresh=True)
+        assert instance is not None and ticket is not None and tasks
+        for obj in (instance, ticket, *tasks):
+            assert sa_inspect(obj).persistent and not sa_inspect(obj).unloaded  # nothing left to load
+            assert session.get(type(obj), sa_inspect(obj).identity[0]) is obj  # the session's own
+        plain = [_orm_view(o) for o in (instance, ticket, *tasks)]
+    with facade.kernel.uow(write=False) as session:
+        loaded = [session.get(Instance, instance_id), session.get(Ticket, tid)]
+        loaded += list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                               HumanTask.state == "open")))
+        assert plain == [_orm_view(o) for o in loaded]
+
+
+def test_an_object_built_from_a_row_is_written_by_the_flush_under_its_version(
+        facade: Aftercare, clock: FakeClock) -> None:
+    from engine import repository
+    tid = Desk(facade, clock).create()
+    instance_id = facade.run_in_unit(lambda s: s.get(Ticket, tid).instance_id)
+    version = facade.run_in_unit(lambda s: s.get(Instance, instance_id).lock_version)
+    with facade.kernel.uow() as session:
+        instance, ticket = repository.lock_case(session, instance_id)
+        assert instance is not None and ticket is not None
+        instance.error, ticket.title = "写回了", "也写回了"
+    stored = facade.run_in_unit(lambda s: (s.get(Instance, instance_id).error, s.get(Instance, instance_id)
+                                           .lock_version, s.get(Ticket, tid).title))
+    assert stored == ("写回了", version + 1, "也写回了")
+    with pytest.raises(Conflict), facade.kernel.uow() as session:  # saved behind its back: refused as before
+        instance, _ = repository.lock_case(session, instance_id)
+        session.execute(update(Instance).where(Instance.id == instance_id)
+                        .values(lock_version=Instance.lock_version + 1).execution_options(synchronize_session=False))
+        instance.error = "lost update"
+
+
+def test_a_lock_refreshes_what_the_session_already_holds_and_finds_a_case_without_ticket(
+        facade: Aftercare, clock: FakeClock) -> None:
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from engine import repository
+    tid = Desk(facade, clock).create()
+    instance_id = facade.run_in_unit(lambda s: s.get(Ticket, tid).instance_id)
+    with facade.kernel.uow() as session:
+        held = session.get(Ticket, tid)
+        set_committed_value(held, "title", "an old reading")
+        instance, ticket = repository.lock_case(session, instance_id)
+        assert ticket is held and ticket.title != "an old reading"
+        session.execute(update(Ticket).where(Ticket.id == tid).values(instance_id=None))
+    with facade.kernel.uow() as session:
+        instance, ticket = repository.lock_case(session, instance_id)
+        assert instance is not None and instance.id == instance_id and ticket is None
+        assert repository.lock_case(session, instance_id + 10_000) == (None, None)
