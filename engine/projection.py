@@ -64,6 +64,8 @@ def _save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: T
     if ticket is not None:
         _project_ticket(session, ctx, ticket, wf, effects, ready)
     _apply_effects(session, ctx, instance, ticket, effects)
+    if ticket is not None:
+        rows.write_changes(session, ticket)  # what the effects changed (breaches, escalation level, pause)
     _project_tasks(session, ctx, instance, ticket, ready)
     if ticket is not None and wf.is_completed() and ticket.archive is None:
         _freeze(session, ticket, ctx.now)

@@ -61,6 +61,15 @@ def update_versioned(session: Session, obj: Base, values: dict[str, Any]) -> Non
     _write(session, obj, dict(values), versioned=True)
 
 
+def write_changes(session: Session, obj: Base) -> None:
+    """Write the columns changed on `obj` through the ORM and not flushed yet now, with one plain UPDATE (the flush
+    at commit then finds nothing to do); left to the flush when a relationship changed too or `obj` is not a row."""
+    state = sa_inspect(obj)
+    columns = {prop.key for prop in _attributes(type(obj))}
+    if state.persistent and state.committed_state and set(state.committed_state) <= columns:
+        _write(session, obj, {}, versioned=False)
+
+
 def _write(session: Session, obj: Base, values: dict[str, Any], *, versioned: bool) -> None:
     state = sa_inspect(obj)
     if not state.persistent or session.in_nested_transaction():

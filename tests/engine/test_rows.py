@@ -216,3 +216,19 @@ def test_a_lock_refreshes_what_the_session_already_holds_and_finds_a_case_withou
         instance, ticket = repository.lock_case(session, instance_id)
         assert instance is not None and instance.id == instance_id and ticket is None
         assert repository.lock_case(session, instance_id + 10_000) == (None, None)
+
+
+def test_changes_made_through_the_orm_are_written_at_once_and_leave_the_flush_nothing(
+        facade: Aftercare, clock: FakeClock) -> None:
+    from sqlalchemy import inspect as sa_inspect
+    tid = Desk(facade, clock).create()
+    with facade.kernel.uow() as session:
+        ticket = session.get(Ticket, tid)
+        ticket.breaches = [*ticket.breaches, {"kind": "response", "at": clock.now().isoformat()}]
+        ticket.escalation_level = 2
+        rows.write_changes(session, ticket)
+        assert not sa_inspect(ticket).committed_state  # nothing for the flush
+        stored = session.connection().execute(select(Ticket.breaches, Ticket.escalation_level)
+                                              .where(Ticket.id == tid)).one()
+        assert stored.escalation_level == 2 and [b["kind"] for b in stored.breaches] == ["response"]
+    assert facade.run_in_unit(lambda s: s.get(Ticket, tid).escalation_level) == 2
