@@ -112,7 +112,7 @@ def active_staff(session: Session) -> dict[str, str]:
 
 def users_with_role(session: Session, role: str) -> Sequence[Any]:
     """Active users of `role`: rows of their username, e-mail and language."""
-    return session.execute(_USERS_WITH_ROLE, {"role": role}).all()
+    return rows.read(session, _USERS_WITH_ROLE, {"role": role})
 
 
 def latest_version(session: Session, process_id: str) -> ProcessVersion | None:

@@ -112,10 +112,16 @@ def read(session: Session, statement: plain_sql.Query, params: dict[str, Any]) -
     """The rows of a prebuilt SELECT of columns, read below SQLAlchemy's result machinery (plain_sql.read) when the
     unit has nothing waiting to be written; otherwise through the session, which writes it first (autoflush, appended
     rows) so the read sees the unit's own changes."""
-    if session.new or session.dirty or session.deleted or appends.pending(session) or \
-            session.in_nested_transaction():
+    if _through_session(session):
         return list(session.execute(statement, params))
     return plain_sql.read(session.connection(), statement, params)
+
+
+def _through_session(session: Session) -> bool:
+    """Whether a read must go through the session: it would write something first (autoflush, appended rows), or the
+    unit is inside a savepoint."""
+    return (session.autoflush and bool(session.new or session.dirty or session.deleted)) or \
+        appends.pending(session) or session.in_nested_transaction()
 
 
 def columns_of(model: type[Base]) -> list[Any]:
@@ -140,8 +146,7 @@ def load(session: Session, statement: plain_sql.Query, params: dict[str, Any], m
     `fallback`, the same query of whole entities with populate_existing, would give them. Through `fallback` when the
     session already holds one of the objects (the ORM overwrites it with the row), or when plain reads cannot see the
     unit's own changes (rows.read)."""
-    if session.new or session.dirty or session.deleted or appends.pending(session) or \
-            session.in_nested_transaction():
+    if _through_session(session):
         return [tuple(row) for row in session.execute(fallback, params)]
     found = plain_sql.read(session.connection(), statement, params)
     parts: list[list[tuple[type[Base], Any, tuple[Any, ...]]]] = []

@@ -155,3 +155,16 @@ def test_rows_read_sees_what_the_unit_has_not_written_yet(facade: Aftercare, clo
         assert [r.title for r in rows.read(session, titles, {"ticket_id": tid})] == ["改过还没写"]
         session.flush()
         assert [r.title for r in rows.read(session, titles, {"ticket_id": tid})] == ["改过还没写"]
+
+
+def test_rows_read_inside_no_autoflush_reads_what_the_session_would(facade: Aftercare, clock: FakeClock) -> None:
+    from sqlalchemy import bindparam
+    tid = Desk(facade, clock).create()
+    titles = select(Ticket.title).where(Ticket.id == bindparam("ticket_id"))
+    with facade.kernel.uow() as session:
+        stored = session.get(Ticket, tid).title
+        with session.no_autoflush:
+            session.get(Ticket, tid).title = "还没写"
+            assert [r.title for r in rows.read(session, titles, {"ticket_id": tid})] == [stored] \
+                == list(session.scalars(titles, {"ticket_id": tid}))
+        assert [r.title for r in rows.read(session, titles, {"ticket_id": tid})] == ["还没写"]
