@@ -91,6 +91,10 @@ def _write(session: Session, obj: Base, values: dict[str, Any], *, versioned: bo
         raise StaleDataError(f"{table.name} {ident} was changed or removed by someone else")
     for name, value in values.items():
         set_committed_value(obj, name, value)
+    if not state.committed_state and state.modified and hasattr(state, "_commit_all"):
+        # nothing of it left unwritten: off the session's list of changed objects, as a flush leaves it (else the
+        # commit's flush walks it to find nothing, some 0.15 ms); not public API, hence the guard
+        state._commit_all(state.dict, session.identity_map)
 
 
 def value(session: Session, column: Any, key: Any) -> Any:

@@ -227,7 +227,7 @@ def test_changes_made_through_the_orm_are_written_at_once_and_leave_the_flush_no
         ticket.breaches = [*ticket.breaches, {"kind": "response", "at": clock.now().isoformat()}]
         ticket.escalation_level = 2
         rows.write_changes(session, ticket)
-        assert not sa_inspect(ticket).committed_state  # nothing for the flush
+        assert not sa_inspect(ticket).committed_state and ticket not in session.dirty  # nothing for the flush
         stored = session.connection().execute(select(Ticket.breaches, Ticket.escalation_level)
                                               .where(Ticket.id == tid)).one()
         assert stored.escalation_level == 2 and [b["kind"] for b in stored.breaches] == ["response"]
