@@ -15,9 +15,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from . import rows
 from .errors import ValidationFailed
 from .models import Customer, NotificationPreference, OutboxMessage, Ticket, User
 
@@ -48,6 +49,14 @@ TEMPLATE_KINDS = {
 
 # Statuses of a message that went, or is going, to its recipient on its own or as a digest.
 _MAILED = ("pending", "sending", "sent")
+# what a claim reads per recipient, built once (OR, not IN: see engine/mail_context.py)
+_PREFERENCES = select(NotificationPreference.kind, NotificationPreference.mode).where(
+    NotificationPreference.username == bindparam("username"))
+_MAILED_IN_WINDOW = select(OutboxMessage.ticket_id, OutboxMessage.claimed_at).where(
+    OutboxMessage.recipient == bindparam("recipient"), OutboxMessage.claimed_at > bindparam("since"),
+    or_(*(OutboxMessage.status == status for status in _MAILED))).order_by(OutboxMessage.claimed_at)
+_HELD_RELEASE = select(func.min(OutboxMessage.next_attempt_at).label("release")).where(
+    OutboxMessage.recipient == bindparam("recipient"), OutboxMessage.status == "held")
 
 
 def kind_of(template: str) -> str:
@@ -57,8 +66,7 @@ def kind_of(template: str) -> str:
 
 def preferences(session: Session, username: str) -> dict[str, str]:
     """The user's mode for every kind: what they chose, else the default."""
-    chosen = session.execute(select(NotificationPreference.kind, NotificationPreference.mode)
-                             .where(NotificationPreference.username == username)).all()
+    chosen = rows.read(session, _PREFERENCES, {"username": username})
     return {**DEFAULTS, **{kind: mode for kind, mode in chosen if kind in DEFAULTS}}
 
 
@@ -171,7 +179,8 @@ class Dispatcher:
 
     def _mode(self, recipient: str, kind: str) -> str:
         if recipient not in self._modes:
-            self._modes[recipient] = preferences(self.session, recipient)
+            with self.session.no_autoflush:  # the claim's own changes are to outbox rows: nothing this reads
+                self._modes[recipient] = preferences(self.session, recipient)
         return self._modes[recipient].get(kind, "immediate")
 
     def _mailed_in_window(self, recipient: str) -> dict[int | None, datetime]:
@@ -180,17 +189,19 @@ class Dispatcher:
         if recipient not in self._mailed:
             # the window's rows through ix_outbox_recipient_claimed, latest per ticket here: a GROUP BY in SQL had
             # SQLite walk the whole outbox by ticket (engine/outbox.py claims inside the write lock)
-            rows = self.session.execute(
-                select(OutboxMessage.ticket_id, OutboxMessage.claimed_at).where(
-                    OutboxMessage.recipient == recipient, OutboxMessage.claimed_at > self.now - self.window,
-                    OutboxMessage.status.in_(_MAILED)).order_by(OutboxMessage.claimed_at)).all()
-            self._mailed[recipient] = {ticket_id: at for ticket_id, at in rows if at is not None}
+            # Without the claim's unwritten changes (no autoflush): those of this recipient are a released held
+            # message or digest, which the caller enters here itself, and skipped rows, which never count.
+            with self.session.no_autoflush:
+                mailed = rows.read(self.session, _MAILED_IN_WINDOW,
+                                   {"recipient": recipient, "since": self.now - self.window})
+            self._mailed[recipient] = {ticket_id: at for ticket_id, at in mailed if at is not None}
         return self._mailed[recipient]
 
     def _held_release(self, recipient: str) -> datetime | None:
         """When the recipient's waiting digest leaves, if one is waiting: a new notice joins it."""
         if recipient not in self._release:
-            self._release[recipient] = self.session.scalar(
-                select(func.min(OutboxMessage.next_attempt_at)).where(
-                    OutboxMessage.recipient == recipient, OutboxMessage.status == "held"))
+            # first asked before this claim held or released anything of the recipient (both set the answer
+            # here): the claim's unwritten changes cannot change it
+            with self.session.no_autoflush:
+                self._release[recipient] = rows.read(self.session, _HELD_RELEASE, {"recipient": recipient})[0].release
         return self._release[recipient]
