@@ -65,7 +65,7 @@ def _save_case(session: Session, ctx: SaveContext, instance: Instance, ticket: T
         _project_ticket(session, ctx, ticket, wf, effects, ready)
     _apply_effects(session, ctx, instance, ticket, effects)
     if ticket is not None:
-        rows.write_changes(session, ticket)  # what the effects changed (breaches, escalation level, pause)
+        rows.write_changes(session, ticket)  # the projection's and the effects' changes (breaches, escalation ...)
     _project_tasks(session, ctx, instance, ticket, ready)
     if ticket is not None and wf.is_completed() and ticket.archive is None:
         _freeze(session, ticket, ctx.now)
@@ -117,7 +117,9 @@ def _project_ticket(session: Session, ctx: SaveContext, ticket: Ticket, wf: Bpmn
     if status == "archived" and ticket.closed_at is None:
         values["closed_at"] = ctx.now  # archived while a survey may still be open beside it: closed now
     values["updated_at"] = ctx.now
-    rows.update(session, ticket, values)
+    for name, value in values.items():  # written with the effects' changes in one UPDATE (rows.write_changes)
+        if getattr(ticket, name) != value:
+            setattr(ticket, name, value)
 
 
 def _status(ticket: Ticket, wf: BpmnWorkflow, effects: Effects, ready: list[ReadyTask]) -> str:
