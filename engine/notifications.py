@@ -189,11 +189,10 @@ class Dispatcher:
         if recipient not in self._mailed:
             # the window's rows through ix_outbox_recipient_claimed, latest per ticket here: a GROUP BY in SQL had
             # SQLite walk the whole outbox by ticket (engine/outbox.py claims inside the write lock)
-            # Without the claim's unwritten changes (no autoflush): those of this recipient are a released held
-            # message or digest, which the caller enters here itself, and skipped rows, which never count.
-            with self.session.no_autoflush:
-                mailed = rows.read(self.session, _MAILED_IN_WINDOW,
-                                   {"recipient": recipient, "since": self.now - self.window})
+            # with the claim's own changes written first: a message it took again (a retry, an expired lease) is
+            # mail to the recipient now, though its row still shows its first claim
+            mailed = rows.read(self.session, _MAILED_IN_WINDOW, {"recipient": recipient,
+                                                                 "since": self.now - self.window})
             self._mailed[recipient] = {ticket_id: at for ticket_id, at in mailed if at is not None}
         return self._mailed[recipient]
 

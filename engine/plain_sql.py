@@ -54,8 +54,14 @@ class _Compiled:
         return {name: values[name] if process is None else process(values[name]) for name, process in self.order}
 
 
-_compiled: dict[tuple[UpdateBase, tuple[str, ...], str], _Compiled | None] = {}
+_compiled: dict[tuple[UpdateBase, tuple[str, ...], Any], _Compiled | None] = {}
 _inserts: dict[Table, Insert] = {}
+
+
+def _dialect_key(connection: Connection) -> tuple[str, str, str]:
+    """What a compiled statement and its processors depend on: the database, the driver and its parameter style."""
+    dialect = connection.dialect
+    return dialect.name, dialect.driver, dialect.paramstyle
 
 
 def insert_of(table: Table) -> Insert:
@@ -72,7 +78,7 @@ def execute(connection: Connection, statement: UpdateBase, values: dict[str, Any
     many = not isinstance(values, dict)
     first: dict[str, Any] = values[0] if many else values  # type: ignore[index,assignment]
     names = tuple(first)
-    key = (statement, names, connection.dialect.name)
+    key = (statement, names, _dialect_key(connection))
     if key not in _compiled:
         _compiled[key] = _compile(statement, connection, names)
     compiled = _compiled[key]
@@ -151,7 +157,7 @@ class _Read:
         return {name: value if process is None else process(value) for name, value, process in values}
 
 
-_reads: dict[tuple[Query, str], _Read | None] = {}
+_reads: dict[tuple[Query, Any], _Read | None] = {}
 _GIVEN = object()  # a parameter the caller gives
 
 
@@ -159,7 +165,7 @@ def read(connection: Connection, statement: Query, params: dict[str, Any]) -> li
     """The rows of `statement` (a SELECT of columns, built once) with `params`, as named tuples (attributes by the
     columns' keys, unpacking by position); values as SQLAlchemy would give them. A statement of whole entities, or
     one SQLAlchemy expands at execution (IN of a list), runs through SQLAlchemy, as on a connection with listeners."""
-    key = (statement, connection.dialect.name)
+    key = (statement, _dialect_key(connection))
     if key not in _reads:
         _reads[key] = _compile_read(statement, connection.dialect)
     compiled = _reads[key]

@@ -289,3 +289,27 @@ def test_a_digest_lists_what_was_dealt_with_meanwhile_last_and_marked(
     # each ticket the digest listed says once on its timeline that it went out in a digest, twice listed or not
     sent = [e for e in desk.events(waiting, "email_sent") if e.get("digest")]
     assert len(sent) == 1 and sent[0]["to"] == DESK
+
+
+def test_a_retried_notice_counts_as_mail_now_so_the_next_one_waits(facade: Aftercare, clock: FakeClock) -> None:
+    """A staff notice that failed once goes again in this claim: the recipient is mailed now, though its row still
+    shows its first claim (outside the window), so a second notice to them in the same claim is held for the digest.
+    Found by a review: the claim's window read must see the claim's own changes."""
+    from datetime import timedelta
+
+    from engine import outbox
+    from engine.models import OutboxMessage
+    now = clock.now()
+
+    def queue(session: Any) -> None:
+        common = {"to_addr": "manager@example.com", "template": "triage_overdue", "language": "zh-CN",
+                  "context": {}, "status": "pending", "recipient": "manager", "kind": "deadline", "ticket_id": None}
+        session.add(OutboxMessage(**common, attempts=1, next_attempt_at=now - timedelta(seconds=5),
+                                  claimed_at=now - timedelta(minutes=20), created_at=now - timedelta(minutes=21)))
+        session.add(OutboxMessage(**common, attempts=0, next_attempt_at=now, created_at=now))
+    facade.run_in_unit(queue, write=True)
+    claimed, _ = facade.run_in_unit(lambda s: outbox.claim(s, now=now, limit=10), write=True)
+    states = facade.run_in_unit(lambda s: [(m.status, m.next_attempt_at) for m in s.scalars(
+        select(OutboxMessage).where(OutboxMessage.recipient == "manager").order_by(OutboxMessage.id))])
+    assert len(claimed) == 1
+    assert states[-1] == ("held", now + timedelta(minutes=notifications.DIGEST_MINUTES))
