@@ -57,3 +57,29 @@ def test_the_ticket_list_fits_a_phone(browser: Browser, live_url: str, facade: A
         expect(phone.get_by_label("状态")).to_be_visible()
     finally:
         context.close()
+
+
+def test_a_tickets_facts_read_on_a_phone(browser: Browser, live_url: str, facade: Aftercare, clock: FakeClock) -> None:
+    """On a phone each fact's label stands above its value, so the contact's address and the status-page link get
+    the card's width (beside a long label they wrapped a letter a line), and the file input stays inside its card."""
+    desk = Desk(facade, clock)
+    ticket_id = desk.create(title="报表导出失败", customer="华东电网信息中心")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US", is_mobile=True,
+                                  has_touch=True)
+    try:
+        phone = context.new_page()
+        login(phone, live_url, "manager")
+        phone.goto(f"{live_url}/tickets/{ticket_id}?lang=en")
+        facts = phone.locator("dl.facts")
+        card = facts.bounding_box()
+        assert card is not None
+        for value in facts.locator("dd").all():
+            box = value.bounding_box()
+            assert box is not None and box["width"] >= card["width"] - 2, \
+                f"a value is {box and box['width']:.0f} px wide in a {card['width']:.0f} px card"
+        upload = phone.locator("#attachment-file").bounding_box()
+        form = phone.locator("form[data-attach]").bounding_box()
+        assert upload is not None and form is not None and upload["x"] + upload["width"] <= form["x"] + form["width"]
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        context.close()
