@@ -214,5 +214,7 @@ def validation_error_response(request: Request, errors: list[dict[str, Any]]) ->
 
     fields = ", ".join(dict.fromkeys(str(e["field"]) for e in errors))
     message = i18n.gettext("Please check what you entered: %(fields)s.") % {"fields": excerpt(fields, EXCERPT)}
-    response: HTMLResponse = page(request, "error", None, status=422, message=message)
+    # with the menu of whoever is logged in (the session middleware found them before any route ran)
+    response: HTMLResponse = page(request, "error", getattr(request.state, "staff_actor", None), status=422,
+                                  message=message)
     return response

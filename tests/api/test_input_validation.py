@@ -91,6 +91,16 @@ def test_query_strings_and_form_posts_are_checked_too(server: TestClient) -> Non
     assert page.status_code == 422 and "text/html" in page.headers["content-type"] and "username" in page.text
 
 
+def test_a_refused_page_request_keeps_the_staff_menu(client: TestClient) -> None:
+    """A logged-in user who sends a bad character to a page gets the 422 page with their menu, not one that looks
+    logged out (found by a fresh-clone walk)."""
+    from tests.api.test_attachments import staff_login
+    staff_login(client, "manager")
+    page = client.get("/tickets/%00", headers={"Accept": "text/html"})
+    assert page.status_code == 422 and "text/html" in page.headers["content-type"]
+    assert 'action="/logout"' in page.text and "manager" in page.text
+
+
 def _multipart(filename: str, note: str) -> tuple[bytes, dict[str, str]]:
     """A multipart body as sent on the wire (httpx would percent-escape control characters in a file name)."""
     body = (f'--B\r\nContent-Disposition: form-data; name="note"\r\n\r\n{note}\r\n'
