@@ -1,6 +1,9 @@
 """The desk finds a ticket from the search box of any page, in a real Chromium; the list fits a phone."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from playwright.sync_api import Browser, Page, expect
 
 from engine.clock import FakeClock
@@ -44,19 +47,13 @@ def test_the_ticket_list_fits_a_phone(browser: Browser, live_url: str, facade: A
     desk = Desk(facade, clock)
     for n in range(3):
         desk.create(title=f"很长的工单标题，描述一个相当复杂的故障现象，第 {n} 号", customer="华东电网信息中心")
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True,
-                                  has_touch=True)
-    try:
-        phone = context.new_page()
-        login(phone, live_url, "manager")
+    with manager_on_a_phone(browser, live_url, "zh-CN") as phone:
         phone.goto(f"{live_url}/tickets?sort=number")
         expect(phone.locator("table.ticket-list tbody tr")).to_have_count(3)
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page is {width} px wide on a 390 px phone"
         expect(phone.get_by_role("searchbox", name="搜索工单")).to_be_visible()
         expect(phone.get_by_label("状态")).to_be_visible()
-    finally:
-        context.close()
 
 
 def test_a_tickets_facts_read_on_a_phone(browser: Browser, live_url: str, facade: Aftercare, clock: FakeClock) -> None:
@@ -64,11 +61,7 @@ def test_a_tickets_facts_read_on_a_phone(browser: Browser, live_url: str, facade
     the card's width (beside a long label they wrapped a letter a line), and the file input stays inside its card."""
     desk = Desk(facade, clock)
     ticket_id = desk.create(title="报表导出失败", customer="华东电网信息中心")
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US", is_mobile=True,
-                                  has_touch=True)
-    try:
-        phone = context.new_page()
-        login(phone, live_url, "manager")
+    with manager_on_a_phone(browser, live_url, "en-US") as phone:
         phone.goto(f"{live_url}/tickets/{ticket_id}?lang=en")
         facts = phone.locator("dl.facts")
         card = facts.bounding_box()
@@ -81,5 +74,16 @@ def test_a_tickets_facts_read_on_a_phone(browser: Browser, live_url: str, facade
         form = phone.locator("form[data-attach]").bounding_box()
         assert upload is not None and form is not None and upload["x"] + upload["width"] <= form["x"] + form["width"]
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+@contextmanager
+def manager_on_a_phone(browser: Browser, live_url: str, locale: str) -> Iterator[Page]:
+    """A 390 px touch phone in `locale` with the manager logged in."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale=locale, is_mobile=True,
+                                  has_touch=True)
+    try:
+        phone = context.new_page()
+        login(phone, live_url, "manager")
+        yield phone
     finally:
         context.close()
