@@ -169,7 +169,9 @@ def load(session: Session, statement: plain_sql.Query, params: dict[str, Any], m
             else:
                 part.append((model, identity, values))
         parts.append(part)
-    return [tuple(None if identity is None else _adopt(session, model, identity, values)
+    built: dict[Any, Base] = {}  # a row repeated by a join is one object, as the ORM makes it
+    return [tuple(None if identity is None else built.get(identity) or
+                  built.setdefault(identity, _adopt(session, model, identity, values))
                   for model, identity, values in part) for part in parts]
 
 

@@ -232,3 +232,19 @@ def test_changes_made_through_the_orm_are_written_at_once_and_leave_the_flush_no
                                               .where(Ticket.id == tid)).one()
         assert stored.escalation_level == 2 and [b["kind"] for b in stored.breaches] == ["response"]
     assert facade.run_in_unit(lambda s: s.get(Ticket, tid).escalation_level) == 2
+
+
+def test_a_row_a_join_repeats_is_one_object(facade: Aftercare, clock: FakeClock) -> None:
+    from sqlalchemy import bindparam
+
+    from engine.models import TimelineEvent
+    tid = Desk(facade, clock).create()
+    by_event = (select(*rows.columns_of(Ticket), *rows.columns_of(TimelineEvent))
+                .join(TimelineEvent, TimelineEvent.ticket_id == Ticket.id).where(Ticket.id == bindparam("tid")))
+    with facade.kernel.uow(write=False) as session:
+        found = rows.load(session, by_event, {"tid": tid}, (Ticket, TimelineEvent),
+                          select(Ticket, TimelineEvent).join(TimelineEvent, TimelineEvent.ticket_id == Ticket.id)
+                          .where(Ticket.id == bindparam("tid")))
+        assert len(found) >= 2 and len({id(ticket) for ticket, _ in found}) == 1
+        assert found[0][0] is session.get(Ticket, tid)
+        assert len({event.id for _, event in found}) == len(found)
