@@ -55,20 +55,10 @@ def _lock_instance(skip_locked: bool) -> Select[Instance]:
 
 
 @cache
-def _lock_case(skip_locked: bool, *, plain: bool = False) -> Select[Any]:
-    """The case's instance (locked) and ticket; `plain`: their columns, for rows.load."""
-    chosen = [*rows.columns_of(Instance), *rows.columns_of(Ticket)] if plain else [Instance, Ticket]
-    return (select(*chosen).outerjoin(Ticket, Ticket.instance_id == Instance.id)
+def _lock_case(skip_locked: bool) -> Select[Instance, Ticket]:
+    return (select(Instance, Ticket).outerjoin(Ticket, Ticket.instance_id == Instance.id)
             .where(Instance.id == bindparam("instance_id")).with_for_update(of=Instance, skip_locked=skip_locked)
             .execution_options(populate_existing=True))
-
-
-_LOCK_CASE_OF_TASK_PLAIN = (select(*rows.columns_of(Instance), *rows.columns_of(Ticket))
-                            .join(HumanTask, HumanTask.instance_id == Instance.id)
-                            .outerjoin(Ticket, Ticket.instance_id == Instance.id)
-                            .where(HumanTask.id == bindparam("task_id")).with_for_update(of=Instance))
-_OPEN_TASKS_OF_INSTANCE_PLAIN = select(*rows.columns_of(HumanTask)).where(
-    HumanTask.instance_id == bindparam("instance_id"), HumanTask.state == "open")
 
 
 OPEN_TASKS_LIMIT = 500
@@ -162,14 +152,13 @@ def lock_instance(session: Session, instance_id: int, *, skip_locked: bool = Fal
 def lock_case(session: Session, instance_id: int, *,
               skip_locked: bool = False) -> tuple[Instance | None, Ticket | None]:
     """`lock_instance` and the case's ticket in one statement (the ticket row is read, not locked)."""
-    found = rows.load(session, _lock_case(skip_locked, plain=True), {"instance_id": instance_id}, (Instance, Ticket),
-                      _lock_case(skip_locked))
+    found = rows.load(session, _lock_case(skip_locked), {"instance_id": instance_id})
     return (found[0][0], found[0][1]) if found else (None, None)
 
 
 def lock_case_of_task(session: Session, task_id: str) -> tuple[Instance | None, Ticket | None]:
     """`lock_case` for the case the task `task_id` belongs to, found through the task in the same statement."""
-    found = rows.load(session, _LOCK_CASE_OF_TASK_PLAIN, {"task_id": task_id}, (Instance, Ticket), _LOCK_CASE_OF_TASK)
+    found = rows.load(session, _LOCK_CASE_OF_TASK, {"task_id": task_id})
     return (found[0][0], found[0][1]) if found else (None, None)
 
 
@@ -188,8 +177,8 @@ def ticket_by_instance(session: Session, instance_id: int) -> Ticket | None:
 def open_tasks_of_instance(session: Session, instance_id: int, *, fresh: bool = False) -> Sequence[HumanTask]:
     """Open human tasks of one case (`fresh`: rows already in the session are overwritten with what is stored)."""
     # built from plain rows where the session holds none of them yet (else through the ORM, as before)
-    return [task for (task,) in rows.load(session, _OPEN_TASKS_OF_INSTANCE_PLAIN, {"instance_id": instance_id},
-                                          (HumanTask,), _OPEN_TASKS_FRESH if fresh else _OPEN_TASKS_OF_INSTANCE)]
+    return [task for (task,) in rows.load(session, _OPEN_TASKS_FRESH if fresh else _OPEN_TASKS_OF_INSTANCE,
+                                          {"instance_id": instance_id})]
 
 
 def open_tasks(session: Session, *, roles: Sequence[str] | None, ticket_id: int | None) -> Sequence[Any]:

@@ -109,7 +109,8 @@ def value(session: Session, column: Any, key: Any) -> Any:
     if statement is None:
         (primary,) = model.__table__.primary_key.columns
         statement = _selects[column] = select(column).where(primary == bindparam(_KEY))
-    return session.connection().execute(statement, {_KEY: key}).scalar()
+    found = plain_sql.read(session.connection(), statement, {_KEY: key})
+    return found[0][0] if found else None
 
 
 def read(session: Session, statement: plain_sql.Query, params: dict[str, Any]) -> list[Any]:
@@ -128,8 +129,8 @@ def _through_session(session: Session) -> bool:
         appends.pending(session) or session.in_nested_transaction()
 
 
-def columns_of(model: type[Base]) -> list[Any]:
-    """The columns of `model`'s table in the order `load` reads them (a SELECT lists them so, model after model)."""
+def _columns_of(model: type[Base]) -> list[Any]:
+    """The columns of `model`'s table in the order `load` builds objects from them."""
     return [prop.columns[0] for prop in _attributes(model)]
 
 
@@ -143,18 +144,16 @@ def _attributes(model: type[Base]) -> list[Any]:
 _mapped: dict[type[Base], list[Any]] = {}
 
 
-def load(session: Session, statement: plain_sql.Query, params: dict[str, Any], models: tuple[type[Base], ...],
-         fallback: Any) -> list[tuple[Any, ...]]:
-    """The rows of `statement` (the `columns_of` each of `models`, one after the other) as objects of the session,
-    each built from its part of the row without the ORM's loading (None for a part an outer join left empty), as
-    `fallback`, the same query of whole entities with populate_existing, would give them. Through `fallback` when the
-    session already holds one of the objects (the ORM overwrites it with the row), or when plain reads cannot see the
-    unit's own changes (rows.read)."""
+def load(session: Session, statement: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of `statement`, a prebuilt query of whole entities, as objects of the session, each built from a
+    plain row of their columns without the ORM's loading (None for an entity an outer join left empty), as the
+    query itself would give them. Through the query when the session already holds one of the objects (the ORM
+    keeps it, or overwrites it with populate_existing), or when plain reads cannot see the unit's own changes."""
     if _through_session(session):
-        return [tuple(row) for row in session.execute(fallback, params)]
-    found = plain_sql.read(session.connection(), statement, params)
+        return [tuple(row) for row in session.execute(statement, params)]
+    models, plain = _plain_form(statement)
     parts: list[list[tuple[type[Base], Any, tuple[Any, ...]]]] = []
-    for row in found:
+    for row in plain_sql.read(session.connection(), plain, params):
         start, part = 0, list[tuple[type[Base], Any, tuple[Any, ...]]]()
         for model in models:
             width = len(_attributes(model))
@@ -165,7 +164,7 @@ def load(session: Session, statement: plain_sql.Query, params: dict[str, Any], m
             if identity[1] == (None,) * len(identity[1]):
                 part.append((model, None, values))
             elif identity in session.identity_map:
-                return [tuple(r) for r in session.execute(fallback, params)]
+                return [tuple(r) for r in session.execute(statement, params)]
             else:
                 part.append((model, identity, values))
         parts.append(part)
@@ -173,6 +172,20 @@ def load(session: Session, statement: plain_sql.Query, params: dict[str, Any], m
     return [tuple(None if identity is None else built.get(identity) or
                   built.setdefault(identity, _adopt(session, model, identity, values))
                   for model, identity, values in part) for part in parts]
+
+
+def _plain_form(statement: Any) -> tuple[tuple[type[Base], ...], plain_sql.Query]:
+    """The entities `statement` selects and the same query selecting their columns instead (its joins, conditions
+    and locking kept), made once per query."""
+    found = _plain_forms.get(statement)
+    if found is None:
+        models = tuple(described["entity"] for described in statement.column_descriptions)
+        columns = [column for model in models for column in _columns_of(model)]
+        found = _plain_forms[statement] = (models, statement.with_only_columns(*columns))
+    return found
+
+
+_plain_forms: dict[Any, tuple[tuple[type[Base], ...], plain_sql.Query]] = {}
 
 
 def _adopt(session: Session, model: type[Base], identity: Any, values: tuple[Any, ...]) -> Base:

@@ -239,12 +239,10 @@ def test_a_row_a_join_repeats_is_one_object(facade: Aftercare, clock: FakeClock)
 
     from engine.models import TimelineEvent
     tid = Desk(facade, clock).create()
-    by_event = (select(*rows.columns_of(Ticket), *rows.columns_of(TimelineEvent))
-                .join(TimelineEvent, TimelineEvent.ticket_id == Ticket.id).where(Ticket.id == bindparam("tid")))
+    by_event = (select(Ticket, TimelineEvent).join(TimelineEvent, TimelineEvent.ticket_id == Ticket.id)
+                .where(Ticket.id == bindparam("tid")))
     with facade.kernel.uow(write=False) as session:
-        found = rows.load(session, by_event, {"tid": tid}, (Ticket, TimelineEvent),
-                          select(Ticket, TimelineEvent).join(TimelineEvent, TimelineEvent.ticket_id == Ticket.id)
-                          .where(Ticket.id == bindparam("tid")))
+        found = rows.load(session, by_event, {"tid": tid})
         assert len(found) >= 2 and len({id(ticket) for ticket, _ in found}) == 1
         assert found[0][0] is session.get(Ticket, tid)
         assert len({event.id for _, event in found}) == len(found)
