@@ -9,8 +9,10 @@ its escalation event and the e-mail to the task's assignees), save state and pro
 Reported per database and thread count: firings per second against the goal (500/s), against one thread in the
 same run (the baseline) and against a ceiling measured first on the same database (write units that only update one
 row and commit), CPU per firing, and the check that every case fired exactly once. A last round per database drains
-the burst with `--processes` worker processes of `--threads` threads each. SQLite always; PostgreSQL when
-`--postgres URL` or AFTERCARE_TEST_POSTGRES_URL is given (a scratch database is created and dropped per round).
+the burst with `--processes` worker processes, each firing on as many threads as `aftercare worker` does there (1 on
+SQLite, whose one writer makes more threads only wait; 4 on PostgreSQL: api/worker.py `default_timer_threads`).
+SQLite always; PostgreSQL when `--postgres URL` or AFTERCARE_TEST_POSTGRES_URL is given (a scratch database is
+created and dropped per round).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from sqlalchemy import func, select, text
 
 from api.app import prepare, settle_memory
 from api.demo import load_demo
-from api.worker import Worker
+from api.worker import Worker, default_timer_threads
 from bench.processes import scratch_database
 from engine.clock import FakeClock
 from engine.commands import Aftercare
@@ -96,7 +98,8 @@ def burst(url: str, cases: int, threads: int) -> tuple[float, float]:
         once = sum(1 for n in counts.values() if n == 1)
         assert once == cases and len(counts) == cases, \
             f"{len(counts)} of {cases} cases fired, {once} exactly once"
-        print(f"  {threads} thread(s): {cases} timers drained in {seconds:.2f} s = {cases / seconds:6.0f}/s; "
+        usual = " (as `aftercare worker`)" if threads == default_timer_threads(facade) else ""
+        print(f"  {threads} thread(s){usual}: {cases} timers drained in {seconds:.2f} s = {cases / seconds:6.0f}/s; "
               f"CPU {cpu / cases * 1000:.1f} ms per firing, {cpu / seconds:.2f} cores busy "
               f"(each case fired once: {once}/{cases}; deserialized {facade.runtime.loads - loads})", flush=True)
         return cases / seconds, created
@@ -105,11 +108,12 @@ def burst(url: str, cases: int, threads: int) -> tuple[float, float]:
 
 
 def child(url: str, now: str, threads: int) -> None:
-    """A worker process of the multi-process round: ready, wait for "go" on stdin, drain, report "done"."""
+    """A worker process of the multi-process round: ready, wait for "go" on stdin, drain, report "done". `threads`
+    0: as many as `aftercare worker` fires on, on this database."""
     clock = FakeClock(datetime.fromisoformat(now))
     facade = Aftercare(Settings(database_url=url, processes_dir=ROOT / "processes", forms_dir=ROOT / "forms",
                                 var_dir=Path(tempfile.gettempdir()), secret_key=SECRET), clock)
-    worker = Worker(facade, 1, timer_threads=threads)
+    worker = Worker(facade, 1, timer_threads=threads or None)
     facade.fire_due_timers(limit=0)  # connect and warm up before the start
     settle_memory()  # as `aftercare worker` does once started
     print("ready", flush=True)
@@ -120,8 +124,9 @@ def child(url: str, now: str, threads: int) -> None:
     facade.close()
 
 
-def burst_processes(url: str, cases: int, processes: int, threads: int) -> float:
-    """As `burst`, drained by `processes` worker processes of `threads` firing threads each: firings per second."""
+def burst_processes(url: str, cases: int, processes: int, threads: int = 0) -> float:
+    """As `burst`, drained by `processes` worker processes of `threads` firing threads each (0: as `aftercare worker`
+    on this database): firings per second."""
     clock = FakeClock(START)
     facade = open_facade(url, clock)
     try:
@@ -146,7 +151,8 @@ def burst_processes(url: str, cases: int, processes: int, threads: int) -> float
         counts = fired_per_ticket(facade, ids)
         once = sum(1 for n in counts.values() if n == 1)
         assert once == cases and len(counts) == cases, f"{len(counts)} of {cases} cases fired, {once} exactly once"
-        print(f"  {processes} processes x {threads} thread(s): {cases} timers drained in {seconds:.2f} s = "
+        each = f"{threads} thread(s)" if threads else f"{default_timer_threads(facade)} thread(s) as `aftercare worker`"
+        print(f"  {processes} processes x {each}: {cases} timers drained in {seconds:.2f} s = "
               f"{cases / seconds:6.0f}/s; CPU {cpu / cases * 1000:.1f} ms per firing, {cpu / seconds:.2f} cores busy "
               f"(each case fired once: {once}/{cases}; deserialized {loads})", flush=True)
         return cases / seconds
@@ -189,11 +195,11 @@ def run(label: str, database: Any, cases: int, thread_counts: list[int]) -> None
               f"{rate / ceiling:.2f}x the ceiling; goal >= {GOAL:.0f}/s -> {verdict}")
 
 
-def processes_round(label: str, database: Any, cases: int, processes: int, threads: int) -> None:
-    """The burst drained by `processes` worker processes at once on a fresh database (on SQLite they take turns at
-    the file's one write lock through the writers' queue, engine/writers.py)."""
+def processes_round(label: str, database: Any, cases: int, processes: int) -> None:
+    """The burst drained by `processes` worker processes at once on a fresh database, each as `aftercare worker` runs
+    (on SQLite they take turns at the file's one write lock through the writers' queue, engine/writers.py)."""
     with database() as url:
-        rate = burst_processes(url, cases, processes, threads)
+        rate = burst_processes(url, cases, processes)
     print(f"  {label} {processes} worker processes: {rate:6.0f}/s; "
           f"goal >= {GOAL:.0f}/s -> {'MET' if rate >= GOAL else 'NOT MET'}", flush=True)
 
@@ -213,11 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Aftercare timer burst: {os.cpu_count()} CPU(s); each round on a fresh database")
     started = time.perf_counter()
     run("SQLite", sqlite_database, args.cases, [1, args.threads])
-    processes_round("SQLite", sqlite_database, args.cases, args.processes, args.threads)
+    processes_round("SQLite", sqlite_database, args.cases, args.processes)
     if args.postgres:
         run("PostgreSQL", lambda: scratch_database(args.postgres), args.cases, [1, args.threads])
-        processes_round("PostgreSQL", lambda: scratch_database(args.postgres), args.cases, args.processes,
-                        args.threads)
+        processes_round("PostgreSQL", lambda: scratch_database(args.postgres), args.cases, args.processes)
     else:
         print("\n(PostgreSQL skipped: pass --postgres URL or set AFTERCARE_TEST_POSTGRES_URL)")
     print(f"\ntotal {time.perf_counter() - started:.1f} s")
