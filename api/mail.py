@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -64,8 +65,14 @@ def role_name(role: str, lang: str = "zh") -> str:
 class Mailer:
     """Sends what the outbox holds; each message is claimed, sent and marked in its own unit of work."""
 
-    def __init__(self, facade: Aftercare) -> None:
+    def __init__(self, facade: Aftercare, *, keep_open: float = 0.0) -> None:
+        """`keep_open`: seconds the SMTP connection stays open after a pass for the next one (the worker's mail loop,
+        which passes every interval); 0 closes it at the end of each pass."""
         self.facade = facade
+        self.keep_open = keep_open
+        self._runner: asyncio.Runner | None = None  # one event loop for every pass while a connection is kept
+        self._relay: _Relay | None = None
+        self._last_sent = 0.0  # time.monotonic() of the kept connection's last pass
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["local"] = pass_context(lambda ctx, value: local_time(value, ctx.get("lang", "both")))
@@ -146,16 +153,43 @@ class Mailer:
         """Send every due message once; failures go back to the queue with backoff. Returns sent count."""
         leased_at = self.facade.clock.now()  # before the claim: its leases run at least `lease` from here
         envelopes = self.facade.claim_outbox(limit=limit)
-        return asyncio.run(self._send_all(envelopes, leased_at)) if envelopes else 0
+        if not self.keep_open:
+            return asyncio.run(self._send_all(envelopes, leased_at)) if envelopes else 0
+        if not envelopes:
+            if self._relay is not None and time.monotonic() - self._last_sent >= self.keep_open:
+                self.close()  # idle long enough: QUIT rather than wait for the server to time the connection out
+            return 0
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        if self._relay is None:
+            self._relay = _Relay(self.facade.settings.smtp_host, self.facade.settings.smtp_port)
+        try:
+            return self._runner.run(self._send_all(envelopes, leased_at, self._relay))
+        finally:
+            self._last_sent = time.monotonic()
 
-    async def _send_all(self, envelopes: list[Envelope], leased_at: datetime | None = None) -> int:
-        """Send claimed messages in order. `leased_at`: when the claim's leases were last set, if known."""
+    def close(self) -> None:
+        """End a kept SMTP connection (QUIT) and its event loop."""
+        relay, runner, self._relay, self._runner = self._relay, self._runner, None, None
+        if runner is None:
+            return
+        try:
+            if relay is not None:
+                runner.run(relay.close())
+        finally:
+            runner.close()
+
+    async def _send_all(self, envelopes: list[Envelope], leased_at: datetime | None = None,
+                        kept: _Relay | None = None) -> int:
+        """Send claimed messages in order. `leased_at`: when the claim's leases were last set, if known. Over the
+        `kept` connection (left open for the next pass), else over one of this batch's own, closed at its end."""
         lease = _Lease(self.facade, envelopes, leased_at)
-        relay = _Relay(self.facade.settings.smtp_host, self.facade.settings.smtp_port)
+        relay = kept or _Relay(self.facade.settings.smtp_host, self.facade.settings.smtp_port)
         try:
             return await self._send_each(envelopes, lease, relay)
         finally:
-            await relay.close()
+            if kept is None:
+                await relay.close()
 
     async def _send_each(self, envelopes: list[Envelope], lease: _Lease, relay: _Relay) -> int:
         sent = 0
@@ -209,9 +243,9 @@ class Mailer:
 
 
 class _Relay:
-    """The SMTP connection of one batch: opened for its first message and kept for the next ones (one connection and
-    greeting per batch, not per message), dropped after any error or cancelled send; closed politely (QUIT) at the
-    end."""
+    """The SMTP connection of one batch, or of the worker's passes while they come within `Mailer.keep_open` of each
+    other: opened for its first message and kept for the next ones (one connection and greeting, not one per message),
+    dropped after any error or cancelled send; closed politely (QUIT) at the end."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port

@@ -16,6 +16,7 @@ from .mail import Mailer
 
 log = logging.getLogger("aftercare.worker")
 TIMER_BATCH = 100  # due instances per firing thread and pass
+KEEP_SMTP_OPEN = 20.0  # seconds the mail loop keeps its SMTP connection for the next pass (servers allow minutes)
 
 
 def default_timer_threads(facade: Aftercare) -> int:
@@ -31,7 +32,7 @@ class Worker:
         self.facade = facade
         self.interval = interval
         self.timer_threads = timer_threads or default_timer_threads(facade)
-        self.mailer = Mailer(facade)
+        self.mailer = Mailer(facade, keep_open=KEEP_SMTP_OPEN)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -52,9 +53,10 @@ class Worker:
             pass
 
     def tick(self) -> None:
-        """One pass of both loops (tests and `aftercare worker --once`)."""
+        """One pass of both loops (tests and `aftercare worker --once`); its SMTP connection closed at the end."""
         self._guarded(self.fire_timers)
         self._guarded(self.send_mail)
+        self._guarded(self.mailer.close)
 
     def _guarded(self, work: Callable[[], None]) -> None:
         try:
@@ -90,3 +92,5 @@ class Worker:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
+        if not any(thread.is_alive() for thread in self._threads):  # a send still under way keeps its connection
+            self._guarded(self.mailer.close)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import event, insert, select, text
 
 from api.mail import Mailer
+from api.worker import Worker
 from engine import conversation
 from engine.clock import FakeClock
 from engine.commands import Aftercare
@@ -294,3 +296,74 @@ def test_a_connection_the_server_closed_between_messages_is_opened_again(
     assert Mailer(facade).send_pending() == 3
     assert len(smtp.messages) == 3 and peers[0] != peers[1] == peers[2]
     assert [row(facade, i).status for i in ids] == ["sent", "sent", "sent"]
+
+
+def count_quits(smtp: SmtpSink) -> list[Any]:
+    """Make the SMTP sink note each QUIT it gets (hooks are read when a connection opens); the peers that quit."""
+    quits: list[Any] = []
+
+    async def handle_quit(server: Any, session: Any, envelope: Any) -> str:
+        quits.append(session.peer)
+        return "221 Bye"
+    smtp.handle_QUIT = handle_quit  # type: ignore[attr-defined]
+    return quits
+
+
+def test_the_mail_loop_keeps_its_connection_between_passes_and_quits_once_idle(
+        facade: Aftercare, smtp: SmtpSink, ticket_id: int) -> None:
+    peers, quits = serve_by_rule(smtp, lambda _n, _server: None), count_quits(smtp)
+    mailer = Mailer(facade, keep_open=0.3)
+    try:
+        queue(facade, ticket_id, 2)
+        assert mailer.send_pending() == 2
+        queue(facade, ticket_id, 1)
+        assert mailer.send_pending() == 1  # the next pass: the same connection, no new greeting
+        assert len(set(peers)) == 1 and quits == []
+        assert mailer.send_pending() == 0  # nothing due, and not idle long enough yet: still open
+        assert quits == []
+        time.sleep(0.4)
+        assert mailer.send_pending() == 0  # idle past keep_open: closed politely
+        assert quits == [peers[0]]
+        queue(facade, ticket_id, 1)
+        assert mailer.send_pending() == 1  # a new connection for the next mail
+        assert len(set(peers)) == 2 and peers[-1] != peers[0]
+    finally:
+        mailer.close()
+    assert quits[-1] == peers[-1]  # closing the mailer (the worker stopping) quits too
+    assert len(smtp.messages) == 4
+
+
+def test_a_kept_connection_the_server_dropped_while_idle_is_opened_again(
+        facade: Aftercare, smtp: SmtpSink, ticket_id: int) -> None:
+    def hang_up_after_the_first(n: int, server: Any) -> None:
+        if n == 1:
+            asyncio.get_running_loop().call_soon(server.transport.close)
+    peers = serve_by_rule(smtp, hang_up_after_the_first)
+    mailer = Mailer(facade, keep_open=20)
+    try:
+        first = queue(facade, ticket_id, 1)
+        assert mailer.send_pending() == 1
+        time.sleep(0.1)  # the server has hung up on the kept connection meanwhile
+        second = queue(facade, ticket_id, 2)
+        assert mailer.send_pending() == 2
+    finally:
+        mailer.close()
+    assert len(smtp.messages) == 3 and peers[0] != peers[1] == peers[2]
+    assert [row(facade, i).status for i in first + second] == ["sent", "sent", "sent"]
+
+
+def test_the_worker_quits_its_smtp_connection_when_it_stops(facade: Aftercare, smtp: SmtpSink, ticket_id: int) -> None:
+    quits = count_quits(smtp)
+    worker = Worker(facade, 0.05)
+    queue(facade, ticket_id, 1)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not smtp.messages and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(smtp.messages) == 1
+        time.sleep(0.2)  # several passes with nothing to send: the connection is kept, not reopened
+        assert quits == []
+    finally:
+        worker.stop()
+    assert len(quits) == 1
