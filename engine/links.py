@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from . import rows
 from .errors import LinkError
-from .models import CustomerLink, HumanTask
+from .models import Customer, CustomerLink, HumanTask, Instance, Ticket
 
 
 def _sign(secret: str, link: CustomerLink) -> str:
@@ -74,9 +74,36 @@ def unused_of_ticket(session: Session, ticket_id: int, role: str) -> str | None:
 
 def resolve(session: Session, *, secret: str, token: str, now: datetime) -> CustomerLink:
     """The link behind `token`, or LinkError saying why it cannot be used."""
+    link_id = _link_id(token)
+    return _usable(session.get(CustomerLink, link_id) if link_id else None, secret, token, now)
+
+
+# what a link's page shows comes with the link: its task, ticket, case and customer in one statement
+_WITH_CASE = (select(CustomerLink, HumanTask, Ticket, Instance, Customer)
+              .outerjoin(HumanTask, HumanTask.id == CustomerLink.task_id)
+              .outerjoin(Ticket, Ticket.id == CustomerLink.ticket_id)
+              .outerjoin(Instance, Instance.id == CustomerLink.instance_id)
+              .outerjoin(Customer, Customer.id == Ticket.customer_id)
+              .where(CustomerLink.id == bindparam("link_id")))
+
+
+def resolve_with_case(session: Session, *, secret: str, token: str,
+                      now: datetime) -> tuple[CustomerLink, HumanTask | None, Ticket | None, Instance | None]:
+    """`resolve`, with the link's task, ticket and case (None where gone), its customer put in the session too."""
+    link_id = _link_id(token)
+    found = rows.load(session, _WITH_CASE, {"link_id": link_id}) if link_id else []
+    link, task, ticket, instance, _customer = found[0] if found else (None, None, None, None, None)
+    return _usable(link, secret, token, now), task, ticket, instance
+
+
+def _link_id(token: str) -> str | None:
+    """The link id a well-formed token names (None: not a token of ours)."""
     link_id, _, signature = token.partition(".")
-    link = session.get(CustomerLink, link_id) if link_id and signature and token.isascii() else None
-    if link is None or not hmac.compare_digest(signature, _sign(secret, link)) \
+    return link_id if link_id and signature and token.isascii() else None
+
+
+def _usable(link: CustomerLink | None, secret: str, token: str, now: datetime) -> CustomerLink:
+    if link is None or not hmac.compare_digest(token.partition(".")[2], _sign(secret, link)) \
             or not hmac.compare_digest(link.token_hash, _hash(token)):
         raise LinkError("invalid", "此链接无效，可能被误输入或篡改。"
                                    "This link is not valid. It may have been mistyped or altered.")

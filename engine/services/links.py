@@ -6,7 +6,6 @@ from typing import Any
 from .. import conversation, incidents, links, repository, waiting
 from ..errors import Conflict
 from ..inspections import customer_report
-from ..models import HumanTask, Instance, Ticket
 from ..queries import quote_offer, task_dict, ticket_brief
 from ..users import Actor
 from .base import Service
@@ -20,12 +19,10 @@ class CustomerLinkService(Service):
     def open_link(self, *, token: str) -> dict[str, Any]:
         """What a customer link shows: the task, its form and the ticket; LinkError when unusable."""
         with self.uow(write=False) as session:
-            link = links.resolve(session, secret=self.settings.secret_key, token=token, now=self.clock.now())
-            row = session.get(HumanTask, link.task_id)
+            link, row, ticket, instance = links.resolve_with_case(session, secret=self.settings.secret_key,
+                                                                  token=token, now=self.clock.now())
             if row is None or row.state != "open":
                 raise _link_closed()
-            ticket = session.get(Ticket, link.ticket_id) if link.ticket_id else None
-            instance = session.get(Instance, link.instance_id)
             schema = self.kernel.form(session, instance.version_id, row.form_key) if instance else {}
             events = repository.timeline(session, ticket.id) if ticket else []
             quote = quote_offer(events) if "quote_decision" in schema.get("properties", {}) else None
@@ -51,16 +48,16 @@ class CustomerLinkService(Service):
                     self.settings.secret_key, link.ticket_id or 0, key or "", now):
                 raise links.LinkError("stale", "此页面已过期，请重新打开邮件中的链接。"
                                                "This page has expired; please open the link in the e-mail again.")
-            row = session.get(HumanTask, link.task_id)
-            if row is None or row.state != "open":
+            row, locked = self.kernel.lock_task(session, link.task_id)  # the case locked, as a staff completion does
+            if row is None or locked is None or row.state != "open":
                 raise _link_closed()
-            ticket = session.get(Ticket, link.ticket_id) if link.ticket_id else None
+            ticket = locked.ticket
             actor = Actor(ticket.contact_name if ticket else "customer", "customer", "customer")
             incidents.refuse_if_parked(session, row.instance_id)
             case.instance_id, case.ticket_id = row.instance_id, row.ticket_id
             case.attempt = incidents.customer_attempt(row.id, row.bpmn_id, row.title, data)
             try:
-                result = self.kernel.complete(session, row, data, actor)
+                result = self.kernel.complete(session, row, data, actor, locked)
             except Conflict:
                 raise _link_closed() from None
             link.used_at = now
