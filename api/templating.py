@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
@@ -372,3 +373,13 @@ templates.env.globals["instructions"] = instructions
 templates.env.globals["current_language"] = i18n.current
 templates.env.globals["max_message_files"] = MAX_FILES  # a message's files (engine/conversation.py)
 templates.env.globals["csp_nonce"] = csp_nonce  # for the few inline <style> elements (api/security.py)
+
+
+def language_href(request: Any, language: str) -> str:
+    """This page's address in `language`: its query kept (a filtered list stays filtered), `lang` replaced."""
+    query = getattr(request, "query_params", None)  # a page rendered without its request: no query to keep
+    kept = [(k, v) for k, v in query.multi_items() if k != "lang"] if query is not None else []
+    return "?" + urlencode([*kept, ("lang", language)])
+
+
+templates.env.globals["language_href"] = language_href

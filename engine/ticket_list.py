@@ -19,12 +19,13 @@ from sqlalchemy.sql.operators import custom_op
 
 from . import search
 from .calendar import SHANGHAI
+from .figures import service_ticket
 from .models import Customer, HumanTask, Ticket
 from .paging import COUNT_CAP, Page, capped_count
 from .ticket_fields import CHANNELS
 
 WAITING = ("awaiting_acceptance", "awaiting_signoff", "waiting_customer")  # the case waits on the customer
-STATES = ("open", "waiting", "closed", "archived")
+STATES = ("unclosed", "open", "waiting", "closed", "archived")  # unclosed: open or waiting (未结)
 CATEGORIES = ("fault", "question", "change", "complaint", "inspection", "standby", "monthly_report", "kb_article")
 ALL_CHANNELS = (*CHANNELS, "inspection", "monthly_report", "kb_article")
 SORTS: dict[str, Any] = {"created": Ticket.created_at, "updated": Ticket.updated_at, "number": Ticket.number,
@@ -55,6 +56,8 @@ class TicketQuery:
     closed_to: date | None = None
     breached: bool = False
     at_risk: bool = False
+    overdue: bool = False  # a step (an open task) past its due time
+    service: bool = False  # service tickets only: not a monthly report's or a knowledge-base article's own case
     sort: str = "created"
     desc: bool = True
     page: int = 1
@@ -102,7 +105,7 @@ def parse_query(params: Mapping[str, str]) -> tuple[TicketQuery, list[dict[str, 
             values[name] = date.fromisoformat(value) if value else None
         except ValueError:
             bad(name, "not a date (YYYY-MM-DD)")
-    for name in ("breached", "at_risk", "desc"):
+    for name in ("breached", "at_risk", "overdue", "service", "desc"):
         value = params.get(name, "").strip().lower()
         if value and value not in _YES + _NO:
             bad(name, "not true or false")
@@ -223,6 +226,11 @@ def _conditions(session: Session, query: TicketQuery, now: datetime, *, walk: bo
         conditions.append(breached(now))
     if query.at_risk:
         conditions.append(at_risk(dialect, now))
+    if query.overdue:
+        conditions.append(ticket_id.in_(select(HumanTask.ticket_id).where(
+            HumanTask.state == "open", HumanTask.due_at < now)))
+    if query.service:
+        conditions.append(service_ticket())
     return conditions
 
 
@@ -234,6 +242,8 @@ def _plain(col: Any) -> Any:
 def _status(status: str) -> list[Any]:
     if not status:
         return []
+    if status == "unclosed":
+        return [Ticket.status.not_in(("closed", "archived"))]
     if status == "open":
         return [Ticket.status.not_in((*WAITING, "closed", "archived"))]
     if status == "waiting":

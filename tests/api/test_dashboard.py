@@ -7,12 +7,14 @@ import html
 import io
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
+from engine.calendar import SHANGHAI
 from engine.clock import FakeClock
 from engine.commands import Aftercare
 from engine.users import Actor
@@ -125,11 +127,11 @@ def test_the_page_shows_every_figure_as_text_with_its_list(client: TestClient, h
     assert page.status_code == 200
     text = page.text
     assert "<h1>仪表板</h1>" in text and '<a href="/dashboard" class="on">仪表板</a>' in text
-    assert '<a class="tile bad" id="tile-breached" href="/tickets?breached=true&amp;status=open"><strong>1</strong>' \
-        in text
+    assert '<a class="tile bad" id="tile-breached" href="/tickets?breached=true&amp;status=open&amp;service=true">' \
+        '<strong>1</strong>' in text
     assert 'href="/tickets?task=quote_decision"><strong>1</strong> <span>等待客户决定的报价</span>' in text
-    assert '<a href="/tickets?status=open&amp;category=fault">故障</a></th><td>2</td>' in text
-    assert '<a href="/tickets?status=open&amp;severity=1">等级 1</a></th><td>1</td>' in text
+    assert '<a href="/tickets?status=unclosed&amp;service=true&amp;category=fault">故障</a></th><td>2</td>' in text
+    assert '<a href="/tickets?status=unclosed&amp;severity=1">等级 1</a></th><td>1</td>' in text
     assert '<a href="/tickets?assignee=expert">expert</a></th><td>专家组</td><td>1</td><td><span class="flag bad">1' \
         in text
     # the response clock: the question met it, the severity-1 fault breached it
@@ -185,3 +187,30 @@ def test_a_status_from_the_dashboard_shows_in_the_status_filter(client: TestClie
     staff_login(client, "manager")
     page = client.get("/tickets", params={"status": "in_progress"}).text
     assert '<option value="in_progress" selected>处理中</option>' in page
+
+
+def test_every_count_on_the_page_lists_as_many_tickets_as_it_says(client: TestClient, facade: Aftercare,
+                                                                  clock: FakeClock, history: dict[str, int]) -> None:
+    """A manager clicks a number and finds that many tickets: tickets waiting for the customer count as not closed,
+    and the monthly reports' own review cases count in no figure and so are left out of the lists they link to."""
+    desk = Desk(facade, clock)
+    waiting = desk.create(title="如何修改密码", channel="web")
+    desk.triage(waiting, category="question")
+    desk.complete(waiting, "answer_question", {"answer": "在个人设置里修改"})  # now the customer's to accept
+    clock.set(datetime(2026, 12, 1, 9, tzinfo=SHANGHAI))
+    assert facade.start_due_reports() == 3  # three review cases, open, in the ticket list
+    staff_login(client, "manager")
+    page = client.get("/dashboard").text
+    numbers = re.findall(r'<a class="tile[^"]*" id="[^"]+" href="(/tickets\?[^"]+)"><strong>(\d+)</strong>', page)
+    numbers += re.findall(r'<a href="(/tickets\?[^"]+)">[^<]*</a></th><td>(\d+)</td>', page)
+    hrefs = {html.unescape(href) for href, _ in numbers}
+    assert {"/tickets?status=unclosed&service=true", "/tickets?status=awaiting_acceptance&service=true",
+            "/tickets?category=inspection&status=unclosed&overdue=true"} <= hrefs
+    assert len(numbers) >= 10
+    for href, count in numbers:
+        listed = re.search(r'<p class="count" role="status">共 (\d+) 张工单</p>', client.get(html.unescape(href)).text)
+        assert listed and listed.group(1) == count, f"{html.unescape(href)}: the dashboard says {count}"
+    every = re.search(r'id="tile-open"[^>]*><strong>(\d+)</strong>', page)
+    assert every and every.group(1) == "5"  # the four open ones of the history and the question awaiting acceptance
+    internal = client.get("/tickets", params={"status": "unclosed"}).text
+    assert '共 8 张工单' in internal  # without "service tickets only": the three reports' cases too

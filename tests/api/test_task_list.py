@@ -181,3 +181,16 @@ def test_the_page_has_a_heading_and_every_control_a_label(client: TestClient, de
     assert parser.h1 == 1 and len(parser.controls) >= 6
     unlabelled = [c for c in parser.controls if c.get("id") not in parser.label_for and not c.get("aria-label")]
     assert unlabelled == []
+
+
+def test_a_step_that_is_the_customers_says_so_and_offers_no_claim(client: TestClient, facade: Aftercare,
+                                                                  clock: FakeClock) -> None:
+    desk = Desk(facade, clock)
+    asked = desk.create(title="如何导出报表")
+    desk.triage(asked, category="question")
+    desk.complete(asked, "answer_question", {"answer": "在报表页点导出"})
+    acceptance = desk.task(asked, "customer_acceptance")["id"]
+    _login(client, "manager")
+    page = _submit(client).text
+    row = _find(rf'(<a href="/tasks/{acceptance}" class="task-link">.*?</tr>)', page)
+    assert "等待客户处理" in row and f'action="/tasks/{acceptance}/claim"' not in row

@@ -122,3 +122,30 @@ def test_saved_views_from_the_page(client: TestClient, two: dict[str, int]) -> N
                        follow_redirects=False).status_code == 303
     assert ">青山</a>" not in client.get("/tickets").text
     assert client.post("/ticket-views", data={"name": "x", "query": ""}).status_code == 403
+
+
+def test_switching_language_keeps_the_filters(client: TestClient, two: dict[str, int]) -> None:
+    staff_login(client, "manager")
+    page = client.get("/tickets", params={"status": "unclosed", "severity": "1", "lang": "zh-CN"}).text
+    assert '共 1 张工单' in page
+    assert '<a href="?status=unclosed&amp;severity=1&amp;lang=en" class="lang">English</a>' in page
+    english = client.get("/tickets?status=unclosed&severity=1&lang=en").text
+    assert "1 tickets" in english and "系统无法登录" in english and "打印机卡纸" not in english
+    assert '<a href="?status=unclosed&amp;severity=1&amp;lang=zh-CN" class="lang">中文</a>' in english
+
+
+def test_the_overdue_and_service_filters(client: TestClient, facade: Aftercare, clock: FakeClock,
+                                         two: dict[str, int]) -> None:
+    headers = login(client, "manager")
+
+    def listed(**params: str) -> list[int]:
+        return sorted(i["id"] for i in client.get("/api/tickets", params=params, headers=headers).json()["items"])
+    assert listed(overdue="true") == []
+    Desk(facade, clock).travel(minutes=20)  # the printer question's 15-minute triage is past due, nothing else
+    assert listed(overdue="true") == [two["printer"]]
+    Desk(facade, clock).travel(hours=3)  # and the severity-1 fault's one-hour response step
+    assert listed(overdue="true") == sorted(two.values())
+    assert listed(service="true") == sorted(two.values())  # no report or article case among them
+    staff_login(client, "manager")
+    page = client.get("/tickets", params={"overdue": "true"}).text
+    assert 'id="t-overdue" type="checkbox" name="overdue" value="true" checked' in page and '共 2 张工单' in page
