@@ -137,7 +137,10 @@ class Dispatcher:
                 .order_by(OutboxMessage.created_at, OutboxMessage.id).with_for_update(skip_locked=True)))
             if recipient is None or not held:
                 continue
-            released.append(held[0] if len(held) == 1 else self._digest(recipient, held))
+            # a lone notice goes as itself, unless it was dealt with meanwhile: then as a digest that says so (a "new
+            # task" mail for a task already done would send someone after it)
+            lone = len(held) == 1 and self._items(held, recipient)[0]["settled"] is None
+            released.append(held[0] if lone else self._digest(recipient, held))
             released[-1].status, released[-1].claimed_at = "sending", self.now
             self._mailed_in_window(recipient)[released[-1].ticket_id] = self.now
             self._release[recipient] = None

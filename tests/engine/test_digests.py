@@ -313,3 +313,19 @@ def test_a_retried_notice_counts_as_mail_now_so_the_next_one_waits(facade: After
         select(OutboxMessage).where(OutboxMessage.recipient == "manager").order_by(OutboxMessage.id))])
     assert len(claimed) == 1
     assert states[-1] == ("held", now + timedelta(minutes=notifications.DIGEST_MINUTES))
+
+
+def test_a_single_held_notice_dealt_with_meanwhile_goes_as_a_digest_saying_so(
+        desk: Desk, facade: Aftercare, clock: FakeClock, smtp: SmtpSink) -> None:
+    facade.set_notification_preferences(actor=Actor("service_desk", "service_desk"), modes={"task": "digest"})
+    tid = desk.create(title="一号机房断网")
+    send_all(facade)
+    assert smtp.to(DESK) == []
+    desk.triage(tid, severity=2)  # the new task is done before its notice leaves
+    clock.advance(minutes=10)
+    send_all(facade)
+    [mail] = smtp.to(DESK)
+    assert "摘要" in subject(smtp, mail) and "新任务" not in subject(smtp, mail)
+    text = body(mail).replace("\r\n", "\n")
+    assert "已处理：" in text and desk.ticket(tid)["number"] in text
+    assert next(line for line in text.splitlines() if "新任务" in line).strip().endswith("（已完成）")
