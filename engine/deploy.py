@@ -119,14 +119,47 @@ def _guarded(bundle: Bundle, name: str, docs: dict[str, XmlDoc], step: Any, *arg
 # --- forms ---------------------------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=256)
-def _schema_error(text: str) -> tuple[str, str] | None:
-    """Where and why a form's text is no valid JSON Schema (checking against the meta-schema is slow: each text
-    is checked once per process)."""
+def _schema_error(text: str) -> tuple[list[str | int], Any] | None:
+    """Where (the path of keys) and why (English and Chinese) a form's text is no valid JSON Schema (checking
+    against the meta-schema is slow: each text is checked once per process)."""
     try:
         Draft202012Validator.check_schema(json.loads(text))
     except SchemaError as exc:
-        return "/".join(str(p) for p in exc.path) or "(root)", exc.message
+        return list(exc.path), _schema_words(exc)
     return None
+
+
+_TYPES = "string, number, integer, boolean, object, array, null"
+
+
+def _schema_words(exc: SchemaError) -> Any:
+    """The meta-schema's complaint in both languages, for the few kinds a form's author meets; else its own text."""
+    value = json.dumps(exc.instance, ensure_ascii=False)[:80]
+    if exc.path and exc.path[-1] == "type" and exc.validator in ("anyOf", "enum", "type"):
+        return (f"{value} is not a type: one of {_TYPES}", f"{value} 不是类型名，应为以下之一：{_TYPES}")
+    if exc.validator == "type":
+        wanted = exc.validator_value if isinstance(exc.validator_value, str) else " or ".join(exc.validator_value)
+        return (f"{value} should be of type {wanted}", f"{value} 的类型应为 {wanted}")
+    if exc.validator == "enum":
+        allowed = ", ".join(json.dumps(v, ensure_ascii=False) for v in exc.validator_value)
+        return (f"{value} is not one of {allowed}", f"{value} 不是以下之一：{allowed}")
+    if exc.validator in ("minimum", "exclusiveMinimum", "minItems", "minLength"):
+        return (f"{value} is too small ({exc.validator} {exc.validator_value})",
+                f"{value} 太小（{exc.validator} {exc.validator_value}）")
+    detail = clean_upstream(exc.message)
+    return (detail, f"不符合 JSON Schema 元模式：{detail}")
+
+
+def _line_of_path(text: str, path: list[str | int]) -> int:
+    """The line of the key at the end of `path` in the form's text (each key looked for after the one before)."""
+    at = 0
+    for key in path:
+        if isinstance(key, str):
+            found = text.find(json.dumps(key, ensure_ascii=False), at)
+            if found < 0:
+                break
+            at = found
+    return text.count("\n", 0, at) + 1
 
 
 def _check_form(bundle: Bundle, name: str, text: Any) -> None:
@@ -152,8 +185,9 @@ def _check_form(bundle: Bundle, name: str, text: Any) -> None:
         bundle.add("json_too_deep", name, None, None)
         return
     if schema_error is not None:
-        where, message = schema_error
-        bundle.add("json_schema_invalid", name, where, None, where=where, detail=clean_upstream(message))
+        path, words = schema_error
+        where = "/".join(str(p) for p in path) or "(root)"
+        bundle.add("json_schema_invalid", name, where, _line_of_path(text, path), where=where, detail=words)
         return
     if not isinstance(schema, dict) or schema.get("type") != "object":
         bundle.add("form_not_object", name, "type", line_of_text(text, '"type"') or 1)

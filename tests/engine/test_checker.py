@@ -1003,3 +1003,18 @@ def test_the_form_editor_and_the_checker_place_json_errors_alike() -> None:
         where = re.search(r"at line (\d+), column (\d+):", problem["message"])
         assert where is not None and problem["line"] == int(where.group(1)), problem
         assert (shown["line"], shown["column"]) == (problem["line"], int(where.group(2))), (text, shown, problem)
+
+
+@pytest.mark.parametrize(("text", "line", "where", "english", "chinese"), [
+    ('{\n  "type": "object",\n  "properties": {\n    "a": {"type": "objekt"}\n  }\n}', 4, "properties/a/type",
+     '"objekt" is not a type: one of string', '"objekt" 不是类型名'),
+    ('{\n  "type": "object",\n  "required": "a"\n}', 3, "required", '"a" should be of type array',
+     '"a" 的类型应为 array'),
+    ('{\n  "type": "object",\n  "properties": {\n    "n": {"type": "integer", "minLength": -1}\n  }\n}', 4,
+     "properties/n/minLength", "-1 is too small", "-1 太小")])
+def test_a_form_that_is_no_json_schema_names_the_key_and_its_line_in_both_languages(
+        text: str, line: int, where: str, english: str, chinese: str) -> None:
+    problem = only(problems_of({"f.json": text}))
+    assert (problem["element_id"], problem["line"]) == (where, line)
+    assert english in problem["message"] and chinese in problem["message_zh"]
+    assert "valid under" not in problem["message_zh"] and "objekt' is not" not in problem["message_zh"]
