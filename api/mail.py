@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -169,15 +170,26 @@ class Mailer:
             self._last_sent = time.monotonic()
 
     def close(self) -> None:
-        """End a kept SMTP connection (QUIT) and its event loop."""
+        """End a kept SMTP connection (QUIT) and its event loop; from any thread not sending at the same time (one
+        running an event loop of its own, e.g. an app's shutdown, hands the work to a thread of its own)."""
         relay, runner, self._relay, self._runner = self._relay, self._runner, None, None
         if runner is None:
             return
+
+        def shut() -> None:
+            try:
+                if relay is not None:
+                    runner.run(relay.close())
+            finally:
+                runner.close()
         try:
-            if relay is not None:
-                runner.run(relay.close())
-        finally:
-            runner.close()
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop running here
+            shut()
+            return
+        closer = threading.Thread(target=shut, name="aftercare-mail-close")
+        closer.start()
+        closer.join(timeout=15)
 
     async def _send_all(self, envelopes: list[Envelope], leased_at: datetime | None = None,
                         kept: _Relay | None = None) -> int:

@@ -64,17 +64,21 @@ class Worker:
         except Exception:
             log.exception("background work failed; retrying at the next tick")
 
-    def _loop(self, work: Callable[[], None]) -> None:
+    def _loop(self, work: Callable[[], None], finish: Callable[[], None] | None = None) -> None:
         next_at = time.monotonic()
-        while not self._stop.is_set():
-            self._guarded(work)
-            next_at = max(next_at + self.interval, time.monotonic())
-            self._stop.wait(next_at - time.monotonic())
+        try:
+            while not self._stop.is_set():
+                self._guarded(work)
+                next_at = max(next_at + self.interval, time.monotonic())
+                self._stop.wait(next_at - time.monotonic())
+        finally:
+            if finish is not None:
+                self._guarded(finish)
 
     def start(self) -> None:
-        """Run both loops in daemon threads."""
-        for name, work in (("timers", self.fire_timers), ("mail", self.send_mail)):
-            thread = threading.Thread(target=self._loop, args=(work,), name=f"aftercare-{name}", daemon=True)
+        """Run both loops in daemon threads; the mail loop's thread closes its SMTP connection when it stops."""
+        for name, work, finish in (("timers", self.fire_timers, None), ("mail", self.send_mail, self.mailer.close)):
+            thread = threading.Thread(target=self._loop, args=(work, finish), name=f"aftercare-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -92,5 +96,3 @@ class Worker:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
-        if not any(thread.is_alive() for thread in self._threads):  # a send still under way keeps its connection
-            self._guarded(self.mailer.close)

@@ -400,14 +400,15 @@ def _summary(outcomes: list[_Outcome], skipped: int) -> dict[str, Any]:
 
 
 def _by_class(outcomes: list[_Outcome]) -> list[dict[str, Any]]:
-    """Counts per category, severity and the candidate's effective terms, sorted by category then severity."""
+    """Counts per category, severity, contract tier and the candidate's effective terms, sorted in that order (a tier
+    of its own terms is a row of its own: two rows of one severity say why they differ)."""
     classes: dict[tuple[Any, ...], dict[str, Any]] = {}
     for o in outcomes:
-        key = (o.ticket.category, o.severity, *o.terms)
+        key = (o.ticket.category, o.severity, o.ticket.tier, *o.terms)
         row = classes.get(key)
         if row is None:
             row = classes[key] = {
-                "category": o.ticket.category, "severity": o.severity, "tickets": 0,
+                "category": o.ticket.category, "severity": o.severity, "tier": o.ticket.tier, "tickets": 0,
                 "breached_actual": 0, "breached_candidate": 0, "response_actual": 0, "response_candidate": 0,
                 "resolve_actual": 0, "resolve_candidate": 0, "respond_within": o.terms[0],
                 "resolve_within": o.terms[1], "sla_calendar": o.terms[2]}
@@ -421,7 +422,7 @@ def _by_class(outcomes: list[_Outcome]) -> list[dict[str, Any]]:
 
 
 def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Category, severity, then the terms (unmatched last); None never meets a str in a comparison."""
+    """Category, severity, tier, then the terms (unmatched last); None never meets a str in a comparison."""
     return tuple((value is None, "" if value is None else value) for value in key)
 
 

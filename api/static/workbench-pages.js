@@ -11,7 +11,8 @@
     replaying: '回放中…', movable: '可迁移', notMovable: '不可迁移', moved: '已迁移',
     dry: '试运行：{m} / {n} 个工单可迁移。', done: '已迁移 {m} 个工单。', progress: '迁移中 {i} / {n}',
     noLayout: '此流程图没有布局信息（BPMN DI），浏览器无法绘制；它可以运行。请在建模工具中打开并保存一次，再上传。',
-    summary: '近 {days} 天共 {n} 张工单（{s} 张未分诊，不计）：实际超时 {a} 张，按此表将超时 {c} 张。'
+    summary: '近 {days} 天共 {n} 张工单（{s} 张未分诊，不计）：实际超时 {a} 张，按此表将超时 {c} 张。',
+    units: {D: ' 天', H: ' 小时', M: ' 分钟'}
   } : {
     checking: 'Checking…', ok: 'No problems: ready to deploy.', problems: '{n} problems', problem: '{n} problem',
     deploying: 'Deploying…',
@@ -20,8 +21,17 @@
     dry: 'Dry run: {m} of {n} cases can move.', done: '{m} cases moved.', progress: 'Migrating {i} / {n}',
     noLayout: 'This diagram has no layout (BPMN DI), so the browser cannot draw it; it still runs. Open it in a ' +
       'modeler and save it once, then upload it again.',
-    summary: '{n} tickets in the last {days} days ({s} not triaged, left out): {a} breached, {c} would have under this table.'
+    summary: '{n} tickets in the last {days} days ({s} not triaged, left out): {a} breached, {c} would have under this table.',
+    units: {D: ' d', H: ' h', M: ' min'}
   };
+
+  // An SLA table's ISO 8601 duration in words (PT4H -> 4 小时 / 4 h, P3D -> 3 天 / 3 d); anything else as it is.
+  function duration(value) {
+    var m = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$/.exec(value || '');
+    if (!m || !(m[1] || m[2] || m[3])) return value || '—';
+    return [[m[1], 'D'], [m[2], 'H'], [m[3], 'M']].filter(function (p) { return p[0]; })
+      .map(function (p) { return p[0] + T.units[p[1]]; }).join(' ');
+  }
 
   function fill(text, values) {
     return text.replace(/\{(\w+)\}/g, function (_m, k) { return values[k]; });
@@ -180,15 +190,18 @@
     box.hidden = false;
     box.querySelector('.summary').textContent = fill(T.summary, {days: data.days, n: data.tickets, s: data.skipped,
       a: data.breached_actual, c: data.breached_candidate});
-    var body = box.querySelector('tbody'), names = JSON.parse(box.dataset.categories || '{}');
+    var body = box.querySelector('tbody'), names = JSON.parse(box.dataset.names || '{}');
+    var named = function (v) { return v == null ? '—' : (names[v] || v); };
     body.innerHTML = '';
     (data.by_class || []).forEach(function (c) {
       var tr = document.createElement('tr');
-      [c.category == null ? '—' : (names[c.category] || c.category), c.severity == null ? '—' : c.severity, c.tickets,
-       c.respond_within || '—', c.resolve_within || '—', c.breached_actual, c.breached_candidate].forEach(function (v, i) {
+      var cells = [named(c.category), c.severity == null ? '—' : c.severity, named(c.tier), c.tickets,
+        duration(c.respond_within), duration(c.resolve_within), named(c.sla_calendar), c.breached_actual,
+        c.breached_candidate];
+      cells.forEach(function (v, i) {
         var td = document.createElement('td');
         td.textContent = v;
-        if (i === 6 && c.breached_candidate !== c.breached_actual) {
+        if (i === cells.length - 1 && c.breached_candidate !== c.breached_actual) {
           td.className = c.breached_candidate > c.breached_actual ? 'bad' : 'ok';
         }
         tr.appendChild(td);

@@ -91,7 +91,8 @@ def test_resolve_time_edited_in_the_table_replayed_and_deployed(page: Page, live
     expect(replay.locator(".summary")).to_have_text(
         "近 30 天共 1 张工单（0 张未分诊，不计）：实际超时 1 张，按此表将超时 0 张。")
     row = replay.locator("tbody tr", has_text="故障")
-    expect(row.locator("td")).to_have_text(["故障", "2", "1", "PT2H", "PT48H", "1", "0"])
+    expect(row.locator("td")).to_have_text(["故障", "2", "标准合同", "1", "2 小时", "48 小时", "7×24 全天候",
+                                            "1", "0"])
     expect(row.locator("td").last).to_have_class("ok")  # fewer breaches under the edited table: green
     page.fill("input[name=note]", "二级故障解决时限放宽到 48 小时")
     page.screenshot(path=str(DOCS / "workbench-sla.png"), full_page=True)

@@ -367,3 +367,20 @@ def test_the_worker_quits_its_smtp_connection_when_it_stops(facade: Aftercare, s
     finally:
         worker.stop()
     assert len(quits) == 1
+
+
+def test_an_app_shutting_down_in_its_event_loop_quits_the_kept_connection(
+        facade: Aftercare, smtp: SmtpSink, ticket_id: int) -> None:
+    quits = count_quits(smtp)
+    mailer = Mailer(facade, keep_open=20)
+    queue(facade, ticket_id, 1)
+    assert mailer.send_pending() == 1
+
+    async def lifespan_ends() -> None:  # where `serve` stops its worker: inside the server's running loop
+        mailer.close()
+    asyncio.run(lifespan_ends())
+    assert len(quits) == 1
+    queue(facade, ticket_id, 1)
+    assert mailer.send_pending() == 1  # and it can send again, over a new connection
+    mailer.close()
+    assert len(quits) == 2

@@ -186,10 +186,12 @@ def test_by_class_counts_sorted_by_category_then_severity() -> None:
     result = run(tickets)
     assert (result["tickets"], result["skipped"], result["unmatched"]) == (5, 1, 0)
     assert (result["breached_actual"], result["breached_candidate"]) == (3, 3)
-    rows = [(c["category"], c["severity"], c["respond_within"], c["resolve_within"], c["tickets"],
+    rows = [(c["category"], c["severity"], c["tier"], c["respond_within"], c["resolve_within"], c["tickets"],
              c["breached_actual"], c["breached_candidate"]) for c in result["by_class"]]
-    assert rows == [("fault", 2, "PT1H", "PT12H", 1, 0, 1), ("fault", 2, "PT2H", "PT24H", 2, 2, 1),
-                    ("fault", 3, "PT4H", "P3D", 1, 1, 1), ("question", 3, "PT4H", "P1D", 1, 0, 0)]
+    assert rows == [("fault", 2, "premium", "PT1H", "PT12H", 1, 0, 1),
+                    ("fault", 2, "standard", "PT2H", "PT24H", 2, 2, 1),
+                    ("fault", 3, "standard", "PT4H", "P3D", 1, 1, 1),
+                    ("question", 3, "standard", "PT4H", "P1D", 1, 0, 0)]
     fault_3 = result["by_class"][2]
     assert (fault_3["response_actual"], fault_3["response_candidate"], fault_3["resolve_candidate"]) == (1, 1, 0)
     assert [c["number"] for c in result["changed"]] == ["AC-2026-000003", "AC-2026-000004"]
