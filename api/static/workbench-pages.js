@@ -10,6 +10,7 @@
     deployed: '已部署：', unchanged: '没有变化，未生成新版本。', failed: '请求失败：', line: '行',
     replaying: '回放中…', movable: '可迁移', notMovable: '不可迁移', moved: '已迁移',
     dry: '试运行：{m} / {n} 个工单可迁移。', done: '已迁移 {m} 个工单。', progress: '迁移中 {i} / {n}',
+    confirmMigrate: '将 {m} 个运行中的工单从 v{from} 迁移到 v{to}？它们此后按 v{to} 运行，待办任务与定时器保留。',
     noLayout: '此流程图没有布局信息（BPMN DI），浏览器无法绘制；它可以运行。请在建模工具中打开并保存一次，再上传。',
     summary: '近 {days} 天共 {n} 张工单（{s} 张未分诊，不计）：实际超时 {a} 张，按此表将超时 {c} 张。',
     units: {D: ' 天', H: ' 小时', M: ' 分钟'}
@@ -19,6 +20,8 @@
     deployed: 'Deployed: ', unchanged: 'Nothing changed; no new version.', failed: 'The request failed: ', line: 'line',
     replaying: 'Replaying…', movable: 'can move', notMovable: 'cannot move', moved: 'moved',
     dry: 'Dry run: {m} of {n} cases can move.', done: '{m} cases moved.', progress: 'Migrating {i} / {n}',
+    confirmMigrate: 'Move {m} running cases from v{from} to v{to}? They go on under v{to}; their open tasks and ' +
+      'timers are kept.',
     noLayout: 'This diagram has no layout (BPMN DI), so the browser cannot draw it; it still runs. Open it in a ' +
       'modeler and save it once, then upload it again.',
     summary: '{n} tickets in the last {days} days ({s} not triaged, left out): {a} breached, {c} would have under this table.',
@@ -297,6 +300,10 @@
     });
 
     go.addEventListener('click', function () {
+      // live cases change version: the owner says so once more, as for a rollback
+      if (!window.confirm(fill(T.confirmMigrate, {m: movable.length,
+          from: root.querySelector('[name=from_version]').value,
+          to: root.querySelector('[name=to_version]').value}))) return;
       var batches = [], size = 20, done = 0;
       for (var i = 0; i < movable.length; i += size) batches.push(movable.slice(i, i + size));
       go.disabled = true;

@@ -4,6 +4,7 @@ compared with the old version, and a running case migrated to the new version wi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Browser, Page, expect
 
@@ -119,8 +120,18 @@ def test_boundary_timer_checked_fixed_deployed_and_case_migrated(page: Page, bro
     expect(rows).to_have_count(1)
     expect(rows.first.locator("td").nth(1)).to_have_text("可迁移")
     expect(migration.locator(".progress-text")).to_have_text("试运行：1 / 1 个工单可迁移。")
-    migration.get_by_role("button", name="迁移可迁移的工单").click()
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss() if len(asked) == 1 else dialog.accept()
+    page.on("dialog", answer)
+    migration.get_by_role("button", name="迁移可迁移的工单").click()  # asked, and cancelled: nothing moves
+    expect(migration.locator(".progress-text")).to_have_text("试运行：1 / 1 个工单可迁移。")
+    assert asked == ["将 1 个运行中的工单从 v1 迁移到 v2？它们此后按 v2 运行，待办任务与定时器保留。"]
+    migration.get_by_role("button", name="迁移可迁移的工单").click()  # asked again, and confirmed
     expect(migration.locator(".progress-text")).to_have_text("已迁移 1 个工单。")
+    page.remove_listener("dialog", answer)
     expect(rows.first.locator("td").nth(1)).to_have_text("已迁移")
     expect(page.locator('#versions tr[data-version="2"] td.running')).to_have_text("1")
     expect(page.locator('#versions tr[data-version="1"] td.running')).to_have_text("0")
