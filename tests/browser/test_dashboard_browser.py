@@ -50,7 +50,7 @@ def test_manager_follows_the_breached_figure_to_the_list_and_exports_it(page: Pa
     page.screenshot(path="/tmp/dash-zh-laptop.png", full_page=True)
 
     page.get_by_role("link", name="1 当前已超时的未结工单").click()
-    page.wait_for_url(f"{live_url}/tickets?breached=true&status=open")
+    page.wait_for_url(f"{live_url}/tickets?breached=true&status=open&service=true")
     rows = page.locator("table.ticket-list tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(late_number)
@@ -76,7 +76,7 @@ def test_a_bar_opens_its_ticket_list(page: Page, live_url: str, facade: Aftercar
     assert severities == ["等级 1", "等级 2"]
     point = bar_point(page, "by_severity", 0)
     page.mouse.click(point["x"], point["y"])
-    page.wait_for_url(f"{live_url}/tickets?status=open&severity=1")
+    page.wait_for_url(f"{live_url}/tickets?status=unclosed&severity=1")
     expect(page.locator("table.ticket-list tbody tr")).to_have_count(1)
     expect(page.locator("table.ticket-list tbody tr").first).to_contain_text("核心系统宕机")
 
