@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from .. import forms, repository
-from ..bundle import content_hash, files_of
+from ..bundle import content_hash, files_of, index
 from ..deploy import check_files
 from ..diff import diff_bundles
 from ..errors import Conflict, InvalidProcess, NotFound
@@ -137,9 +137,14 @@ class DeploymentService(Service):
                                    "running": [{"version": old.version, "cases": running[old.id]}
                                                for old, _d in history if running.get(old.id)]})
         used_by: dict[str, list[str]] = {name: [] for name in files}
+        calls = index(files).calls
+        names = {proc["process_id"]: proc["name"] for proc in procedures}
         for proc in procedures:
             for name in files_of(files, proc["process_id"]):
                 used_by[name].append(proc["process_id"])
+            # a called process runs inside its callers' cases: none is counted as its own
+            proc["called_by"] = sorted(names.get(caller, caller) for caller, called in calls.items()
+                                       if proc["process_id"] in called and caller != proc["process_id"])
         return {"procedures": procedures,
                 "files": [{"name": n, "kind": n.rsplit(".", 1)[-1], "used_by": sorted(used_by[n])}
                           for n in sorted(files)]}

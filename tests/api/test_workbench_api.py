@@ -128,6 +128,10 @@ def test_workbench_pages_and_their_posts(client: TestClient) -> None:
     csrf = _staff(client, "process_owner")
     home = client.get("/workbench")
     assert home.status_code == 200 and "maintenance_request" in home.text and "sla.dmn" in home.text
+    fault_handling = re.search(r'<tr data-process="fault_handling">(.*?)</tr>', home.text, re.S)
+    assert fault_handling and "随维护请求运行" in fault_handling.group(1)  # called, not started itself
+    complaint = re.search(r'<tr data-process="complaint">(.*?)</tr>', home.text, re.S)
+    assert complaint and "随维护请求运行" in complaint.group(1)
     assert client.get("/workbench/processes/maintenance_request").status_code == 200
     assert client.get("/workbench/edit/maintenance_request.bpmn").status_code == 200
     assert client.get("/workbench/edit/nothing.bpmn").status_code == 404
