@@ -49,7 +49,18 @@
     'Add cell description': '添加单元格说明', 'Remove cell description': '删除单元格说明',
     'Strings must be in double quotes': '文本须加双引号', 'Decision name': '决策名称', 'View DRD': '查看决策图',
     'Yes': '是', 'No': '否', 'Resize': '调整宽度', 'Match one': '匹配其一', 'Match none': '都不匹配',
-    'Equals': '等于', 'Comparison': '比较', 'Range': '区间', 'Include': '包含', 'Exclude': '排除'
+    'Equals': '等于', 'Comparison': '比较', 'Range': '区间', 'Include': '包含', 'Exclude': '排除',
+    // the hit policies (the table's header and its menu)
+    'Unique': '唯一命中', 'First': '首条命中', 'Priority': '按优先级', 'Any': '任一命中', 'Collect': '汇总',
+    'Collect (Sum)': '汇总（求和）', 'Collect (Min)': '汇总（最小值）', 'Collect (Max)': '汇总（最大值）',
+    'Collect (Count)': '汇总（计数）', 'Rule order': '按规则顺序', 'Output order': '按输出顺序',
+    // the condition editors of a cell
+    'Comparison operator': '比较运算符', 'Less': '小于', 'Less or equals': '小于等于', 'Greater': '大于',
+    'Greater or equals': '大于等于', 'Exactly': '恰好', 'Before': '早于', 'After': '晚于', 'Between': '介于',
+    'Range start value': '区间起点', 'Range end value': '区间终点', 'Range start operator': '起点运算符',
+    'Range end operator': '终点运算符', 'Set value': '设定值', 'Start value': '起始值', 'End value': '结束值',
+    'Test type': '判断方式', 'Boolean value': '布尔值', 'String value': '文本值', 'Edit input': '编辑输入',
+    'Edit output': '编辑输出', 'Change type': '更改类型', 'Delete': '删除', 'Search in diagram': '在图中搜索'
   };
 
   function translator(lang) {
