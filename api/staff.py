@@ -198,10 +198,11 @@ def _ticket_page(request: Request, facade: Aftercare, actor: Actor, ticket_id: i
     attachments = facade.list_attachments(ticket_id=ticket_id)
     entries = timeline.entries(ticket, facade.task_forms(ticket_id=ticket_id))
     show = request.query_params.get("show", "all")  # the conversation's filter (api/conversation.py posts to it)
+    stream = timeline.stream(entries, ticket.get("messages", []), show)
     return page(request, "ticket", actor, status=status, ticket=ticket, timeline=entries, done=done,
                 attachments=attachments, procedures=_procedures(facade, actor, "ticket"),
                 start_errors=start_errors or [], monthly_report=facade.monthly_report_for_ticket(ticket_id=ticket_id),
-                stream=timeline.stream(entries, ticket.get("messages", []), show), show=show,
+                stream=stream, shown=timeline.fold(stream), show=show,
                 reply=reply or {"values": {}, "errors": [], "notice": request.query_params.get("sent")},
                 status_url=_status_url(facade, ticket))
 

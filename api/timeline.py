@@ -5,6 +5,7 @@ small table); empty values are left out."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -247,3 +248,49 @@ def stream(timeline_entries: list[dict[str, Any]], messages: list[dict[str, Any]
     for item in items:
         item["hidden"] = show != "all" and item["stream"] != show
     return items
+
+
+# Entries a recurring timer leaves again and again (a progress notice every 4 hours, its e-mail): in a long run they are
+# folded into one line that opens, so a case that waited days still reads as its steps. Only what repeats at least
+# ROUTINE_REPEATS times on the ticket is routine: a deadline's one timer, a one-off e-mail stay in view.
+ROUTINE_KINDS = frozenset({"timer_fired", "progress_update", "email_sent"})
+ROUTINE_REPEATS, FOLD_FROM, LEFT_OPEN = 3, 6, 2  # folded: at least four, the latest two left open
+
+
+def fold(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`stream`'s items with each run of FOLD_FROM or more routine entries in a row folded into one item of kind
+    "folded" (`items`: the folded ones; `labels`: what they were, with counts; `first`, `last`: when), its latest
+    LEFT_OPEN left in view after it."""
+    counts = Counter(_routine_key(item) for item in items)
+    routine = {key for key, n in counts.items() if key is not None and n >= ROUTINE_REPEATS}
+    out: list[dict[str, Any]] = []
+    run: list[dict[str, Any]] = []
+
+    def close_run() -> None:
+        if len(run) >= FOLD_FROM:
+            folded = run[:-LEFT_OPEN]
+            labels = Counter(_routine_key(item) for item in folded)
+            out.append({"kind": "folded", "stream": "procedure", "hidden": folded[0]["hidden"], "items": folded,
+                        "first": folded[0].get("at"), "last": folded[-1].get("at"),
+                        "labels": [{"kind": key[0], "label": key[1], "count": n}
+                                   for key, n in labels.items() if key is not None]})
+            out.extend(run[-LEFT_OPEN:])
+        else:
+            out.extend(run)
+        run.clear()
+
+    for item in items:
+        if _routine_key(item) in routine:
+            run.append(item)
+        else:
+            close_run()
+            out.append(item)
+    close_run()
+    return out
+
+
+def _routine_key(item: dict[str, Any]) -> tuple[str, str] | None:
+    """What makes two entries the same routine entry: their kind and the timer, title or subject they name."""
+    if item.get("stream") != "procedure" or item.get("kind") not in ROUTINE_KINDS:
+        return None
+    return str(item["kind"]), str(item.get("timer") or item.get("title") or item.get("subject") or "")

@@ -133,3 +133,25 @@ def test_a_customers_own_reason_is_never_translated() -> None:
     events = [{"kind": "rejected", "at": "", "actor": "system", "reason": "No"},
               {"kind": "reopened", "at": "", "actor": "system", "reason": "recurred"}]
     assert [e["reason"] for e in timeline.entries({"timeline": events}, {})] == ["No", "问题复发"]
+
+
+def test_a_long_run_of_routine_entries_folds_and_the_deadlines_stay_in_view(client: TestClient, facade: Aftercare,
+                                                                            clock: FakeClock) -> None:
+    desk = Desk(facade, clock)
+    tid = desk.create(title="报表服务偶发超时")
+    desk.triage(tid, category="fault", severity=3)
+    desk.complete(tid, "engineer_response", {"contact_made": True, "diagnosis": "待复现"}, role="engineer")
+    for _ in range(30):  # a week of waiting: the progress notice every 4 hours, the resolve deadline passing
+        desk.travel(hours=6)
+    _login(client, "manager")
+    page = client.get(f"/tickets/{tid}").text
+    fold = re.search(r'<li class="ev-folded"[^>]*>\s*<details><summary>(.*?)</summary>(.*?)</details>', page, re.S)
+    assert fold, "the routine entries are folded"
+    summary, inside = fold.groups()
+    folded = int(re.search(r"(\d+) 条例行记录", summary).group(1))
+    assert folded >= 4 and "定时器触发 每4小时 ×" in summary and "进度通报 ×" in summary
+    assert inside.count("<li ") == folded
+    after = page[page.index("</details>"):page.index("</ol>", page.index("</details>"))]
+    assert after.count("每4小时 Every 4 h") >= 1  # the latest of the run left open
+    assert "解决超时 Resolve due" not in inside and "解决超时 Resolve due" in page  # a deadline is never folded
+    assert '<span class="count">' in page and f'流程 <span class="count">{len(desk.ticket(tid)["timeline"])}' in page
