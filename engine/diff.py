@@ -412,7 +412,8 @@ def _form_file(name: str, old: str | None, new: str | None) -> list[dict[str, An
     entry: dict[str, Any] = {
         "file": name, "added": sorted(set(fields_after) - set(fields_before)),
         "removed": sorted(set(fields_before) - set(fields_after)),
-        "changed": [{"field": key, "before": fields_before[key], "after": fields_after[key]}
+        "changed": [{"field": key, "before": fields_before[key], "after": fields_after[key],
+                     "what": _what_changed(fields_before[key], fields_after[key])}
                     for key in sorted(set(fields_before) & set(fields_after))
                     if not _same(fields_before[key], fields_after[key])],
         "required_added": sorted(required_after - required_before),
@@ -421,7 +422,26 @@ def _form_file(name: str, old: str | None, new: str | None) -> list[dict[str, An
                    if key not in ("properties", "required") and not _same(before.get(key), after.get(key)))
     if other:
         entry["other_changed"] = other
+        entry["other"] = [{"key": key, "before": _shown(before.get(key)), "after": _shown(after.get(key))}
+                          for key in other]
     return [entry]
+
+
+def _what_changed(before: Any, after: Any) -> list[dict[str, str]]:
+    """The keys of a field's schema that differ, each with its old and new value shortened (a whole field that is
+    no object: one entry keyed "")."""
+    if not (isinstance(before, dict) and isinstance(after, dict)):
+        return [{"key": "", "before": _shown(before), "after": _shown(after)}]
+    return [{"key": key, "before": _shown(before.get(key)), "after": _shown(after.get(key))}
+            for key in sorted(set(before) | set(after)) if not _same(before.get(key), after.get(key))]
+
+
+def _shown(value: Any, limit: int = 120) -> str:
+    """A schema value as the compare page shows it: a text as it is, anything else as JSON; "—" when absent."""
+    if value is None:
+        return "—"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _form(text: str | None, side: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@ staff pages with their CSRF-checked posts."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -149,6 +150,12 @@ def test_workbench_pages_and_their_posts(client: TestClient) -> None:
     assert deployed.status_code == 201 and {"process_id": "maintenance_request", "version": 2} in deployed.json()
     compare = client.get("/workbench/processes/maintenance_request/compare", params={"old": 1, "new": 2})
     assert compare.status_code == 200 and "sla_rule_9" in compare.text
+    triage = json.loads((ROOT / "forms" / "triage.json").read_text())
+    retitled = json.dumps({**triage, "title": "分类定级（新）"}, ensure_ascii=False)
+    assert client.post("/workbench/deploy", data={"csrf": csrf, "note": "title"},
+                       files=_upload("triage.json", retitled)).status_code == 201
+    compare = client.get("/workbench/processes/maintenance_request/compare", params={"old": 2, "new": 3}).text
+    assert f'~ <code>title</code>: {triage["title"]} → 分类定级（新）' in compare  # what changed, not only the name
 
 
 def test_an_engineer_has_no_workbench(client: TestClient) -> None:

@@ -293,3 +293,15 @@ def test_output_is_json_serializable_and_deterministic() -> None:
                            ensure_ascii=False)
     assert first == reordered
     assert json.loads(first)["forms"][0]["required_removed"] == ["category"]
+
+
+def test_a_form_title_and_a_fields_label_changed_say_from_what_to_what() -> None:
+    schema = json.loads(SHIPPED[FORM])
+    schema["title"] = "分类定级（新）"
+    first = sorted(schema["properties"])[0]
+    schema["properties"][first]["title"] = "新标题"
+    entry = form_diff(FORM, SHIPPED[FORM], json.dumps(schema, ensure_ascii=False))
+    assert entry["other"] == [{"key": "title", "before": json.loads(SHIPPED[FORM])["title"], "after": "分类定级（新）"}]
+    [changed] = entry["changed"]
+    assert changed["field"] == first and changed["what"] == [
+        {"key": "title", "before": json.loads(SHIPPED[FORM])["properties"][first].get("title", "—"), "after": "新标题"}]
