@@ -145,6 +145,11 @@ def queries(facade: Aftercare, count: int) -> dict[str, Callable[[], Any]]:
         "breached": {"breached": True}, "at risk": {"at_risk": True},
         "open + breached + severity 1": {"status": "open", "breached": True, "severity": 1},
         "customer 医院 + open": {"customer": "医院", "status": "open"},
+        "not closed": {"status": "unclosed"}, "step overdue": {"overdue": True},
+        "service tickets only": {"service": True},
+        "not closed, service tickets (the dashboard's open tile)": {"status": "unclosed", "service": True},
+        "inspections not closed, a step overdue (the dashboard's tile)": {"category": "inspection",
+                                                                         "status": "unclosed", "overdue": True},
     }
     out.update({f"list {label}": listing(**f) for label, f in filters.items()})
     for key in ("created", "updated", "number", "severity", "status", "due", "closed", "customer", "title"):
@@ -159,7 +164,9 @@ def queries(facade: Aftercare, count: int) -> dict[str, Callable[[], Any]]:
     })
     exact = {"no filter": {}, "open": {"status": "open"}, "breached": {"breached": True},
              "at risk": {"at_risk": True}, "登录": {"q": "登录"}, "printer": {"q": "printer"},
-             "customer 医院": {"customer": "医院"}, "closed last 30 days": {"closed_from": today - timedelta(days=29)}}
+             "customer 医院": {"customer": "医院"}, "closed last 30 days": {"closed_from": today - timedelta(days=29)},
+             "not closed, service tickets": {"status": "unclosed", "service": True},
+             "step overdue": {"overdue": True}}
     out.update({f"JSON exact count, {label}": listing(exact=True, **f) for label, f in exact.items()})
     return out
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, String, and_, cast, func, not_, or_, select
+from sqlalchemy import Select, String, and_, cast, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
@@ -226,9 +226,9 @@ def _conditions(session: Session, query: TicketQuery, now: datetime, *, walk: bo
         conditions.append(breached(now))
     if query.at_risk:
         conditions.append(at_risk(dialect, now))
-    if query.overdue:
-        conditions.append(ticket_id.in_(select(HumanTask.ticket_id).where(
-            HumanTask.state == "open", HumanTask.due_at < now)))
+    if query.overdue:  # per ticket through the task's ticket index: a page stops at its last row
+        conditions.append(exists().where(HumanTask.ticket_id == ticket_id, HumanTask.state == "open",
+                                         HumanTask.due_at < now))
     if query.service:
         conditions.append(service_ticket())
     return conditions
