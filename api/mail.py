@@ -74,6 +74,7 @@ class Mailer:
         self._runner: asyncio.Runner | None = None  # one event loop for every pass while a connection is kept
         self._relay: _Relay | None = None
         self._last_sent = 0.0  # time.monotonic() of the kept connection's last pass
+        self._passes = threading.Lock()  # a pass and a close never drive the one event loop at once
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["local"] = pass_context(lambda ctx, value: local_time(value, ctx.get("lang", "both")))
@@ -153,25 +154,31 @@ class Mailer:
     def send_pending(self, limit: int = 20) -> int:
         """Send every due message once; failures go back to the queue with backoff. Returns sent count."""
         leased_at = self.facade.clock.now()  # before the claim: its leases run at least `lease` from here
-        envelopes = self.facade.claim_outbox(limit=limit)
         if not self.keep_open:
+            envelopes = self.facade.claim_outbox(limit=limit)
             return asyncio.run(self._send_all(envelopes, leased_at)) if envelopes else 0
-        if not envelopes:
-            if self._relay is not None and time.monotonic() - self._last_sent >= self.keep_open:
-                self.close()  # idle long enough: QUIT rather than wait for the server to time the connection out
-            return 0
-        if self._runner is None:
-            self._runner = asyncio.Runner()
-        if self._relay is None:
-            self._relay = _Relay(self.facade.settings.smtp_host, self.facade.settings.smtp_port)
-        try:
-            return self._runner.run(self._send_all(envelopes, leased_at, self._relay))
-        finally:
-            self._last_sent = time.monotonic()
+        with self._passes:
+            envelopes = self.facade.claim_outbox(limit=limit)
+            if not envelopes:
+                if self._relay is not None and time.monotonic() - self._last_sent >= self.keep_open:
+                    self._close()  # idle long enough: QUIT rather than wait for the server to time it out
+                return 0
+            if self._runner is None:
+                self._runner = asyncio.Runner()
+            if self._relay is None:
+                self._relay = _Relay(self.facade.settings.smtp_host, self.facade.settings.smtp_port)
+            try:
+                return self._runner.run(self._send_all(envelopes, leased_at, self._relay))
+            finally:
+                self._last_sent = time.monotonic()
 
     def close(self) -> None:
-        """End a kept SMTP connection (QUIT) and its event loop; from any thread not sending at the same time (one
-        running an event loop of its own, e.g. an app's shutdown, hands the work to a thread of its own)."""
+        """End a kept SMTP connection (QUIT) and its event loop, once a pass under way is done; from any thread (one
+        running an event loop of its own hands the work to a thread of its own)."""
+        with self._passes:
+            self._close()
+
+    def _close(self) -> None:
         relay, runner, self._relay, self._runner = self._relay, self._runner, None, None
         if runner is None:
             return

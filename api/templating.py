@@ -375,10 +375,14 @@ templates.env.globals["max_message_files"] = MAX_FILES  # a message's files (eng
 templates.env.globals["csp_nonce"] = csp_nonce  # for the few inline <style> elements (api/security.py)
 
 
+_ONCE = frozenset({"lang", "done", "sent", "rolled_back"})  # a language, or a notice shown once after an action
+
+
 def language_href(request: Any, language: str) -> str:
-    """This page's address in `language`: its query kept (a filtered list stays filtered), `lang` replaced."""
+    """This page's address in `language`: its query kept (a filtered list stays filtered) but for the one-off notices
+    of an action just done, `lang` replaced."""
     query = getattr(request, "query_params", None)  # a page rendered without its request: no query to keep
-    kept = [(k, v) for k, v in query.multi_items() if k != "lang"] if query is not None else []
+    kept = [(k, v) for k, v in query.multi_items() if k not in _ONCE] if query is not None else []
     return "?" + urlencode([*kept, ("lang", language)])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -135,7 +136,8 @@ _TYPES = "string, number, integer, boolean, object, array, null"
 def _schema_words(exc: SchemaError) -> Any:
     """The meta-schema's complaint in both languages, for the few kinds a form's author meets; else its own text."""
     value = json.dumps(exc.instance, ensure_ascii=False)[:80]
-    if exc.path and exc.path[-1] == "type" and exc.validator in ("anyOf", "enum", "type"):
+    named = len(exc.path) >= 2 and exc.path[-2] in ("properties", "$defs", "definitions", "patternProperties")
+    if exc.path and exc.path[-1] == "type" and not named and exc.validator in ("anyOf", "enum", "type"):
         return (f"{value} is not a type: one of {_TYPES}", f"{value} 不是类型名，应为以下之一：{_TYPES}")
     if exc.validator == "type":
         wanted = exc.validator_value if isinstance(exc.validator_value, str) else " or ".join(exc.validator_value)
@@ -154,11 +156,11 @@ def _line_of_path(text: str, path: list[str | int]) -> int:
     """The line of the key at the end of `path` in the form's text (each key looked for after the one before)."""
     at = 0
     for key in path:
-        if isinstance(key, str):
-            found = text.find(json.dumps(key, ensure_ascii=False), at)
-            if found < 0:
+        if isinstance(key, str):  # the key itself (followed by its colon), not a string value that reads the same
+            found = re.compile(re.escape(json.dumps(key, ensure_ascii=False)) + r"\s*:").search(text, at)
+            if found is None:
                 break
-            at = found
+            at = found.start()
     return text.count("\n", 0, at) + 1
 
 

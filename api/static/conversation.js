@@ -35,4 +35,8 @@
       if (event.target.name === 'kind') box.classList.toggle('is-note', event.target.value === 'note');
     });
   }
+  // a printed ticket shows every entry: the folded runs of routine entries open for printing
+  window.addEventListener('beforeprint', function () {
+    document.querySelectorAll('li.ev-folded > details').forEach(function (d) { d.open = true; });
+  });
 })();

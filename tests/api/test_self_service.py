@@ -279,3 +279,23 @@ def test_customer_pages_name_the_service_desk_not_the_engineer(client: TestClien
     client.get(_sign_in(client, facade, smtp, "wang@demo-customer.example"))
     mine = client.get(f"/my/tickets/{tid}")
     assert "已重启接口服务" in mine.text and "服务台" in mine.text and "engineer" not in mine.text
+
+
+def test_the_intake_form_offers_the_customers_contacts(client: TestClient, facade: Aftercare) -> None:
+    _login(client, "service_desk")
+    form = client.get("/intake").text
+    hospital = int(re.search(r'<option data-id="(\d+)" *>青山医院</option>', form).group(1))
+    assert 'id="contact_name" name="contact_name" type="text" value="" list="known-contacts"' in form
+    assert '<datalist id="known-contacts">' in form and '<script src="/static/intake.js" defer>' in form
+    offered = client.get("/intake/contacts", params={"customer_id": hospital}).json()
+    assert {"name": "信息科 李工", "email": "li@qingshan-hospital.example", "phone": "0591-8756 1123"} in offered
+    li = next(c for c in facade.contacts.list_contacts(actor=facade.actor(username="admin"), customer_id=hospital)
+              ["contacts"] if c["email"] == "li@qingshan-hospital.example")
+    facade.contacts.set_contact_active(actor=facade.actor(username="admin"), contact_id=li["id"], active=False)
+    assert "信息科 李工" not in [c["name"] for c in client.get("/intake/contacts",
+                                                            params={"customer_id": hospital}).json()]
+    assert client.get("/intake/contacts", params={"customer_id": 999_999}).status_code == 404
+    assert client.get("/intake/contacts", params={"customer_id": "x"}).status_code == 422
+    _login(client, "engineer")  # a role that does not keep contacts gets none (its form works without them)
+    assert client.get("/intake/contacts", params={"customer_id": hospital}).status_code == 403
+    assert client.get("/intake").status_code == 200

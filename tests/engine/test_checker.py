@@ -1011,7 +1011,12 @@ def test_the_form_editor_and_the_checker_place_json_errors_alike() -> None:
     ('{\n  "type": "object",\n  "required": "a"\n}', 3, "required", '"a" should be of type array',
      '"a" 的类型应为 array'),
     ('{\n  "type": "object",\n  "properties": {\n    "n": {"type": "integer", "minLength": -1}\n  }\n}', 4,
-     "properties/n/minLength", "-1 is too small", "-1 太小")])
+     "properties/n/minLength", "-1 is too small", "-1 太小"),
+    # a field called "type" is a field, not a type name; a value that reads like a later key is not that key
+    ('{\n  "type": "object",\n  "properties": {\n    "b": {"title": "a", "type": "string"},\n    "a": {"type": 5}'
+     '\n  }\n}', 5, "properties/a/type", "5 is not a type", "5 不是类型名"),
+    ('{\n  "type": "object",\n  "properties": {\n    "type": "string"\n  }\n}', 4, "properties/type",
+     '"string" should be of type object', '"string" 的类型应为 object')])
 def test_a_form_that_is_no_json_schema_names_the_key_and_its_line_in_both_languages(
         text: str, line: int, where: str, english: str, chinese: str) -> None:
     problem = only(problems_of({"f.json": text}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -384,3 +385,21 @@ def test_an_app_shutting_down_in_its_event_loop_quits_the_kept_connection(
     assert mailer.send_pending() == 1  # and it can send again, over a new connection
     mailer.close()
     assert len(quits) == 2
+
+
+def test_closing_while_a_pass_sends_waits_for_the_pass(facade: Aftercare, smtp: SmtpSink, ticket_id: int) -> None:
+    quits, received = count_quits(smtp), smtp.handle_DATA
+
+    async def slow(server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(0.5)  # a relay taking its time over the message
+        return str(await received(server, session, envelope))
+    smtp.handle_DATA = slow  # type: ignore[method-assign]
+    mailer = Mailer(facade, keep_open=20)
+    queue(facade, ticket_id, 1)
+    sent: list[int] = []
+    sender = threading.Thread(target=lambda: sent.append(mailer.send_pending()))
+    sender.start()
+    time.sleep(0.2)
+    mailer.close()  # the worker stopping while the message is on the wire
+    sender.join(timeout=10)
+    assert sent == [1] and len(smtp.messages) == 1 and len(quits) == 1
