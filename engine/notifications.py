@@ -107,8 +107,8 @@ class Dispatcher:
             return True
         recipient, kind = message.recipient, message.kind
         mode = self._mode(recipient, kind)
-        if mode == "none" and kind not in NEVER_SILENT:
-            message.status = "skipped"
+        if (mode == "none" and kind not in NEVER_SILENT) or self._settled(message):
+            message.status = "skipped"  # not wanted, or dealt with before it could go ("new task" for a task done)
             return False
         mailed = self._mailed_in_window(recipient)
         others = [at for ticket_id, at in mailed.items() if ticket_id is None or ticket_id != message.ticket_id]
@@ -179,6 +179,17 @@ class Dispatcher:
                           "settled": None, "taken_by": None})
         settle(self.session, items, recipient)
         return sorted(items, key=lambda item: item["settled"] is not None)  # stable: each part in order of arrival
+
+    def _settled(self, message: OutboxMessage) -> bool:
+        """Whether what a staff notice says was dealt with before it could be sent (engine/settled.py: the task done
+        or taken by a colleague, the case resumed, the ticket closed): a notice going out at once is then dropped,
+        as a digest lists such notices apart (`release_due`)."""
+        from .settled import settle  # it reads the notices' own rows (engine/incident_notices.py imports this module)
+
+        item = {"template": message.template, "data": dict(message.context or {}), "ticket_id": message.ticket_id,
+                "settled": None, "taken_by": None}
+        settle(self.session, [item], str(message.recipient))
+        return item["settled"] is not None
 
     def _mode(self, recipient: str, kind: str) -> str:
         if recipient not in self._modes:

@@ -329,3 +329,14 @@ def test_a_single_held_notice_dealt_with_meanwhile_goes_as_a_digest_saying_so(
     text = body(mail).replace("\r\n", "\n")
     assert "已处理：" in text and desk.ticket(tid)["number"] in text
     assert next(line for line in text.splitlines() if "新任务" in line).strip().endswith("（已完成）")
+
+
+def test_a_notice_of_a_task_done_before_the_mail_could_go_is_not_sent(
+        desk: Desk, facade: Aftercare, clock: FakeClock, smtp: SmtpSink) -> None:
+    tid = desk.create(title="一号机房断网")
+    desk.triage(tid, severity=2)  # the desk triages at once, before the sender's next pass
+    send_all(facade)
+    assert not [s for s in smtp.subjects(DESK) if "分类定级" in s]  # no "new task: triage" for a triage done
+    assert [s for s in smtp.subjects("engineer@aftercare.example") if "新任务" in s]  # the next step's still goes
+    [skipped] = [m for m in outbox_rows(facade, ticket_id=tid) if m.status == "skipped"]  # kept, marked
+    assert (skipped.template, skipped.recipient) == ("task_arrived", "service_desk")

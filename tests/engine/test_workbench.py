@@ -132,7 +132,7 @@ def test_sla_replay_counts_breaches_then_and_under_the_candidate(facade: Afterca
 
     actual = facade.replay_sla(files={"sla.dmn": SLA}, days=7)
     assert (actual["tickets"], actual["skipped"], actual["breached_actual"], actual["breached_candidate"]) == (
-        1, 0, 1, 1)
+        1, 1, 1, 1)  # the untriaged ticket counted as left out, as the page says
     looser = SLA.replace("&quot;PT24H&quot;", "&quot;PT48H&quot;")
     candidate = facade.replay_sla(files={"sla.dmn": looser}, days=7)
     assert (candidate["breached_actual"], candidate["breached_candidate"]) == (1, 0)
