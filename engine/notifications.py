@@ -139,19 +139,20 @@ class Dispatcher:
                 continue
             # a lone notice goes as itself, unless it was dealt with meanwhile: then as a digest that says so (a "new
             # task" mail for a task already done would send someone after it)
-            lone = len(held) == 1 and self._items(held, recipient)[0]["settled"] is None
-            released.append(held[0] if lone else self._digest(recipient, held))
+            items = self._items(held, recipient) if len(held) == 1 else None
+            released.append(held[0] if items and items[0]["settled"] is None else self._digest(recipient, held, items))
             released[-1].status, released[-1].claimed_at = "sending", self.now
             self._mailed_in_window(recipient)[released[-1].ticket_id] = self.now
             self._release[recipient] = None
         return released
 
-    def _digest(self, recipient: str, held: list[OutboxMessage]) -> OutboxMessage:
+    def _digest(self, recipient: str, held: list[OutboxMessage],
+                items: list[dict[str, Any]] | None = None) -> OutboxMessage:
         user = self.session.scalar(select(User).where(User.username == recipient))
         digest = OutboxMessage(
             to_addr=(user.email if user and user.email else held[-1].to_addr), template=DIGEST_TEMPLATE,
             language=user.language if user else held[-1].language, ticket_id=None, status="sending",
-            context={"recipient": recipient, "items": self._items(held, recipient)}, attempts=0,
+            context={"recipient": recipient, "items": items or self._items(held, recipient)}, attempts=0,
             next_attempt_at=self.now, claimed_at=self.now, created_at=self.now, recipient=recipient,
             kind=DIGEST_TEMPLATE)
         self.session.add(digest)
