@@ -86,12 +86,19 @@ def version_files(process_id: str, version: Annotated[int, Path(ge=1, le=2**31 -
     return zip_response(process_id, version, facade.version_files(process_id=process_id, version=version))
 
 
-@router.get("/processes/{process_id}/compare", response_class=HTMLResponse)
+@router.get("/processes/{process_id}/compare", response_class=HTMLResponse, response_model=None)
 def compare(process_id: str, request: Request, facade: Facade, actor: StaffActor,
-            old: Annotated[int, Query(ge=1, le=2**31 - 1)], new: Annotated[int, Query(ge=1, le=2**31 - 1)]
-            ) -> HTMLResponse:
-    """Two versions side by side with what changed coloured; decision rows and form fields listed."""
+            old: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+            new: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> Response:
+    """Two versions side by side with what changed coloured; decision rows and form fields listed. Without versions
+    named, the newest against the one before it (a procedure with one version: back to its page)."""
     _allowed(actor, READERS)
+    if old is None or new is None:
+        numbers = [v["version"] for v in facade.versions(process_id=process_id)]  # newest first
+        if len(numbers) < 2:
+            return RedirectResponse(f"/workbench/processes/{process_id}", 303)
+        new = new or numbers[0]
+        old = old or next((n for n in numbers if n < new), numbers[-1])
     result = facade.compare_versions(process_id=process_id, old=old, new=new)
     return page(request, "workbench_compare", actor, process_id=process_id, diff=result)
 

@@ -156,6 +156,10 @@ def test_workbench_pages_and_their_posts(client: TestClient) -> None:
                        files=_upload("triage.json", retitled)).status_code == 201
     compare = client.get("/workbench/processes/maintenance_request/compare", params={"old": 2, "new": 3}).text
     assert f'~ <code>title</code>: {triage["title"]} → 分类定级（新）' in compare  # what changed, not only the name
+    newest = client.get("/workbench/processes/maintenance_request/compare").text  # no versions named: 3 against 2
+    assert "v2 → v3" in newest and "分类定级（新）" in newest
+    lone = client.get("/workbench/processes/fault_handling/compare", follow_redirects=False)
+    assert (lone.status_code, lone.headers["location"]) == (303, "/workbench/processes/fault_handling")
 
 
 def test_an_engineer_has_no_workbench(client: TestClient) -> None:
