@@ -88,6 +88,9 @@
     var asked = 0, shown = "";
 
     function render(items, q) {
+      // an article being read stays open when the new suggestions (a lookup answering late, for the words typed
+      // since) still list it: moved to its new entry, focus kept
+      var reading = box.querySelector(".kb-reader"), focused = reading && reading.contains(document.activeElement);
       shown = q;
       box.textContent = "";
       if (!items.length) { return; }
@@ -100,8 +103,14 @@
         var li = el("li");
         li.appendChild(button);
         list.appendChild(li);
+        if (reading && String(a.id) === reading.getAttribute("data-kb-id")) {
+          li.appendChild(reading);
+          button.setAttribute("aria-expanded", "true");
+          reading.kbButton = button;
+        }
       });
       box.appendChild(list);
+      if (focused && reading.parentNode) { reading.focus(); }
     }
 
     var lookup = debounce(function () {
@@ -118,7 +127,8 @@
       var id = button.getAttribute("data-kb-id"), old = box.querySelector(".kb-reader");
       if (old) { old.parentNode.removeChild(old); }
       box.querySelectorAll("button[aria-expanded]").forEach(function (b) { b.setAttribute("aria-expanded", "false"); });
-      var reader = el("section", {"class": "kb-reader", tabindex: "-1", "aria-label": T.reading});
+      var reader = el("section", {"class": "kb-reader", tabindex: "-1", "aria-label": T.reading, "data-kb-id": id});
+      reader.kbButton = button;  // its entry, which a later render may replace
       button.parentNode.appendChild(reader);
       button.setAttribute("aria-expanded", "true");
       fetch("/kb/articles/" + encodeURIComponent(id) + ".json", {credentials: "same-origin"})
@@ -132,9 +142,10 @@
           actions.appendChild(el("a", {href: "/kb/" + a.id + "?from=suggestion", target: "_blank", rel: "noopener"}, T.open));
           var close = el("button", {type: "button"}, T.close);
           close.addEventListener("click", function () {
+            var entry = reader.kbButton;
             reader.parentNode.removeChild(reader);
-            button.setAttribute("aria-expanded", "false");
-            button.focus();
+            entry.setAttribute("aria-expanded", "false");
+            entry.focus();
           });
           actions.appendChild(close);
           reader.appendChild(actions);

@@ -117,3 +117,29 @@ def test_staff_insert_an_article_link_into_a_textarea(page: Page, live_url: str,
     page.keyboard.press("Enter")
     expect(page.locator("#reply")).to_have_value(f"您好，请参考：\n系统无法登录 — {live_url}/kb/{article}")
     expect(page.locator("#reply")).to_be_focused()
+
+
+def test_an_article_being_read_stays_open_when_later_suggestions_still_list_it(
+        browser: Browser, live_url: str, facade: Aftercare, clock: FakeClock) -> None:
+    _publish(facade, clock, "系统无法登录", "清除浏览器缓存后重新登录。")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    try:
+        phone = context.new_page()
+        phone.goto(f"{live_url}/portal")
+        title = phone.locator("#title")
+        title.fill("系统登录")  # a pause in typing: the suggestions for these words
+        suggestions = phone.locator("#kb-suggestions .kb-suggest")
+        suggestions.get_by_role("button", name="系统无法登录").click()
+        reader = suggestions.locator(".kb-reader")
+        expect(reader.get_by_role("heading", name="系统无法登录")).to_be_visible()
+        with phone.expect_response(lambda r: "suggest.json" in r.url and "%E4%BA%86" in r.url):  # ...不了
+            title.press("End")
+            title.type("不了")  # the customer types on: a later lookup answers while the article is open
+        expect(suggestions.get_by_role("button", name="系统无法登录")).to_have_attribute("aria-expanded", "true")
+        expect(reader.get_by_role("heading", name="系统无法登录")).to_be_visible()
+        reader.get_by_role("button", name="关闭").click()
+        expect(reader).to_have_count(0)
+        expect(suggestions.get_by_role("button", name="系统无法登录")).to_have_attribute("aria-expanded", "false")
+        expect(suggestions.get_by_role("button", name="系统无法登录")).to_be_focused()
+    finally:
+        context.close()
