@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
+import functools
 import logging
 import threading
 import time
 from datetime import datetime, timedelta
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,31 @@ from .timeline import language_half
 log = logging.getLogger("aftercare.mail")
 TEMPLATES = Path(__file__).parent / "templates" / "email"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard library's header registry, each header's class made once: the standard one makes a new class
+    for every header it parses (a tenth of rendering an e-mail)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        made = self._made.get(name.lower())
+        if made is None:
+            made = self._made[name.lower()] = super().__getitem__(name)
+        return made
+
+
+# email.policy.default with that registry: what every e-mail is built with
+POLICY = email.policy.default.clone(header_factory=_HeaderClasses())
+
+
+@functools.lru_cache(maxsize=8)
+def _header(name: str, value: str) -> BaseHeader:
+    """A header that is the same on every e-mail (From), parsed once; a message takes it as it is."""
+    return POLICY.header_factory(name, value)
 
 
 STATUS = {"new": "新建 new", "triage": "待分类 awaiting triage", "in_progress": "处理中 in progress",
@@ -99,8 +127,8 @@ class Mailer:
         lang = next((code for code in i18n.LANGUAGES if str(template.name).endswith(f".{code}.txt")), "both")
         text = template.render(**{"lang": lang, **context})
         subject, _, body = text.partition("\n")
-        message = EmailMessage()
-        message["From"] = self.facade.settings.smtp_from
+        message = EmailMessage(policy=POLICY)
+        message["From"] = _header("From", self.facade.settings.smtp_from)
         message["To"] = envelope.to_addr
         message["Subject"] = subject.removeprefix("Subject:").strip()
         # The same Message-ID on every attempt lets mail systems drop a duplicate after a crash mid-send; a
@@ -112,7 +140,7 @@ class Mailer:
             message[header] = value
         # Marks our mail: if it ever comes back to the support mailbox unchanged (a forwarding rule, a mailbox
         # that lists the support address), mail-in sets it aside as a loop (engine/inbound.skip_reason).
-        message["X-Aftercare"] = "outbox"
+        message["X-Aftercare"] = _header("X-Aftercare", "outbox")
         message.set_content(body.lstrip("\n"), cte="8bit")  # links stay readable in any mail dump
         for attachment_id in context.get("attachment_ids") or []:  # a staff reply's files
             self._attach(message, attachment_id)

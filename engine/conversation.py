@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from email.utils import parseaddr
+from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, or_, select
@@ -276,7 +277,12 @@ def _from_customer(session: Session, ticket: Ticket, uploaded_by: str) -> bool:
 
 def mail_domain(settings: Any) -> str:
     """The domain our Message-IDs carry: the sender address's."""
-    address = parseaddr(str(settings.smtp_from))[1]
+    return _domain_of(str(settings.smtp_from))
+
+
+@lru_cache(maxsize=8)
+def _domain_of(sender: str) -> str:
+    address = parseaddr(sender)[1]
     domain = address.rpartition("@")[2].strip().lower()
     return domain if re.fullmatch(r"[a-z0-9.-]+", domain or "") else "aftercare.local"
 

@@ -55,6 +55,9 @@ _PREFERENCES = select(NotificationPreference.kind, NotificationPreference.mode).
 _MAILED_IN_WINDOW = select(OutboxMessage.ticket_id, OutboxMessage.claimed_at).where(
     OutboxMessage.recipient == bindparam("recipient"), OutboxMessage.claimed_at > bindparam("since"),
     or_(*(OutboxMessage.status == status for status in _MAILED))).order_by(OutboxMessage.claimed_at)
+_HELD_DUE_RECIPIENTS = select(OutboxMessage.recipient).where(
+    OutboxMessage.status == "held", OutboxMessage.next_attempt_at <= bindparam("now")).order_by(
+    OutboxMessage.next_attempt_at)
 _HELD_RELEASE = select(func.min(OutboxMessage.next_attempt_at).label("release")).where(
     OutboxMessage.recipient == bindparam("recipient"), OutboxMessage.status == "held")
 
@@ -125,10 +128,8 @@ class Dispatcher:
         row; either way marked as being sent, in this unit of work."""
         # the held rows that fell due through ix_outbox_held, grouped here: a GROUP BY in SQL had SQLite walk a whole
         # index of the outbox, inside the sender's write lock
-        due = self.session.scalars(select(OutboxMessage.recipient).where(
-            OutboxMessage.status == "held", OutboxMessage.next_attempt_at <= self.now)
-            .order_by(OutboxMessage.next_attempt_at)).all()
-        recipients = list(dict.fromkeys(due))[:limit]  # earliest due first, each once
+        due = rows.read(self.session, _HELD_DUE_RECIPIENTS, {"now": self.now})
+        recipients = list(dict.fromkeys(row.recipient for row in due))[:limit]  # earliest due first, each once
         released = []
         for recipient in recipients:
             # rows another sender is releasing are locked and skipped: no row goes in two digests
@@ -189,7 +190,8 @@ class Dispatcher:
 
         item = {"template": message.template, "data": dict(message.context or {}), "ticket_id": message.ticket_id,
                 "settled": None, "taken_by": None}
-        settle(self.session, [item], str(message.recipient))
+        with self.session.no_autoflush:  # the claim's own changes are to outbox rows: nothing settling reads
+            settle(self.session, [item], str(message.recipient))
         return item["settled"] is not None
 
     def _mode(self, recipient: str, kind: str) -> str:

@@ -66,13 +66,11 @@ def enqueue(session: Session, *, to_addr: str, template: str, language: str, con
 def candidates(session: Session, *, now: datetime, limit: int) -> list[int] | None:
     """Ids a claim may take, read without locking (expired leases first, then due pending rows in due order);
     None when there is nothing to do, not even a digest to release."""
-    expired = list(session.scalars(select(OutboxMessage.id).where(_lease_expired(now)).limit(limit)))
-    pending = list(session.scalars(select(OutboxMessage.id).where(_pending_due(now))
-                                   .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                                   .limit(limit - len(expired))))
-    held = session.scalar(select(OutboxMessage.id).where(OutboxMessage.status == "held",
-                                                         OutboxMessage.next_attempt_at <= now).limit(1))
-    return [*expired, *pending] if expired or pending or held is not None else None
+    expired = [row.id for row in rows.read(session, _EXPIRED_IDS, {"now": now, "limit": limit})]
+    pending = [row.id for row in rows.read(session, _PENDING_IDS, {"now": now, "limit": limit - len(expired)})] \
+        if len(expired) < limit else []
+    held = rows.read(session, _HELD_DUE, {"now": now})
+    return [*expired, *pending] if expired or pending or held else None
 
 
 def claim(session: Session, *, now: datetime, limit: int, window: timedelta = DIGEST_WINDOW,
@@ -86,10 +84,13 @@ def claim(session: Session, *, now: datetime, limit: int, window: timedelta = DI
     token = secrets.token_hex(8)
     taken = dispatcher.release_due(limit=limit)
     examined = len(taken)
-    for condition in (_lease_expired(now), _pending_due(now)):
+    for condition in ("expired", "pending"):
         if examined >= limit:
             break
-        for message in session.scalars(_claimable(condition, ids, limit - examined)):
+        params: dict[str, Any] = {"now": now, "limit": limit - examined}
+        if ids is not None:  # SQLite: the candidates read before the write lock, looked up by primary key
+            params["ids"] = list(ids)
+        for message in session.scalars(_CLAIMABLE[condition, ids is not None], params):
             examined += 1
             if message.claimed_at is None and not dispatcher.admit(message):
                 continue  # held or skipped: no longer due
@@ -113,20 +114,33 @@ def renew(session: Session, *, ids: Sequence[int], token: str, now: datetime, le
     return set(session.scalars(select(OutboxMessage.id).where(mine)))
 
 
-def _pending_due(now: datetime) -> ColumnElement[bool]:
-    return and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+# The statements of a claim pass, built once (the worker runs them every half second): with `now` and `limit` bound.
+def _pending_due() -> ColumnElement[bool]:
+    return and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= bindparam("now"))
 
 
-def _lease_expired(now: datetime) -> ColumnElement[bool]:
-    return and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)
+def _lease_expired() -> ColumnElement[bool]:
+    return and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < bindparam("now"))
 
 
-def _claimable(condition: ColumnElement[bool], ids: Sequence[int] | None, limit: int) -> Select[Any]:
+_EXPIRED_IDS = select(OutboxMessage.id).where(_lease_expired()).limit(bindparam("limit"))
+_PENDING_IDS = select(OutboxMessage.id).where(_pending_due()).order_by(
+    OutboxMessage.next_attempt_at, OutboxMessage.id).limit(bindparam("limit"))
+_HELD_DUE = select(OutboxMessage.id).where(
+    OutboxMessage.status == "held", OutboxMessage.next_attempt_at <= bindparam("now")).limit(1)
+
+
+def _claimable(condition: ColumnElement[bool], by_id: bool) -> Select[Any]:
     query = select(OutboxMessage).where(condition)
-    if ids is not None:  # SQLite: the candidates read before the write lock, looked up by primary key
-        query = query.where(OutboxMessage.id.in_(ids))
-    return query.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit).with_for_update(
+    if by_id:  # SQLite: the candidates read before the write lock, looked up by primary key
+        query = query.where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+    return query.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(bindparam("limit")).with_for_update(
         skip_locked=True)
+
+
+_CLAIMABLE = {(name, by_id): _claimable(condition, by_id)
+              for name, condition in (("expired", _lease_expired()), ("pending", _pending_due()))
+              for by_id in (False, True)}
 
 
 def _envelope(message: OutboxMessage) -> Envelope:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from . import rows
 from .incident_notices import DUE_FAILED, START_FAILED, open_start_notice
 from .incidents import INCIDENT
 from .models import HumanTask, Instance, Ticket
@@ -20,6 +21,11 @@ from .models import HumanTask, Instance, Ticket
 _DEADLINES = ("deadline_breached", "escalation", "manual_escalation", "triage_overdue", "response_overdue",
               "callback_overdue")
 _CLOSED = ("closed", "archived")
+# what settling reads (for every staff notice the sender takes out): built once
+_TASKS = select(HumanTask.id, HumanTask.state, HumanTask.assignee, HumanTask.due_at).where(
+    HumanTask.id.in_(bindparam("ids", expanding=True)))
+_CASES = select(Ticket.id, Ticket.status, Instance.status.label("case_status")).outerjoin(
+    Instance, Instance.id == Ticket.instance_id).where(Ticket.id.in_(bindparam("ids", expanding=True)))
 
 
 def settle(session: Session, items: list[dict[str, Any]], recipient: str) -> None:
@@ -27,14 +33,10 @@ def settle(session: Session, items: list[dict[str, Any]], recipient: str) -> Non
     `taken_by` names who took a task), reading each kind's rows once."""
     task_ids = {str(i["data"].get("task_id")) for i in items
                 if i["template"] in ("task_arrived", DUE_FAILED) and i["data"].get("task_id")}
-    tasks = {row.id: row for row in session.execute(
-        select(HumanTask.id, HumanTask.state, HumanTask.assignee, HumanTask.due_at)
-        .where(HumanTask.id.in_(task_ids)))} if task_ids else {}
+    tasks = {row.id: row for row in rows.read(session, _TASKS, {"ids": sorted(task_ids)})} if task_ids else {}
     ticket_ids = {i["ticket_id"] for i in items if i["ticket_id"] is not None
                   and (i["template"] in _DEADLINES or i["template"] == "incident")}
-    cases = {row.id: row for row in session.execute(
-        select(Ticket.id, Ticket.status, Instance.status.label("case_status"))
-        .outerjoin(Instance, Instance.id == Ticket.instance_id).where(Ticket.id.in_(ticket_ids)))} if ticket_ids else {}
+    cases = {row.id: row for row in rows.read(session, _CASES, {"ids": sorted(ticket_ids)})} if ticket_ids else {}
     for item in items:
         data, template = item["data"], item["template"]
         task = tasks.get(str(data.get("task_id")))
