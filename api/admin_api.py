@@ -9,10 +9,10 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from engine.errors import Forbidden
 
-from .deps import ApiActor, DbId, Facade, api_actor
+from .deps import ApiActor, ApiRoute, DbId, Facade, api_actor
 from .validation import Email, Language, Line, Tier
 
-router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)])
+router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)], route_class=ApiRoute)
 WRITERS = ("manager", "admin")
 
 

@@ -19,12 +19,12 @@ from engine.errors import Conflict, LinkError, NotFound, ValidationFailed
 
 from . import i18n
 from .attachments import content_disposition, served_type
-from .deps import ApiActor, DbId, Facade, api_actor
+from .deps import ApiActor, ApiRoute, DbId, Facade, api_actor
 from .security import StaffActor, check_csrf, staff_actor
 from .staff import _ticket_page
 from .templating import templates
 
-api_router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)], tags=["conversation"])
+api_router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)], route_class=ApiRoute, tags=["conversation"])
 router = APIRouter(dependencies=[Depends(staff_actor)])
 public_router = APIRouter()
 _ = i18n.gettext

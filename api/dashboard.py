@@ -14,7 +14,7 @@ from engine.errors import Unauthorized
 from engine.users import Actor
 
 from . import i18n
-from .deps import Facade, api_actor, oauth2
+from .deps import Facade, bearer_actor, oauth2
 from .security import StaffActor
 from .staff import page
 
@@ -29,7 +29,7 @@ _ = i18n.gettext
 def viewer(request: Request, facade: Facade, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
     """The bearer token's staff user, else the staff session's; 401 when there is neither."""
     if token:
-        return api_actor(facade, token)
+        return bearer_actor(facade, token)
     username = request.session.get("user")
     if username:
         with contextlib.suppress(Unauthorized):  # a user since deactivated

@@ -9,13 +9,13 @@ from fastapi.responses import HTMLResponse
 
 from engine.services.inbound import OUTCOMES
 
-from .deps import ApiActor, Facade, api_actor
+from .deps import ApiActor, ApiRoute, Facade, api_actor
 from .security import StaffActor, staff_actor
 from .staff import page
 
 PAGE = "/inbound-mail"
 page_router = APIRouter(dependencies=[Depends(staff_actor)])
-api_router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)])
+api_router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)], route_class=ApiRoute)
 
 
 def _outcome(value: str | None) -> str | None:

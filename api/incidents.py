@@ -17,13 +17,13 @@ from engine import incident_notices
 from engine.commands import Aftercare
 from engine.users import Actor
 
-from .deps import MAX_DB_ID, ApiActor, DbId, Facade, api_actor
+from .deps import MAX_DB_ID, ApiActor, ApiRoute, DbId, Facade, api_actor
 from .security import StaffActor, check_csrf, staff_actor
 from .staff import page
 from .templating import templates
 
 page_router = APIRouter(dependencies=[Depends(staff_actor)])
-api_router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)])
+api_router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)], route_class=ApiRoute)
 RETRIERS = ("process_owner", "manager", "admin")
 
 

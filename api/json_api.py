@@ -18,11 +18,11 @@ from engine.errors import AftercareError, InvalidProcess
 from engine.worklist import TaskListQuery
 
 from . import templating
-from .deps import MAX_DB_ID, ApiActor, DbId, Facade, TaskId, api_actor, issue_token, oauth2, token_claims
+from .deps import MAX_DB_ID, ApiActor, ApiRoute, DbId, Facade, TaskId, api_actor, issue_token, oauth2, token_claims
 from .security import client_address
 from .validation import Email, Line, Text, excerpt
 
-router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)])
+router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)], route_class=ApiRoute)
 token_router = APIRouter(prefix="/api")
 
 
@@ -75,7 +75,7 @@ def revoke_token(facade: Facade, token: Annotated[str | None, Depends(oauth2)]) 
     """Revoke the bearer token this request carries (RFC 7009 in spirit, the token authenticating itself): its
     session ends at once and the token answers 401 from then on; the user's other tokens and browser sessions live
     on (logging out in the browser ends them all)."""
-    # the router's api_actor has checked the token and its live session before this runs; it may expire in between
+    # the token and its live session were checked before this runs (api_actor, ApiRoute); it may expire in between
     try:
         session = str(token_claims(str(token), facade.settings.secret_key)["sid"])
     except (jwt.PyJWTError, KeyError):

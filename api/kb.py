@@ -17,14 +17,14 @@ from engine.services.kb import WRITERS
 from engine.users import Actor
 
 from . import i18n
-from .deps import ApiActor, DbId, Facade
+from .deps import ApiActor, ApiRoute, DbId, Facade
 from .security import StaffActor, check_csrf, staff_actor
 from .staff import page as staff_page
 from .templating import templates
 
 router = APIRouter(dependencies=[Depends(staff_actor)])  # staff only; included before the public router
 public_kb_router = APIRouter()
-api_router = APIRouter(prefix="/api/kb", tags=["knowledge base"])
+api_router = APIRouter(prefix="/api/kb", tags=["knowledge base"], route_class=ApiRoute)
 _ = i18n.gettext
 FIELDS = ("title", "body", "module", "tags")
 

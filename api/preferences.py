@@ -12,14 +12,14 @@ from starlette.concurrency import run_in_threadpool
 from engine.errors import ValidationFailed
 
 from . import i18n
-from .deps import ApiActor, Facade, api_actor
+from .deps import ApiActor, ApiRoute, Facade, api_actor
 from .security import StaffActor, check_csrf, staff_actor
 from .staff import page
 
 _ = i18n.gettext
 PAGE = "/account/notifications"
 page_router = APIRouter(dependencies=[Depends(staff_actor)])
-api_router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)])
+api_router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)], route_class=ApiRoute)
 
 
 class NotificationModes(BaseModel):

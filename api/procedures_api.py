@@ -6,10 +6,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from .deps import ApiActor, Facade, api_actor
+from .deps import ApiActor, ApiRoute, Facade, api_actor
 from .json_api import shown_ticket
 
-router = APIRouter(prefix="/api/procedures", dependencies=[Depends(api_actor)])
+router = APIRouter(prefix="/api/procedures", dependencies=[Depends(api_actor)], route_class=ApiRoute)
 
 
 class ProcedureStart(BaseModel):

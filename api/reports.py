@@ -15,13 +15,13 @@ from fastapi.responses import HTMLResponse, Response
 from engine.commands import Aftercare
 from engine.users import Actor
 
-from .deps import ApiActor, Facade, api_actor
+from .deps import ApiActor, ApiRoute, Facade, api_actor
 from .documents import pdf_response
 from .report_pdf import monthly_report_pdf
 from .security import StaffActor, staff_actor
 from .staff import page
 
-api_router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)], tags=["oversight"])
+api_router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)], route_class=ApiRoute, tags=["oversight"])
 pages = APIRouter(dependencies=[Depends(staff_actor)])
 
 

@@ -5,9 +5,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from .deps import ApiActor, Facade, api_actor
+from .deps import ApiActor, ApiRoute, Facade, api_actor
 
-router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)], tags=["oversight"])
+router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)], route_class=ApiRoute, tags=["oversight"])
 
 
 @router.get("/tickets")

@@ -14,9 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from engine.errors import Forbidden, InvalidProcess
 from engine.users import Actor
 
-from .deps import ApiActor, Facade, api_actor
+from .deps import ApiActor, ApiRoute, Facade, api_actor
 
-router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)], tags=["workbench"])
+router = APIRouter(prefix="/api", dependencies=[Depends(api_actor)], route_class=ApiRoute, tags=["workbench"])
 OWNERS = ("process_owner", "admin")
 READERS = (*OWNERS, "manager")
 MAX_FILE_BYTES = 2 * 1024 * 1024

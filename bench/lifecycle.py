@@ -120,11 +120,12 @@ def http_throughput(http: ThroughHttp, server: Server, clients: int, lifecycles:
         thread.join()
     seconds, cpu = time.perf_counter() - start, server.cpu() - cpu_start
     rate = lifecycles / seconds
+    processes = "one server process (`aftercare serve`)" if server.workers == 1 else \
+        f"{server.workers} HTTP processes (`aftercare serve --workers {server.workers}`)"
     print(f"(c) {clients} concurrent clients, {lifecycles} lifecycles: {rate:.1f} lifecycles/s over HTTP "
           f"({verdict(rate, GOAL_HTTP_RATE, at_most=False)}); server CPU {cpu / lifecycles * 1000:.1f} ms per "
           f"lifecycle, "
-          f"{cpu / seconds:.2f} cores busy; one server process (`aftercare serve`), the clients share the "
-          f"{os.cpu_count()} cores")
+          f"{cpu / seconds:.2f} cores busy; {processes}, the clients share the {os.cpu_count()} cores")
 
 
 # -- main ---------------------------------------------------------------------------------------------------
@@ -181,6 +182,18 @@ def run_lifecycles(tmp: Path, *, rounds: int, warmup: int) -> None:
                 http_throughput(http, server, HTTP_CLIENTS, max(rounds, 2 * HTTP_CLIENTS))
             finally:
                 server.stop()
+            # the same load on two HTTP processes (`serve --workers 2`, the background work in its supervisor):
+            # what 2 cores can give when one process's interpreter lock is not the limit
+            facade_two = open_facade(tmp / "http2")
+            server = Server(tmp / "http2", smtp_port, workers=2)
+            try:
+                two = ThroughHttp(server.url, link_tokens(facade_two))
+                for _ in range(warmup):
+                    two.lifecycle()
+                http_throughput(two, server, HTTP_CLIENTS, max(rounds, 2 * HTTP_CLIENTS))
+            finally:
+                server.stop()
+                facade_two.close()
     finally:
         persisted.close()
         facade_b.close()
