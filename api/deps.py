@@ -1,6 +1,7 @@
 """Authentication dependencies shared by the routers."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import time
@@ -105,18 +106,37 @@ class ApiRoute(APIRoute):
     """A JSON API route whose synchronous endpoint runs in one trip to the thread pool, the bearer token's session
     check first. FastAPI would make three: one for the session check (a synchronous dependency), one for the
     endpoint and one for validating its answer; each trip cost some 0.1-0.25 ms of CPU (bench/http_overhead.py).
-    The endpoint is wrapped in a coroutine, so FastAPI validates the answer in the event loop."""
+    The endpoint is wrapped in a coroutine, so FastAPI validates the answer in the event loop. The actor reaches the
+    endpoint as a parameter of its own (`actor: ApiActor`) or not at all: a dependency that asks for it is refused
+    when the app is built, since only the endpoint's own parameters get the checked actor."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         one_trip = getattr(endpoint, "_one_trip", False)  # a route copied when its router is included
-        self.checks_session = one_trip or not inspect.iscoroutinefunction(endpoint)
-        super().__init__(path, _one_trip(endpoint) if self.checks_session and not one_trip else endpoint, **kwargs)
+        plain = inspect.isfunction(endpoint) and not (inspect.iscoroutinefunction(endpoint)
+                                                      or inspect.isgeneratorfunction(endpoint))
+        self.checks_session = one_trip or plain
+        super().__init__(path, _one_trip(endpoint) if plain and not one_trip else endpoint, **kwargs)
+        if self.checks_session:
+            for dependency in self.dependant.dependencies:
+                if dependency.call is not api_actor and _asks_for_actor(dependency):
+                    raise RuntimeError(f"{path}: a dependency of an ApiRoute takes the actor; take it as a parameter "
+                                       "of the endpoint (api/deps.py ApiRoute)")
+
+
+def _asks_for_actor(dependant: Any) -> bool:
+    return any(sub.call is api_actor or _asks_for_actor(sub) for sub in dependant.dependencies)
 
 
 def _one_trip(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(endpoint)  # FastAPI reads the parameters, their types and the answer's type through this
     async def run(**values: Any) -> Any:
-        return await run_in_threadpool(_checked_call, endpoint, values)
+        try:
+            return await run_in_threadpool(_checked_call, endpoint, values)
+        finally:
+            _unchecked.set(None)  # a caller driving the app in its own task keeps nothing of this request
+    # the types resolved where the endpoint was written, whichever way a FastAPI version reads them
+    with contextlib.suppress(NameError):
+        run.__signature__ = inspect.signature(endpoint, eval_str=True)  # type: ignore[attr-defined]
     run._one_trip = True  # type: ignore[attr-defined]
     return run
 

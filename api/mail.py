@@ -53,7 +53,10 @@ POLICY = email.policy.default.clone(header_factory=_HeaderClasses())
 
 @functools.lru_cache(maxsize=8)
 def _header(name: str, value: str) -> BaseHeader:
-    """A header that is the same on every e-mail (From), parsed once; a message takes it as it is."""
+    """A header that is the same on every e-mail (From), parsed once; a message takes it as it is, unchecked, so it
+    is refused here as the message would refuse it: a line break would start a header of its own."""
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"the {name} header may not contain a line break")
     return POLICY.header_factory(name, value)
 
 

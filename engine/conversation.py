@@ -198,22 +198,29 @@ def excerpt(text: str, limit: int = 300) -> str:
 def messages(session: Session, ticket_id: int, *, include_internal: bool) -> list[dict[str, Any]]:
     """The ticket's conversation, oldest first, each message with its files (no bytes); internal notes only when
     asked for (staff), never for anything a customer sees."""
-    query = select(Message).where(Message.ticket_id == ticket_id).order_by(Message.at, Message.id)
-    if not include_internal:
-        query = query.where(Message.internal.is_(False))
-    rows = list(session.scalars(query))
+    said = rows.read(session, _MESSAGES if include_internal else _PUBLIC_MESSAGES, {"ticket_id": ticket_id})
     files: dict[int, list[dict[str, Any]]] = {}
-    if rows:
-        for row in session.scalars(select(Attachment).options(defer(Attachment.data, raiseload=True))
-                                   .where(Attachment.message_id.in_([m.id for m in rows]))
-                                   .order_by(Attachment.id)):
+    if said:
+        for row in rows.read(session, _FILES_OF_MESSAGES, {"ids": [m.id for m in said]}):
             files.setdefault(row.message_id or 0, []).append(
                 {"id": row.id, "filename": row.filename, "content_type": row.content_type, "size": row.size})
-    return [message_dict(m, files.get(m.id, [])) for m in rows]
+    return [message_dict(m, files.get(m.id, [])) for m in said]
 
 
-def message_dict(message: Message, files: list[dict[str, Any]]) -> dict[str, Any]:
-    """A message as the surfaces show it."""
+# the conversation as the ticket's pages read it (the columns message_dict shows), built once
+_MESSAGE_COLUMNS = (Message.id, Message.at, Message.author, Message.author_kind, Message.internal, Message.body,
+                    Message.source)
+_MESSAGES = select(*_MESSAGE_COLUMNS).where(Message.ticket_id == bindparam("ticket_id")).order_by(
+    Message.at, Message.id)
+_PUBLIC_MESSAGES = select(*_MESSAGE_COLUMNS).where(Message.ticket_id == bindparam("ticket_id"),
+                                                   Message.internal.is_(False)).order_by(Message.at, Message.id)
+_FILES_OF_MESSAGES = select(Attachment.id, Attachment.message_id, Attachment.filename, Attachment.content_type,
+                            Attachment.size).where(Attachment.message_id.in_(bindparam("ids", expanding=True))
+                                                   ).order_by(Attachment.id)
+
+
+def message_dict(message: Any, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """A message (a Message, or a row of its columns) as the surfaces show it."""
     return {"id": message.id, "at": message.at.isoformat(), "author": message.author,
             "author_kind": message.author_kind, "internal": message.internal, "body": message.body,
             "source": message.source, "attachments": files}

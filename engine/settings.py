@@ -51,6 +51,14 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("smtp_from")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        """The sender goes into every e-mail's From header as it is: a line break would start a header of its own."""
+        if "\r" in value or "\n" in value:
+            raise ValueError("AFTERCARE_SMTP_FROM may not contain a line break")
+        return value
+
     def is_local_development(self) -> bool:
         """Development on this machine only: AFTERCARE_ENVIRONMENT=development (the default) and a plain-http base
         URL on a loopback host. Anything reachable from elsewhere (another host name, https) is not development,

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from pytest import raises
 
-from api.deps import ApiRoute, api_actor
+from api.deps import ApiActor, ApiRoute, api_actor
 from tests.api.conftest import login
 from tests.api.test_json_api import TICKET
 
@@ -55,3 +57,15 @@ def test_every_route_that_needs_a_token_checks_its_session_with_the_endpoint(cli
             wrapped = inspect.unwrap(route.endpoint)
             assert route.checks_session == (not inspect.iscoroutinefunction(wrapped)), route.path
     assert "/api/tasks/{task_id}/complete" in guarded and "/api/tickets" in guarded and len(guarded) >= 40
+
+
+def _scope_of(actor: ApiActor) -> str:  # would get the session check's stand-in, not the actor
+    return actor.role
+
+
+def test_a_dependency_that_takes_the_actor_is_refused_when_the_app_is_built() -> None:
+    router = APIRouter(route_class=ApiRoute)
+    with raises(RuntimeError, match="takes the actor"):
+        @router.get("/api/scoped")
+        def scoped(scope: Annotated[str, Depends(_scope_of)]) -> str:
+            return scope

@@ -113,3 +113,15 @@ def test_the_app_does_not_start_with_the_default_secret_on_a_public_url(monkeypa
     monkeypatch.delenv("AFTERCARE_SECRET_KEY", raising=False)
     with pytest.raises(ValidationError, match="published development secret"):
         create_app()
+
+
+def test_a_sender_address_with_a_line_break_is_refused_at_start() -> None:
+    """AFTERCARE_SMTP_FROM goes into every e-mail's From header as it is: a line break would add a header (a Bcc)."""
+    from pydantic import ValidationError
+    from pytest import raises
+
+    from engine.settings import Settings
+
+    with raises(ValidationError, match="line break"):
+        Settings(smtp_from="Aftercare <a@example.com>\r\nBcc: someone@example.org")
+    assert Settings(smtp_from="Aftercare 售后服务 <a@example.com>").smtp_from.endswith("<a@example.com>")
