@@ -112,20 +112,22 @@ def http_throughput(http: ThroughHttp, server: Server, clients: int, lifecycles:
         finally:
             http.close()
     shares = [lifecycles // clients + (1 if i < lifecycles % clients else 0) for i in range(clients)]
-    cpu_start, start = server.cpu(), time.perf_counter()
+    cpu_start, start, here_start = server.cpu(), time.perf_counter(), time.process_time()
     threads = [threading.Thread(target=one_client, args=(n,)) for n in shares]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     seconds, cpu = time.perf_counter() - start, server.cpu() - cpu_start
+    here = time.process_time() - here_start
     rate = lifecycles / seconds
     processes = "one server process (`aftercare serve`)" if server.workers == 1 else \
         f"{server.workers} HTTP processes (`aftercare serve --workers {server.workers}`)"
     print(f"(c) {clients} concurrent clients, {lifecycles} lifecycles: {rate:.1f} lifecycles/s over HTTP "
           f"({verdict(rate, GOAL_HTTP_RATE, at_most=False)}); server CPU {cpu / lifecycles * 1000:.1f} ms per "
           f"lifecycle, "
-          f"{cpu / seconds:.2f} cores busy; {processes}, the clients share the {os.cpu_count()} cores")
+          f"{cpu / seconds:.2f} cores busy; {processes}, the clients share the {os.cpu_count()} cores and used "
+          f"{here / lifecycles * 1000:.1f} ms of CPU per lifecycle (this process: httpx clients and the SMTP sink)")
 
 
 # -- main ---------------------------------------------------------------------------------------------------
