@@ -202,8 +202,11 @@ def _conditions_not_met(schema: dict[str, Any], data: dict[str, Any]) -> set[str
 
 
 def _title(prop: dict[str, Any], key: str) -> str:
-    """A schema title (or a choice's) in the reader's language, else the key made readable."""
-    zh, en = prop.get("title"), prop.get("x-title-en")
+    """A schema title (or a choice's) in the reader's language, else the key made readable. The timeline is read by
+    staff: a field may name itself for them (`x-staff-title`, `x-staff-title-en`) where its form speaks to the one who
+    fills it in ("Your decision" on the customer's page is "Customer's decision" here)."""
+    zh = prop.get("x-staff-title") or prop.get("title")
+    en = prop.get("x-staff-title-en") or prop.get("x-title-en")
     title = (en or zh) if current() == "en" else (zh or en)
     return str(title) if title else _humanize(key)
 

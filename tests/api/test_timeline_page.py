@@ -3,6 +3,7 @@ by their titles, yes/no, plain numbers, Beijing time, items as a table, and even
 languages; severity and on-site only for faults."""
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -69,6 +70,8 @@ def test_the_timeline_shows_form_titles_and_readable_values_in_chinese(client: T
     assert "报价明细" in events and "<th>服务内容</th>" in events and "<td>6.5</td>" in events
     assert "13,000 元" in events and "11,500 元" in events  # amounts: thousands separators, no trailing .0
     assert "接受报价" in events and "还价" in events and "开发按 4 人天" in events
+    # the customer's form speaks to the customer ("您的决定"); the staff timeline names whose answer it was
+    assert "客户的决定" in events and "客户的还价说明" in events and "您的决定" not in events
     assert "待编制报价" in events and "等待客户验收" in events and "已过质保期" in events and "收费" in events
     assert "2026-12-07 10:00" in events  # the quote's validity end, in Beijing time
     for raw in ("change_kind", "enhancement", "implement<", "quote_items", "valid_until", "counter_offer",
@@ -86,6 +89,8 @@ def test_the_timeline_reads_in_english(client: TestClient, paid_change: int) -> 
     assert "Quoted items" in events and "<th>Unit price (CNY)</th>" in events and "13,000 CNY" in events
     assert "Quote requested" in events and "Awaiting customer acceptance" in events
     assert "Warranty has ended" in events and "Accept the quote" in events
+    said = html.unescape(events)
+    assert "Customer's decision" in said and "Customer's counter-offer" in said and "Your decision" not in said
     assert "需求类型" not in events and "已过质保期" not in events and "change_kind" not in events
 
 
