@@ -116,7 +116,9 @@ def value(session: Session, column: Any, key: Any) -> Any:
 def read(session: Session, statement: plain_sql.Query, params: dict[str, Any]) -> list[Any]:
     """The rows of a prebuilt SELECT of columns, read below SQLAlchemy's result machinery (plain_sql.read) when the
     unit has nothing waiting to be written; otherwise through the session, which writes it first (autoflush, appended
-    rows) so the read sees the unit's own changes."""
+    rows) so the read sees the unit's own changes. Inside `session.no_autoflush` it reads what is stored: changes
+    not yet flushed are not seen (a caller turning autoflush off says they cannot matter; `ticket_detail` at archive
+    flushes first)."""
     if _through_session(session):
         return list(session.execute(statement, params))
     return plain_sql.read(session.connection(), statement, params)

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     @classmethod
     def _one_line(cls, value: str) -> str:
         """The sender goes into every e-mail's From header as it is: a line break would start a header of its own."""
-        if "\r" in value or "\n" in value:
+        if value and value.splitlines() != [value]:  # \r, \n and the other breaks the e-mail library refuses
             raise ValueError("AFTERCARE_SMTP_FROM may not contain a line break")
         return value
 

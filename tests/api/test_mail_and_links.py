@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from email.utils import parsedate_to_datetime
 
 from fastapi.testclient import TestClient
 
@@ -31,6 +32,8 @@ def test_ticket_received_mail_carries_the_number(facade: Aftercare, clock: FakeC
     assert number in smtp.subjects(CONTACT)[0]
     assert number in body(message) and "15" in body(message)
     assert desk.events(tid, "email_sent")[0]["to"] == CONTACT
+    # dated when it was written, in Beijing time (RFC 5322 requires a Date)
+    assert parsedate_to_datetime(str(message["Date"])) == clock.now() and str(message["Date"]).endswith("+0800")
 
 
 def test_outage_delays_mail_and_loses_none(facade: Aftercare, clock: FakeClock, smtp: SmtpSink) -> None:
