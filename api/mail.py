@@ -113,12 +113,17 @@ class Mailer:
         self.env.filters["clock"] = short_time
         self.env.filters["status"] = pass_context(lambda ctx, value: status_name(value, ctx.get("lang", "both")))
         self.env.globals["role_name"] = role_name
+        self.env.globals["passed"] = self._passed
         # a text the diagrams write in English (an escalation's reason), in the recipient's language
         self.env.filters["tr"] = pass_context(
             lambda ctx, value: i18n.translate(str(value), ctx["lang"]) if ctx.get("lang") in i18n.LANGUAGES else value)
         # a name the diagrams give in both languages ("维护请求 Maintenance request"), in the recipient's
         self.env.filters["half"] = pass_context(
             lambda ctx, value: language_half(str(value), ctx["lang"]) if ctx.get("lang") in i18n.LANGUAGES else value)
+
+    def _passed(self, moment: str | None) -> bool:
+        """Whether an ISO time the e-mail names (a deadline) is already past as it is written."""
+        return bool(moment) and datetime.fromisoformat(str(moment)) < self.facade.clock.now()
 
     def render(self, envelope: Envelope) -> EmailMessage:
         """The e-mail for one outbox row: subject from the template's first line, body from the rest."""

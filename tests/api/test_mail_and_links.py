@@ -155,3 +155,22 @@ def test_a_message_that_cannot_be_built_is_set_aside_not_retried(facade: Afterca
     clock.advance(hours=2)
     assert mailer.send_pending() == 0
     assert desk.events(tid, "email_failed")[0]["template"] == "no_such_template"
+
+
+def test_a_progress_update_links_the_status_page_and_owns_up_to_a_missed_deadline(
+        facade: Aftercare, clock: FakeClock, smtp: SmtpSink) -> None:
+    desk = Desk(facade, clock)
+    tid = desk.create()
+    desk.triage(tid, severity=2)
+    desk.travel(hours=4, seconds=1)
+    Mailer(facade).send_pending()
+    progress = [m for m, subject in zip(smtp.to(CONTACT), smtp.subjects(CONTACT), strict=True) if "处理进度" in subject]
+    [first] = progress
+    assert "承诺解决时限：" in body(first) and "已过" not in body(first)
+    assert re.search(r"查看处理进度：http://\S+/s/\S+", body(first))  # the status page, as in the first e-mail
+    due = desk.ticket(tid)["sla"]["resolve_due"]
+    while clock.now().isoformat() <= due:  # the committed time passes with the fault still open
+        desk.travel(hours=4, seconds=1)
+    Mailer(facade).send_pending()
+    late = [m for m, subject in zip(smtp.to(CONTACT), smtp.subjects(CONTACT), strict=True) if "处理进度" in subject][-1]
+    assert "已过，很抱歉让您久等" in body(late) and "查看处理进度：" in body(late)
