@@ -105,7 +105,7 @@ _unchecked: ContextVar[_Unchecked | None] = ContextVar("aftercare_unchecked_toke
 class ApiRoute(APIRoute):
     """A JSON API route whose synchronous endpoint runs in one trip to the thread pool, the bearer token's session
     check first. FastAPI would make three: one for the session check (a synchronous dependency), one for the
-    endpoint and one for validating its answer; each trip cost some 0.1-0.25 ms of CPU (bench/http_overhead.py).
+    endpoint and one for validating its answer; each trip cost some 0.25 ms of CPU on a slow day (README, Performance).
     The endpoint is wrapped in a coroutine, so FastAPI validates the answer in the event loop. The actor reaches the
     endpoint as a parameter of its own (`actor: ApiActor`) or not at all: a dependency that asks for it is refused
     when the app is built, since only the endpoint's own parameters get the checked actor."""

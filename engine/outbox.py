@@ -69,8 +69,9 @@ def candidates(session: Session, *, now: datetime, limit: int) -> list[int] | No
     expired = [row.id for row in rows.read(session, _EXPIRED_IDS, {"now": now, "limit": limit})]
     pending = [row.id for row in rows.read(session, _PENDING_IDS, {"now": now, "limit": limit - len(expired)})] \
         if len(expired) < limit else []
-    held = rows.read(session, _HELD_DUE, {"now": now})
-    return [*expired, *pending] if expired or pending or held else None
+    if expired or pending:
+        return [*expired, *pending]
+    return [] if rows.read(session, _HELD_DUE, {"now": now}) else None  # only digests to release
 
 
 def claim(session: Session, *, now: datetime, limit: int, window: timedelta = DIGEST_WINDOW,
