@@ -126,11 +126,13 @@ class DiagramProgress:
     done: set[str] = field(default_factory=set)
     current: set[str] = field(default_factory=set)
     fired: set[str] = field(default_factory=set)
+    last: str | None = None  # the element done last: where a case that has ended (or waits elsewhere) stands here
+    last_at: float = -1.0
 
     def markers(self) -> dict[str, Any]:
-        """The JSON the diagram viewer reads: sorted ids per marker."""
+        """The JSON the diagram viewer reads: sorted ids per marker, and the element done last."""
         return {"process_id": self.process_id, "name": self.name, "runs": self.runs, "done": sorted(self.done),
-                "current": sorted(self.current), "fired": sorted(self.fired)}
+                "current": sorted(self.current), "fired": sorted(self.fired), "last": self.last}
 
 
 class Runtime:
@@ -312,6 +314,8 @@ def _mark(entry: DiagramProgress, tasks: Any) -> None:
         is_timer = isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition)
         if task.state == TaskState.COMPLETED:
             (entry.fired if is_timer else entry.done).add(bpmn_id)
+            if not is_timer and task.last_state_change >= entry.last_at:
+                entry.last, entry.last_at = bpmn_id, task.last_state_change
         elif task.state in (TaskState.READY, TaskState.STARTED) or (
                 task.state == TaskState.WAITING and not is_timer):
             entry.current.add(bpmn_id)

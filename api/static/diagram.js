@@ -14,7 +14,8 @@
       });
       // A big diagram fitted whole is too small to read: show the part where the case is (drag to pan,
       // scroll to zoom).
-      var focus = (d.current || []).concat((d.done || []).slice().reverse())
+      // Where it stands: its current step, else (ended, or waiting in a called process) the step done last.
+      var focus = (d.current || []).concat(d.last ? [d.last] : [], (d.done || []).slice().reverse())
         .map(function (id) { return registry.get(id); }).filter(Boolean)[0];
       if (focus && canvas.zoom() < 0.55) {
         canvas.zoom(0.75);

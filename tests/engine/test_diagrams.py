@@ -99,8 +99,10 @@ def test_a_finished_case_shows_the_called_steps_done(desk: Desk, facade: Afterca
     assert desk.ticket(tid)["status"] == "archived"
     d = diagram(desk, tid)
     assert d["current"] == [] and "handle_complaint" in d["done"]
+    # the viewer opens where the case ended: the element done last, the end it reached
+    assert d["last"] in d["done"] and f'<bpmn:endEvent id="{d["last"]}"' in d["xml"]
     [complaint] = d["called"]
-    assert complaint["current"] == []
+    assert complaint["current"] == [] and complaint["last"] == "complaint_end"
     assert {"complaint_investigation", "complaint_confirmation", "record_confirmation", "complaint_end"} <= set(
         complaint["done"])
 
